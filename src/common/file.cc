@@ -1,0 +1,122 @@
+#include "common/file.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include <fmt/format.h>
+
+namespace cairn {
+
+Status ErrnoStatus(std::string_view what) {
+  int e = errno;
+  Code code = Code::kIo;
+  switch (e) {
+    case ENOENT: code = Code::kNotFound; break;
+    case EEXIST: code = Code::kExists; break;
+    case ENOTDIR: code = Code::kNotDir; break;
+    case EISDIR: code = Code::kIsDir; break;
+    case ENOTEMPTY: code = Code::kNotEmpty; break;
+    case EACCES: code = Code::kAccess; break;
+    case EPERM: code = Code::kPermission; break;
+    case ENOSPC: code = Code::kNoSpace; break;
+    case EINVAL: code = Code::kInvalid; break;
+    case EBUSY: code = Code::kBusy; break;
+    default: break;
+  }
+  return Status(code, fmt::format("{}: {}", what, std::strerror(e)));
+}
+
+File::~File() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+File& File::operator=(File&& o) noexcept {
+  if (this != &o) {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = o.fd_;
+    path_ = std::move(o.path_);
+    o.fd_ = -1;
+  }
+  return *this;
+}
+
+Result<File> File::Open(const std::string& path, int flags, mode_t mode) {
+  int fd = ::open(path.c_str(), flags | O_CLOEXEC, mode);
+  if (fd < 0) return Err(ErrnoStatus("open " + path));
+  return File(fd, path);
+}
+
+Result<size_t> File::ReadAt(uint64_t offset, char* buf, size_t n) const {
+  size_t done = 0;
+  while (done < n) {
+    ssize_t r = ::pread(fd_, buf + done, n - done, static_cast<off_t>(offset + done));
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      return Err(ErrnoStatus("read " + path_));
+    }
+    if (r == 0) break;
+    done += static_cast<size_t>(r);
+  }
+  return done;
+}
+
+Status File::WriteAt(uint64_t offset, const char* buf, size_t n) const {
+  size_t done = 0;
+  while (done < n) {
+    ssize_t r = ::pwrite(fd_, buf + done, n - done, static_cast<off_t>(offset + done));
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      return ErrnoStatus("write " + path_);
+    }
+    done += static_cast<size_t>(r);
+  }
+  return Status::Ok();
+}
+
+Status File::DataSync() const {
+  if (::fdatasync(fd_) != 0) return ErrnoStatus("fdatasync " + path_);
+  return Status::Ok();
+}
+
+Result<uint64_t> File::Size() const {
+  struct stat st;
+  if (::fstat(fd_, &st) != 0) return Err(ErrnoStatus("stat " + path_));
+  return static_cast<uint64_t>(st.st_size);
+}
+
+Status SyncDir(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return ErrnoStatus("open directory " + path);
+  int r = ::fsync(fd);
+  Status st = r == 0 ? Status::Ok() : ErrnoStatus("fsync directory " + path);
+  ::close(fd);
+  return st;
+}
+
+Result<std::string> ReadWholeFile(const std::string& path) {
+  CAIRN_ASSIGN_OR_RETURN(File f, File::Open(path, O_RDONLY));
+  CAIRN_ASSIGN_OR_RETURN(uint64_t size, f.Size());
+  std::string out(size, '\0');
+  CAIRN_ASSIGN_OR_RETURN(size_t n, f.ReadAt(0, out.data(), size));
+  out.resize(n);
+  return out;
+}
+
+Status WriteFileAtomic(const std::string& path, std::string_view contents) {
+  std::string tmp = path + ".tmp";
+  {
+    auto f = File::Open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (!f) return f.error();
+    CAIRN_RETURN_IF_ERROR(f->WriteAt(0, contents.data(), contents.size()));
+    if (::fsync(f->fd()) != 0) return ErrnoStatus("fsync " + tmp);
+  }
+  if (::rename(tmp.c_str(), path.c_str()) != 0) return ErrnoStatus("rename " + tmp);
+  auto slash = path.rfind('/');
+  return SyncDir(slash == std::string::npos ? "." : path.substr(0, slash == 0 ? 1 : slash));
+}
+
+}  // namespace cairn

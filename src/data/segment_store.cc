@@ -1,0 +1,297 @@
+#include "data/segment_store.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include <fmt/format.h>
+
+#include "common/checksum.h"
+#include "common/coding.h"
+#include "common/logging.h"
+
+namespace cairn::data {
+
+// Record header: magic u32, length u32, ino u64, file_offset u64, reserved u32, crc32c u32 of the
+// first 28 bytes.
+std::string EncodeRecordHeader(const RecordHeader& h) {
+  std::string out(kRecordHeaderSize, '\0');
+  EncodeFixed32(out.data(), kRecordMagic);
+  EncodeFixed32(out.data() + 4, h.length);
+  EncodeFixed64(out.data() + 8, h.ino);
+  EncodeFixed64(out.data() + 16, h.file_offset);
+  EncodeFixed32(out.data() + 28, Crc32c(out.data(), 28));
+  return out;
+}
+
+Result<RecordHeader> DecodeRecordHeader(std::string_view b) {
+  if (b.size() < kRecordHeaderSize || DecodeFixed32(b.data()) != kRecordMagic ||
+      DecodeFixed32(b.data() + 28) != Crc32c(b.data(), 28)) {
+    return Err(Code::kCorruption, "bad segment record header");
+  }
+  RecordHeader h;
+  h.length = DecodeFixed32(b.data() + 4);
+  h.ino = DecodeFixed64(b.data() + 8);
+  h.file_offset = DecodeFixed64(b.data() + 16);
+  return h;
+}
+
+// Segment header: "CAIRNSEG", version u32, reserved u32, segment id u64, zeros, crc32c u32 of the
+// first 60 bytes at offset 60.
+std::string EncodeSegmentHeader(uint64_t segment_id) {
+  std::string out(kSegmentHeaderSize, '\0');
+  std::memcpy(out.data(), kSegmentMagic, 8);
+  EncodeFixed32(out.data() + 8, kSegmentVersion);
+  EncodeFixed64(out.data() + 16, segment_id);
+  EncodeFixed32(out.data() + 60, Crc32c(out.data(), 60));
+  return out;
+}
+
+Status CheckSegmentHeader(std::string_view b, uint64_t segment_id) {
+  if (b.size() < kSegmentHeaderSize || std::memcmp(b.data(), kSegmentMagic, 8) != 0 ||
+      DecodeFixed32(b.data() + 60) != Crc32c(b.data(), 60)) {
+    return Status(Code::kCorruption, fmt::format("segment {} has a bad header", segment_id));
+  }
+  if (DecodeFixed32(b.data() + 8) != kSegmentVersion) {
+    return Status(Code::kNotSupported,
+                  fmt::format("segment {} has unknown version {}", segment_id,
+                              DecodeFixed32(b.data() + 8)));
+  }
+  if (DecodeFixed64(b.data() + 16) != segment_id) {
+    return Status(Code::kCorruption, fmt::format("segment file {} names another id", segment_id));
+  }
+  return Status::Ok();
+}
+
+std::string SegmentStore::SegmentPath(const std::string& data_dir, uint64_t id) {
+  return fmt::format("{}/segments/{:016x}.seg", data_dir, id);
+}
+
+SegmentStore::SegmentStore(std::string data_dir, kv::KvStore* kv, SegmentStoreOptions options)
+    : dir_(std::move(data_dir)), kv_(kv), options_(options), ids_(kv, "next_segment", 1) {}
+
+SegmentStore::~SegmentStore() { (void)Close(); }
+
+Result<std::unique_ptr<SegmentStore>> SegmentStore::Open(const std::string& data_dir,
+                                                         kv::KvStore* kv,
+                                                         const SegmentStoreOptions& options) {
+  std::unique_ptr<SegmentStore> store(new SegmentStore(data_dir, kv, options));
+  CAIRN_RETURN_IF_ERROR(store->ids_.Load());
+  meta::MetaStore meta(kv);
+  CAIRN_ASSIGN_OR_RETURN(auto records, meta.ListSegments());
+  kv::WriteBatch fixups;
+  for (auto& rec : records) {
+    std::string path = SegmentPath(data_dir, rec.id);
+    auto file = File::Open(path, O_RDONLY);
+    if (!file) {
+      // Keep the entry so that reads of its extents report the loss instead of hiding it.
+      log::Error("segment {} is missing: {}", rec.id, file.error().ToString());
+      auto seg = std::make_shared<Segment>();
+      seg->state = meta::SegmentState::kSealed;
+      store->segments_[rec.id] = seg;
+      continue;
+    }
+    auto seg = std::make_shared<Segment>();
+    CAIRN_ASSIGN_OR_RETURN(uint64_t size, file->Size());
+    seg->file = std::make_shared<File>(std::move(*file));
+    seg->size = size;
+    seg->state = meta::SegmentState::kSealed;
+    if (rec.state == meta::SegmentState::kOpen || rec.size != size) {
+      // Left open by a crash: seal it where it stands. Bytes past the last committed extent are
+      // garbage that compaction reclaims.
+      rec.state = meta::SegmentState::kSealed;
+      rec.size = size;
+      fixups.Put(meta::SegmentKey(rec.id), meta::EncodeSegment(rec));
+    }
+    store->segments_[rec.id] = seg;
+  }
+  if (!fixups.empty() && !options.read_only) CAIRN_RETURN_IF_ERROR(kv->Write(fixups, true));
+  return store;
+}
+
+Status SegmentStore::SealLocked() {
+  if (!active_) return Status::Ok();
+  CAIRN_RETURN_IF_ERROR(active_->file->DataSync());
+  meta::SegmentRecord rec{active_id_, meta::SegmentState::kSealed, active_->size.load()};
+  kv::WriteBatch batch;
+  batch.Put(meta::SegmentKey(active_id_), meta::EncodeSegment(rec));
+  CAIRN_RETURN_IF_ERROR(kv_->Write(batch, false));
+  {
+    std::unique_lock lock(map_mu_);
+    active_->state = meta::SegmentState::kSealed;
+  }
+  active_.reset();
+  active_id_ = 0;
+  active_id_snapshot_ = 0;
+  return Status::Ok();
+}
+
+Status SegmentStore::RollLocked() {
+  CAIRN_RETURN_IF_ERROR(SealLocked());
+  CAIRN_ASSIGN_OR_RETURN(uint64_t id, ids_.Next());
+  std::string path = SegmentPath(dir_, id);
+  CAIRN_ASSIGN_OR_RETURN(File file, File::Open(path, O_RDWR | O_CREAT | O_EXCL, 0600));
+  std::string header = EncodeSegmentHeader(id);
+  CAIRN_RETURN_IF_ERROR(file.WriteAt(0, header.data(), header.size()));
+  // The segment record commits before any extent can point into the segment.
+  kv::WriteBatch batch;
+  batch.Put(meta::SegmentKey(id), meta::EncodeSegment({id, meta::SegmentState::kOpen, 0}));
+  CAIRN_RETURN_IF_ERROR(kv_->Write(batch, false));
+  auto seg = std::make_shared<Segment>();
+  seg->file = std::make_shared<File>(std::move(file));
+  seg->state = meta::SegmentState::kOpen;
+  seg->size = kSegmentHeaderSize;
+  {
+    std::unique_lock lock(map_mu_);
+    segments_[id] = seg;
+  }
+  active_ = seg;
+  active_id_ = id;
+  active_id_snapshot_ = id;
+  return Status::Ok();
+}
+
+Result<meta::Extent> SegmentStore::Append(uint64_t ino, uint64_t file_offset, const char* data,
+                                          size_t n) {
+  if (n == 0 || n > kMaxBlob) return Err(Code::kInvalid, "blob size out of range");
+  if (options_.read_only) return Err(Code::kPermission, "segment store is read-only");
+  meta::Extent e;
+  e.file_offset = file_offset;
+  e.blob_length = static_cast<uint32_t>(n);
+  e.length = static_cast<uint32_t>(n);
+  e.crcs.reserve((n + meta::kChunkSize - 1) / meta::kChunkSize);
+  for (size_t off = 0; off < n; off += meta::kChunkSize) {
+    e.crcs.push_back(Crc32c(data + off, std::min<size_t>(meta::kChunkSize, n - off)));
+  }
+  std::string header = EncodeRecordHeader({static_cast<uint32_t>(n), ino, file_offset});
+
+  std::lock_guard lock(append_mu_);
+  if (!active_ || active_->size + kRecordHeaderSize + n > options_.segment_size) {
+    CAIRN_RETURN_IF_ERROR(RollLocked());
+  }
+  uint64_t at = active_->size;
+  CAIRN_RETURN_IF_ERROR(active_->file->WriteAt(at, header.data(), header.size()));
+  CAIRN_RETURN_IF_ERROR(active_->file->WriteAt(at + kRecordHeaderSize, data, n));
+  active_->size = at + kRecordHeaderSize + n;
+  e.segment_id = active_id_;
+  e.blob_offset = at + kRecordHeaderSize;
+  return e;
+}
+
+Status SegmentStore::Read(const meta::Extent& e, uint32_t from, uint32_t n, char* out) const {
+  if (n == 0) return Status::Ok();
+  if (static_cast<uint64_t>(from) + n > e.length) return Status(Code::kInvalid, "read past extent");
+  std::shared_ptr<File> file;
+  {
+    std::shared_lock lock(map_mu_);
+    auto it = segments_.find(e.segment_id);
+    if (it != segments_.end()) file = it->second->file;
+  }
+  if (!file) {
+    return Status(Code::kCorruption, fmt::format("segment {} is missing", e.segment_id));
+  }
+  const uint64_t begin = static_cast<uint64_t>(e.skip) + from;  // within the blob
+  const uint64_t end = begin + n;
+  const uint64_t first_chunk = begin / meta::kChunkSize;
+  const uint64_t last_chunk = (end - 1) / meta::kChunkSize;
+  const uint64_t read_begin = first_chunk * meta::kChunkSize;
+  const uint64_t read_end = std::min<uint64_t>(e.blob_length, (last_chunk + 1) * meta::kChunkSize);
+  const size_t read_len = read_end - read_begin;
+
+  // Read straight into the caller's buffer when the window is whole chunks.
+  thread_local std::vector<char> scratch;
+  char* buf = out;
+  const bool direct = begin == read_begin && end == read_end;
+  if (!direct) {
+    if (scratch.size() < read_len) scratch.resize(read_len);
+    buf = scratch.data();
+  }
+  CAIRN_ASSIGN_OR_RETURN(size_t got, file->ReadAt(e.blob_offset + read_begin, buf, read_len));
+  if (got != read_len) {
+    return Status(Code::kCorruption,
+                  fmt::format("segment {} is truncated at offset {}", e.segment_id,
+                              e.blob_offset + read_begin + got));
+  }
+  for (uint64_t c = first_chunk; c <= last_chunk; ++c) {
+    const uint64_t off = c * meta::kChunkSize - read_begin;
+    const size_t len = std::min<uint64_t>(meta::kChunkSize, e.blob_length - c * meta::kChunkSize);
+    if (Crc32c(buf + off, len) != e.crcs[c]) {
+      return Status(Code::kCorruption,
+                    fmt::format("checksum mismatch in segment {} at offset {}", e.segment_id,
+                                e.blob_offset + c * meta::kChunkSize));
+    }
+  }
+  if (!direct) std::memcpy(out, buf + (begin - read_begin), n);
+  return Status::Ok();
+}
+
+Status SegmentStore::SyncActive() {
+  std::lock_guard sync_lock(sync_mu_);
+  std::shared_ptr<Segment> seg;
+  {
+    std::lock_guard lock(append_mu_);
+    seg = active_;
+  }
+  if (!seg) return Status::Ok();
+  return seg->file->DataSync();
+}
+
+Status SegmentStore::Close() {
+  std::lock_guard lock(append_mu_);
+  if (options_.read_only) return Status::Ok();
+  return SealLocked();
+}
+
+void SegmentStore::AddLive(uint64_t segment_id, int64_t delta) {
+  std::shared_lock lock(map_mu_);
+  auto it = segments_.find(segment_id);
+  if (it != segments_.end()) it->second->live += delta;
+}
+
+void SegmentStore::ResetLive() {
+  std::shared_lock lock(map_mu_);
+  for (auto& [id, seg] : segments_) seg->live = 0;
+}
+
+std::vector<SegmentInfo> SegmentStore::List() const {
+  std::shared_lock lock(map_mu_);
+  std::vector<SegmentInfo> out;
+  out.reserve(segments_.size());
+  for (const auto& [id, seg] : segments_) {
+    out.push_back({id, seg->state, seg->size.load(), seg->live.load()});
+  }
+  return out;
+}
+
+uint64_t SegmentStore::active_id() const { return active_id_snapshot_.load(); }
+
+Result<std::shared_ptr<File>> SegmentStore::GetFile(uint64_t segment_id) const {
+  std::shared_lock lock(map_mu_);
+  auto it = segments_.find(segment_id);
+  if (it == segments_.end() || !it->second->file) {
+    return Err(Code::kNotFound, fmt::format("segment {}", segment_id));
+  }
+  return it->second->file;
+}
+
+Status SegmentStore::Remove(uint64_t segment_id) {
+  {
+    std::unique_lock lock(map_mu_);
+    auto it = segments_.find(segment_id);
+    if (it == segments_.end()) return Status::Ok();
+    if (it->second->state != meta::SegmentState::kSealed) {
+      return Status(Code::kBusy, "cannot remove the open segment");
+    }
+    segments_.erase(it);
+  }
+  kv::WriteBatch batch;
+  batch.Delete(meta::SegmentKey(segment_id));
+  CAIRN_RETURN_IF_ERROR(kv_->Write(batch, true));
+  std::string path = SegmentPath(dir_, segment_id);
+  if (::unlink(path.c_str()) != 0 && errno != ENOENT) return ErrnoStatus("unlink " + path);
+  return Status::Ok();
+}
+
+}  // namespace cairn::data

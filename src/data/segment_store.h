@@ -1,0 +1,118 @@
+// SegmentStore: the append-only segment files that hold all file data on NVMe.
+//
+// Every blob of file data is appended to the one open segment (64 MiB by default), shared by all
+// files, so small files pack together. A segment is open while appended to, then sealed
+// (fdatasync'd, immutable). Each blob is preceded by a record header (ino, file offset, length) so
+// that compaction and fsck can walk a segment without the metadata. Formats: docs/FORMATS.md.
+//
+// Live bytes per segment (bytes that some extent still maps) are counted in memory; the file
+// system recomputes them from the extent map at mount and keeps them current as extents change.
+//
+// Thread-safety: all methods are thread-safe. Append serializes on one mutex; Read runs in parallel.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <shared_mutex>
+#include <string>
+#include <vector>
+
+#include "common/file.h"
+#include "kv/kv_store.h"
+#include "meta/meta_store.h"
+#include "meta/schema.h"
+
+namespace cairn::data {
+
+constexpr uint64_t kSegmentHeaderSize = 64;
+constexpr uint64_t kRecordHeaderSize = 32;
+constexpr uint32_t kRecordMagic = 0x43455243;  // "CREC"
+constexpr char kSegmentMagic[8] = {'C', 'A', 'I', 'R', 'N', 'S', 'E', 'G'};
+constexpr uint32_t kSegmentVersion = 1;
+// The largest blob one Append takes; callers split larger writes.
+constexpr uint32_t kMaxBlob = 1 << 20;
+
+struct SegmentStoreOptions {
+  uint64_t segment_size = 64ull << 20;
+  bool read_only = false;  // fsck: never append, never rewrite segment records
+};
+
+// A blob's record header as found in a segment file.
+struct RecordHeader {
+  uint32_t length = 0;
+  uint64_t ino = 0;
+  uint64_t file_offset = 0;
+};
+std::string EncodeRecordHeader(const RecordHeader& h);
+// kCorruption when the bytes are not a valid header (torn tail, garbage, corruption).
+Result<RecordHeader> DecodeRecordHeader(std::string_view bytes);
+std::string EncodeSegmentHeader(uint64_t segment_id);
+Status CheckSegmentHeader(std::string_view bytes, uint64_t segment_id);
+
+struct SegmentInfo {
+  uint64_t id = 0;
+  meta::SegmentState state = meta::SegmentState::kOpen;
+  uint64_t size = 0;  // bytes in the file
+  int64_t live = 0;   // bytes mapped by extents
+};
+
+class SegmentStore {
+ public:
+  // Opens the segments listed in the metadata; segments left open by a crash are sealed at
+  // their current file size. Appends always go to a new segment.
+  static Result<std::unique_ptr<SegmentStore>> Open(const std::string& data_dir, kv::KvStore* kv,
+                                                    const SegmentStoreOptions& options);
+  ~SegmentStore();
+
+  // Appends one blob (n <= kMaxBlob) of file ino at file_offset. The returned extent maps the
+  // whole blob (skip 0, length n). The data is in the OS page cache when this returns; it is
+  // durable after SyncActive().
+  Result<meta::Extent> Append(uint64_t ino, uint64_t file_offset, const char* data, size_t n);
+  // Reads n bytes starting at byte `from` of the extent's window into out, verifying the checksum
+  // of every chunk touched. kCorruption (never data) when a checksum fails.
+  Status Read(const meta::Extent& e, uint32_t from, uint32_t n, char* out) const;
+  // Makes everything appended so far durable.
+  Status SyncActive();
+  // Seals the open segment (clean shutdown).
+  Status Close();
+
+  void AddLive(uint64_t segment_id, int64_t delta);
+  void ResetLive();
+  std::vector<SegmentInfo> List() const;
+  uint64_t active_id() const;
+
+  // Compaction support: the file of a sealed segment, and its removal once nothing maps it.
+  Result<std::shared_ptr<File>> GetFile(uint64_t segment_id) const;
+  Status Remove(uint64_t segment_id);
+  static std::string SegmentPath(const std::string& data_dir, uint64_t id);
+
+ private:
+  struct Segment {
+    std::shared_ptr<File> file;
+    meta::SegmentState state;
+    std::atomic<uint64_t> size{0};
+    std::atomic<int64_t> live{0};
+  };
+  SegmentStore(std::string data_dir, kv::KvStore* kv, SegmentStoreOptions options);
+  Status RollLocked();  // REQUIRES: append_mu_ held
+  Status SealLocked();  // REQUIRES: append_mu_ held
+
+  const std::string dir_;
+  kv::KvStore* const kv_;
+  const SegmentStoreOptions options_;
+  meta::IdAllocator ids_;
+
+  mutable std::shared_mutex map_mu_;
+  std::map<uint64_t, std::shared_ptr<Segment>> segments_;  // GUARDED_BY(map_mu_)
+
+  std::mutex append_mu_;
+  std::shared_ptr<Segment> active_;  // GUARDED_BY(append_mu_)
+  uint64_t active_id_ = 0;           // GUARDED_BY(append_mu_)
+  std::atomic<uint64_t> active_id_snapshot_{0};
+  std::mutex sync_mu_;
+};
+
+}  // namespace cairn::data

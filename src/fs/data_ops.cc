@@ -1,0 +1,365 @@
+// The data path: open, read, write, truncate, fallocate, fsync, release, and segment compaction.
+//
+// A write appends its bytes to the open segment, then commits one batch with the new extents, the
+// trimmed old ones and the inode. Files up to the inline size keep their bytes in the inode
+// record instead. Reads hold the inode lock shared, so compaction (which takes it exclusive to
+// move an extent) never pulls a segment from under a read.
+#include <fcntl.h>
+#include <linux/falloc.h>
+
+#include <cstring>
+
+#include <fmt/format.h>
+
+#include "common/logging.h"
+#include "fs/file_system.h"
+
+namespace cairn::fs {
+namespace {
+// Files may not grow past 2^62 bytes: keeps offset arithmetic far from overflow.
+constexpr uint64_t kMaxFileSize = 1ull << 62;
+}  // namespace
+
+Status FileSystem::Open(uint64_t ino, int flags) {
+  CAIRN_ASSIGN_OR_RETURN(auto state, cache_->Get(ino, 0, 1));
+  std::unique_lock lock(state->lock);
+  Status st;
+  if (state->deleted) {
+    st = Status(Code::kNotFound, "");
+  } else if ((flags & O_TRUNC) && state->inode.IsReg() && (flags & O_ACCMODE) != O_RDONLY) {
+    if (options_.read_only) {
+      st = Status(Code::kPermission, "read-only");
+    } else if (state->inode.size > 0) {
+      meta::Inode copy = state->inode;
+      kv::WriteBatch batch;
+      LiveDeltas live;
+      st = TruncateLocked(copy, 0, &batch, &live);
+      copy.mtime = copy.ctime = meta::Now();
+      if (st.ok()) st = CommitData(*state, copy, &batch, live);
+    }
+  }
+  lock.unlock();
+  if (!st.ok()) {
+    cache_->Drop(ino, 0, 1);
+    MaybeReclaim(ino, state);
+  }
+  return st;
+}
+
+Result<struct stat> FileSystem::Create(const Context& ctx, uint64_t parent, std::string_view name,
+                                       uint32_t mode, int /*flags*/) {
+  CAIRN_ASSIGN_OR_RETURN(struct stat st, MakeNode(ctx, parent, name, S_IFREG | (mode & 07777), 0, {}));
+  CAIRN_ASSIGN_OR_RETURN(auto state, cache_->Get(st.st_ino, 0, 1));
+  (void)state;
+  return st;
+}
+
+Status FileSystem::Release(uint64_t ino) {
+  cache_->Drop(ino, 0, 1);
+  auto state = cache_->Get(ino);
+  if (state) MaybeReclaim(ino, *state);
+  return Status::Ok();
+}
+
+Status FileSystem::Fsync(uint64_t /*ino*/) {
+  // The data went to the open segment (sealed segments are synced when sealed) and the metadata
+  // to the KV log: syncing both, in this order, makes the file durable.
+  CAIRN_RETURN_IF_ERROR(segments_->SyncActive());
+  return kv_->SyncWal();
+}
+
+Result<size_t> FileSystem::Read(uint64_t ino, uint64_t offset, size_t size, char* out) {
+  CAIRN_ASSIGN_OR_RETURN(auto state, cache_->Get(ino));
+  std::shared_lock lock(state->lock);
+  if (state->deleted) return Err(Code::kNotFound);
+  if (state->inode.IsDir()) return Err(Code::kIsDir);
+  return ReadLocked(state->inode, offset, size, out);
+}
+
+Result<size_t> FileSystem::ReadLocked(const meta::Inode& inode, uint64_t offset, size_t size,
+                                      char* out) {
+  if (offset >= inode.size || size == 0) return 0;
+  const size_t n = static_cast<size_t>(std::min<uint64_t>(size, inode.size - offset));
+  if (inode.is_inline) {
+    std::memcpy(out, inode.inline_data.data() + offset, n);
+    return n;
+  }
+  const uint64_t end = offset + n;
+  CAIRN_ASSIGN_OR_RETURN(auto extents, meta_->GetExtents(inode.ino, offset, end));
+  uint64_t pos = offset;
+  for (const auto& e : extents) {
+    const uint64_t b = std::max(offset, e.file_offset);
+    const uint64_t f = std::min(end, e.end());
+    if (b >= f) continue;
+    if (b > pos) std::memset(out + (pos - offset), 0, b - pos);  // a hole reads as zeros
+    Status st = segments_->Read(e, static_cast<uint32_t>(b - e.file_offset),
+                                static_cast<uint32_t>(f - b), out + (b - offset));
+    if (!st.ok()) {
+      log::Error("read of inode {} at {}: {}", inode.ino, b, st.ToString());
+      return Err(st);
+    }
+    pos = f;
+  }
+  if (pos < end) std::memset(out + (pos - offset), 0, end - pos);
+  return n;
+}
+
+Result<size_t> FileSystem::Write(uint64_t ino, uint64_t offset, const char* data, size_t size) {
+  if (options_.read_only) return Err(Code::kPermission, "read-only");
+  if (offset > kMaxFileSize || size > kMaxFileSize - offset) return Err(Code::kTooBig);
+  CAIRN_ASSIGN_OR_RETURN(auto state, cache_->Get(ino));
+  std::unique_lock lock(state->lock);
+  if (state->deleted) return Err(Code::kNotFound);
+  if (state->inode.IsDir()) return Err(Code::kIsDir);
+  if (!state->inode.IsReg()) return Err(Code::kInvalid);
+  if (size == 0) return 0;
+  meta::Inode copy = state->inode;
+  kv::WriteBatch batch;
+  LiveDeltas live;
+  CAIRN_RETURN_IF_ERROR(WriteLocked(copy, offset, data, size, &batch, &live));
+  copy.mtime = copy.ctime = meta::Now();
+  CAIRN_RETURN_IF_ERROR(CommitData(*state, copy, &batch, live));
+  return size;
+}
+
+Status FileSystem::WriteLocked(meta::Inode& inode, uint64_t offset, const char* data, size_t size,
+                               kv::WriteBatch* batch, LiveDeltas* live) {
+  const uint64_t end = offset + size;
+  if (inode.is_inline) {
+    if (end <= super_.inline_max) {
+      if (inode.inline_data.size() < end) inode.inline_data.resize(end, '\0');
+      std::memcpy(inode.inline_data.data() + offset, data, size);
+      inode.size = inode.inline_data.size();
+      return Status::Ok();
+    }
+    // The file outgrows the inode record: its bytes move to a segment with this write.
+    std::string head = std::move(inode.inline_data);
+    inode.inline_data.clear();
+    inode.is_inline = false;
+    if (!head.empty() && offset <= head.size()) {
+      head.resize(std::max<uint64_t>(head.size(), end), '\0');
+      std::memcpy(head.data() + offset, data, size);
+      CAIRN_RETURN_IF_ERROR(AppendRange(inode.ino, 0, head.data(), head.size(), batch, live));
+      inode.size = std::max<uint64_t>(inode.size, head.size());
+      return Status::Ok();
+    }
+    if (!head.empty()) {
+      CAIRN_RETURN_IF_ERROR(AppendRange(inode.ino, 0, head.data(), head.size(), batch, live));
+    }
+  }
+  CAIRN_RETURN_IF_ERROR(AppendRange(inode.ino, offset, data, size, batch, live));
+  inode.size = std::max(inode.size, end);
+  return Status::Ok();
+}
+
+Status FileSystem::AppendRange(uint64_t ino, uint64_t offset, const char* data, size_t size,
+                               kv::WriteBatch* batch, LiveDeltas* live) {
+  for (size_t done = 0; done < size;) {
+    const size_t n = std::min<size_t>(data::kMaxBlob, size - done);
+    const uint64_t at = offset + done;
+    CAIRN_RETURN_IF_ERROR(PunchLocked(ino, at, at + n, batch, live));
+    CAIRN_ASSIGN_OR_RETURN(meta::Extent e, segments_->Append(ino, at, data + done, n));
+    batch->Put(meta::ExtentKey(ino, at), meta::EncodeExtent(e));
+    live->emplace_back(e.segment_id, static_cast<int64_t>(n));
+    done += n;
+  }
+  return Status::Ok();
+}
+
+Status FileSystem::PunchLocked(uint64_t ino, uint64_t begin, uint64_t end, kv::WriteBatch* batch,
+                               LiveDeltas* live) {
+  CAIRN_ASSIGN_OR_RETURN(auto extents, meta_->GetExtents(ino, begin, end));
+  for (const auto& e : extents) {
+    const uint64_t b = std::max(begin, e.file_offset);
+    const uint64_t f = std::min(end, e.end());
+    live->emplace_back(e.segment_id, -static_cast<int64_t>(f - b));
+    batch->Delete(meta::ExtentKey(ino, e.file_offset));
+    if (e.file_offset < begin) {  // keep the part before the hole
+      meta::Extent left = e;
+      left.length = static_cast<uint32_t>(begin - e.file_offset);
+      batch->Put(meta::ExtentKey(ino, left.file_offset), meta::EncodeExtent(left));
+    }
+    if (e.end() > end) {  // and the part after it
+      meta::Extent right = e;
+      right.skip += static_cast<uint32_t>(end - e.file_offset);
+      right.length = static_cast<uint32_t>(e.end() - end);
+      right.file_offset = end;
+      batch->Put(meta::ExtentKey(ino, right.file_offset), meta::EncodeExtent(right));
+    }
+  }
+  return Status::Ok();
+}
+
+Status FileSystem::TruncateLocked(meta::Inode& inode, uint64_t size, kv::WriteBatch* batch,
+                                  LiveDeltas* live) {
+  if (size > kMaxFileSize) return Status(Code::kTooBig, "");
+  if (size == 0) {
+    // Back to an empty inline file: drop every extent.
+    if (!inode.is_inline) CAIRN_RETURN_IF_ERROR(PunchLocked(inode.ino, 0, UINT64_MAX, batch, live));
+    inode.is_inline = true;
+    inode.inline_data.clear();
+    inode.size = 0;
+    return Status::Ok();
+  }
+  if (inode.is_inline) {
+    if (size <= super_.inline_max) {
+      inode.inline_data.resize(size, '\0');
+      inode.size = size;
+      return Status::Ok();
+    }
+    std::string head = std::move(inode.inline_data);
+    inode.inline_data.clear();
+    inode.is_inline = false;
+    if (!head.empty()) {
+      CAIRN_RETURN_IF_ERROR(AppendRange(inode.ino, 0, head.data(), head.size(), batch, live));
+    }
+    inode.size = size;  // the rest is a hole
+    return Status::Ok();
+  }
+  if (size < inode.size) CAIRN_RETURN_IF_ERROR(PunchLocked(inode.ino, size, UINT64_MAX, batch, live));
+  inode.size = size;
+  return Status::Ok();
+}
+
+Status FileSystem::CommitData(InodeState& state, const meta::Inode& updated,
+                              kv::WriteBatch* batch, const LiveDeltas& live) {
+  batch->Put(meta::InodeKey(updated.ino), meta::EncodeInode(updated));
+  CAIRN_RETURN_IF_ERROR(kv_->Write(*batch, false));
+  for (auto [seg, delta] : live) segments_->AddLive(seg, delta);
+  Account(&state.inode, &updated);
+  state.inode = updated;
+  return Status::Ok();
+}
+
+Status FileSystem::Fallocate(uint64_t ino, int mode, uint64_t offset, uint64_t length) {
+  if (options_.read_only) return Status(Code::kPermission, "read-only");
+  if (length == 0) return Status(Code::kInvalid, "zero length");
+  if (offset > kMaxFileSize || length > kMaxFileSize - offset) return Status(Code::kTooBig, "");
+  const bool punch = mode == (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE);
+  if (mode != 0 && mode != FALLOC_FL_KEEP_SIZE && !punch) {
+    return Status(Code::kNotSupported, "fallocate mode");
+  }
+  CAIRN_ASSIGN_OR_RETURN(auto state, cache_->Get(ino));
+  std::unique_lock lock(state->lock);
+  if (state->deleted) return Status(Code::kNotFound, "");
+  if (!state->inode.IsReg()) return Status(Code::kInvalid, "not a regular file");
+  meta::Inode copy = state->inode;
+  kv::WriteBatch batch;
+  LiveDeltas live;
+  const uint64_t end = offset + length;
+  if (punch) {
+    if (copy.is_inline) {
+      if (offset < copy.inline_data.size()) {
+        uint64_t f = std::min<uint64_t>(end, copy.inline_data.size());
+        std::memset(copy.inline_data.data() + offset, 0, f - offset);
+      }
+    } else {
+      CAIRN_RETURN_IF_ERROR(PunchLocked(ino, offset, end, &batch, &live));
+    }
+  } else if (mode == 0 && end > copy.size) {
+    // Space is not reserved ahead (segments are append-only); the range reads as zeros.
+    CAIRN_RETURN_IF_ERROR(TruncateLocked(copy, end, &batch, &live));
+  } else {
+    return Status::Ok();
+  }
+  copy.ctime = meta::Now();
+  if (punch) copy.mtime = copy.ctime;
+  return CommitData(*state, copy, &batch, live);
+}
+
+Result<size_t> FileSystem::CompactOnce(double live_threshold) {
+  size_t done = 0;
+  const uint64_t active = segments_->active_id();
+  for (const auto& seg : segments_->List()) {
+    if (seg.id == active || seg.state != meta::SegmentState::kSealed) continue;
+    if (seg.size <= data::kSegmentHeaderSize) continue;
+    const double live_fraction = static_cast<double>(std::max<int64_t>(0, seg.live)) /
+                                 static_cast<double>(seg.size - data::kSegmentHeaderSize);
+    if (live_fraction >= live_threshold) continue;
+    CAIRN_RETURN_IF_ERROR(CompactSegment(seg.id));
+    ++done;
+  }
+  return done;
+}
+
+Status FileSystem::MoveBlob(uint64_t segment_id, const data::RecordHeader& header,
+                            uint64_t blob_offset, uint64_t* moved) {
+  auto state = cache_->Get(header.ino);
+  if (!state) return state.error().code() == Code::kNotFound ? Status::Ok() : state.error();
+  Status st;
+  {
+    std::unique_lock lock((*state)->lock);
+    if (!(*state)->deleted) st = MoveBlobLocked(segment_id, header, blob_offset, moved);
+  }
+  cache_->TryEvict(header.ino, &*state);
+  return st;
+}
+
+Status FileSystem::MoveBlobLocked(uint64_t segment_id, const data::RecordHeader& header,
+                                  uint64_t blob_offset, uint64_t* moved) {
+  CAIRN_ASSIGN_OR_RETURN(auto extents, meta_->GetExtents(header.ino, header.file_offset,
+                                                         header.file_offset + header.length));
+  std::vector<meta::Extent> refs;
+  for (auto& e : extents) {
+    if (e.segment_id == segment_id && e.blob_offset == blob_offset) refs.push_back(e);
+  }
+  if (refs.empty()) return Status::Ok();  // garbage: nothing maps these bytes any more
+  // Verify before copying: compaction must never launder corrupt bytes into a fresh checksum.
+  meta::Extent whole = refs.front();
+  whole.skip = 0;
+  whole.length = whole.blob_length;
+  std::string blob(whole.blob_length, '\0');
+  CAIRN_RETURN_IF_ERROR(segments_->Read(whole, 0, whole.length, blob.data()));
+  CAIRN_ASSIGN_OR_RETURN(meta::Extent fresh,
+                         segments_->Append(header.ino, header.file_offset, blob.data(), blob.size()));
+  kv::WriteBatch batch;
+  for (auto e : refs) {
+    e.segment_id = fresh.segment_id;
+    e.blob_offset = fresh.blob_offset;
+    batch.Put(meta::ExtentKey(header.ino, e.file_offset), meta::EncodeExtent(e));
+  }
+  CAIRN_RETURN_IF_ERROR(kv_->Write(batch, false));
+  for (const auto& e : refs) {
+    segments_->AddLive(segment_id, -static_cast<int64_t>(e.length));
+    segments_->AddLive(fresh.segment_id, e.length);
+  }
+  *moved += blob.size();
+  return Status::Ok();
+}
+
+Status FileSystem::CompactSegment(uint64_t segment_id) {
+  CAIRN_ASSIGN_OR_RETURN(std::shared_ptr<File> file, segments_->GetFile(segment_id));
+  CAIRN_ASSIGN_OR_RETURN(uint64_t file_size, file->Size());
+  std::string buf(data::kRecordHeaderSize, '\0');
+  uint64_t pos = data::kSegmentHeaderSize;
+  uint64_t moved = 0;
+  while (pos + data::kRecordHeaderSize <= file_size) {
+    CAIRN_ASSIGN_OR_RETURN(size_t got, file->ReadAt(pos, buf.data(), buf.size()));
+    if (got != buf.size()) break;
+    auto header = data::DecodeRecordHeader(buf);
+    if (!header) break;  // a torn tail left by a crash: nothing after it was ever referenced
+    const uint64_t blob_offset = pos + data::kRecordHeaderSize;
+    pos = blob_offset + header->length;
+    if (pos > file_size) break;
+
+    Status st = MoveBlob(segment_id, *header, blob_offset, &moved);
+    if (!st.ok()) return st;
+  }
+  // The copies must be durable before the only other copy goes.
+  CAIRN_RETURN_IF_ERROR(segments_->SyncActive());
+  for (const auto& seg : segments_->List()) {
+    if (seg.id == segment_id && seg.live > 0) {
+      // A damaged record header hid live blobs behind it: keep the segment, let fsck report it.
+      return Status(Code::kCorruption,
+                    fmt::format("segment {} still has {} live bytes after compaction", segment_id,
+                                seg.live));
+    }
+  }
+  CAIRN_RETURN_IF_ERROR(kv_->SyncWal());
+  CAIRN_RETURN_IF_ERROR(segments_->Remove(segment_id));
+  compacted_++;
+  log::Info("compacted segment {}: moved {} bytes", segment_id, moved);
+  return Status::Ok();
+}
+
+}  // namespace cairn::fs

@@ -1,0 +1,300 @@
+// FileSystem: opening a data directory, attributes, the inode life cycle, stats and shutdown.
+// Namespace changes are in namespace_ops.cc and rename.cc, the data path in data_ops.cc.
+#include "fs/file_system.h"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <fmt/format.h>
+
+#include "common/logging.h"
+#include "fs/txn.h"
+#include "kv/rocksdb_kv_store.h"
+
+namespace cairn::fs {
+
+FileSystem::FileSystem(std::string data_dir, Superblock super, MountOptions options)
+    : data_dir_(std::move(data_dir)), super_(std::move(super)), options_(options) {}
+
+FileSystem::~FileSystem() {
+  Status st = Shutdown();
+  if (!st.ok()) log::Error("shutdown: {}", st.ToString());
+  if (lock_fd_ >= 0) ::close(lock_fd_);
+}
+
+Result<std::unique_ptr<FileSystem>> FileSystem::Open(const std::string& data_dir,
+                                                     const MountOptions& options) {
+  CAIRN_ASSIGN_OR_RETURN(Superblock super, ReadSuperblock(data_dir));
+  std::unique_ptr<FileSystem> fs(new FileSystem(data_dir, super, options));
+  std::string lock_path = data_dir + "/lock";
+  fs->lock_fd_ = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fs->lock_fd_ < 0) return Err(ErrnoStatus("open " + lock_path));
+  if (::flock(fs->lock_fd_, LOCK_EX | LOCK_NB) != 0) {
+    if (errno == EWOULDBLOCK) {
+      return Err(Code::kBusy, data_dir + " is in use by another cairn process (already mounted?)");
+    }
+    return Err(ErrnoStatus("lock " + lock_path));
+  }
+  CAIRN_RETURN_IF_ERROR(fs->Load());
+  if (options.compaction_interval_s > 0 && !options.read_only) {
+    fs->compactor_ = std::thread([p = fs.get()] { p->CompactorLoop(); });
+  }
+  return fs;
+}
+
+Status FileSystem::Load() {
+  CAIRN_ASSIGN_OR_RETURN(kv_, kv::RocksDbKvStore::Open(data_dir_ + "/meta", {}));
+  meta_ = std::make_unique<meta::MetaStore>(kv_.get());
+  inos_ = std::make_unique<meta::IdAllocator>(kv_.get(), "next_ino", meta::kRootIno + 1);
+  CAIRN_RETURN_IF_ERROR(inos_->Load());
+  data::SegmentStoreOptions seg_opts;
+  seg_opts.segment_size = super_.segment_size;
+  CAIRN_ASSIGN_OR_RETURN(segments_, data::SegmentStore::Open(data_dir_, kv_.get(), seg_opts));
+  cache_ = std::make_unique<InodeCache>(meta_.get());
+
+  // One pass over inodes and extents rebuilds the counters and each segment's live bytes.
+  auto it = kv_->NewIterator();
+  for (it->Seek("I"); it->Valid() && it->key()[0] == 'I'; it->Next()) {
+    CAIRN_ASSIGN_OR_RETURN(meta::Inode inode, meta::DecodeInode(meta::KeyU64(it->key()), it->value()));
+    Account(nullptr, &inode);
+  }
+  for (it->Seek("E"); it->Valid() && it->key()[0] == 'E'; it->Next()) {
+    CAIRN_ASSIGN_OR_RETURN(meta::Extent e,
+                           meta::DecodeExtent(meta::KeyU64(it->key(), true), it->value()));
+    segments_->AddLive(e.segment_id, e.length);
+  }
+  CAIRN_RETURN_IF_ERROR(it->status());
+  it.reset();
+  CAIRN_ASSIGN_OR_RETURN(auto root, cache_->Get(meta::kRootIno, 1));
+  (void)root;
+
+  // Files unlinked while open when the last session ended: nothing can reach them any more.
+  CAIRN_ASSIGN_OR_RETURN(auto orphans,
+                         kv::ScanRange(*kv_, meta::OrphanPrefix(),
+                                       meta::PrefixEnd(meta::OrphanPrefix())));
+  for (auto& [key, value] : orphans) {
+    uint64_t ino = meta::KeyU64(key);
+    auto state = cache_->Get(ino);
+    if (!state) {
+      kv::WriteBatch batch;
+      batch.Delete(key);
+      CAIRN_RETURN_IF_ERROR(kv_->Write(batch, false));
+      continue;
+    }
+    std::unique_lock lock((*state)->lock);
+    CAIRN_RETURN_IF_ERROR(ReclaimLocked(**state));
+    lock.unlock();
+    cache_->TryEvict(ino, &*state);
+  }
+  if (!orphans.empty()) log::Info("reclaimed {} orphaned inodes", orphans.size());
+  return Status::Ok();
+}
+
+struct stat FileSystem::ToStat(const meta::Inode& inode) const {
+  struct stat st {};
+  st.st_ino = inode.ino;
+  st.st_mode = inode.mode;
+  st.st_nlink = inode.nlink;
+  st.st_uid = inode.uid;
+  st.st_gid = inode.gid;
+  st.st_rdev = inode.rdev;
+  st.st_size = static_cast<off_t>(inode.size);
+  st.st_blksize = 128 * 1024;
+  st.st_blocks = static_cast<blkcnt_t>((inode.size + 511) / 512);
+  st.st_atim = {inode.atime.sec, inode.atime.nsec};
+  st.st_mtim = {inode.mtime.sec, inode.mtime.nsec};
+  st.st_ctim = {inode.ctime.sec, inode.ctime.nsec};
+  return st;
+}
+
+void FileSystem::Account(const meta::Inode* before, const meta::Inode* after) {
+  auto apply = [this](const meta::Inode& i, int64_t sign) {
+    if (i.IsReg()) {
+      counters_.files += sign;
+      counters_.bytes += sign * static_cast<int64_t>(i.size);
+      if (i.is_inline && i.size > 0) {
+        counters_.inline_files += sign;
+        counters_.inline_bytes += sign * static_cast<int64_t>(i.size);
+      }
+    } else if (i.IsDir()) {
+      counters_.directories += sign;
+    } else if (i.IsSymlink()) {
+      counters_.symlinks += sign;
+    }
+  };
+  if (before) apply(*before, -1);
+  if (after) apply(*after, +1);
+}
+
+Result<struct stat> FileSystem::Lookup(uint64_t parent, std::string_view name) {
+  if (name.size() > meta::kMaxNameLength) return Err(Code::kNameTooLong);
+  CAIRN_ASSIGN_OR_RETURN(meta::Dentry d, meta_->GetDentry(parent, name));
+  return Remember(d.ino);
+}
+
+Result<struct stat> FileSystem::Remember(uint64_t ino) {
+  CAIRN_ASSIGN_OR_RETURN(auto state, cache_->Get(ino, 1));
+  std::shared_lock lock(state->lock);
+  if (state->deleted) {
+    lock.unlock();
+    cache_->Drop(ino, 1, 0);
+    return Err(Code::kNotFound);
+  }
+  return ToStat(state->inode);
+}
+
+void FileSystem::Forget(uint64_t ino, uint64_t n) {
+  if (ino == meta::kRootIno) return;
+  if (!cache_->Drop(ino, n, 0)) return;
+  auto state = cache_->Get(ino);
+  if (state) MaybeReclaim(ino, *state);
+}
+
+void FileSystem::MaybeReclaim(uint64_t ino, const std::shared_ptr<InodeState>& state) {
+  if (!cache_->InUse(ino)) {
+    std::unique_lock lock(state->lock);
+    if (state->inode.nlink == 0 && !state->deleted) {
+      Status st = ReclaimLocked(*state);
+      if (!st.ok()) log::Error("reclaim inode {}: {}", ino, st.ToString());
+    }
+  }
+  cache_->TryEvict(ino, &state);
+}
+
+Status FileSystem::ReclaimLocked(InodeState& state) {
+  const uint64_t ino = state.inode.ino;
+  kv::WriteBatch batch;
+  std::vector<std::pair<uint64_t, int64_t>> live;
+  auto extents = meta_->GetExtents(ino, 0, UINT64_MAX);
+  if (!extents) return extents.error();
+  for (const auto& e : *extents) {
+    batch.Delete(meta::ExtentKey(ino, e.file_offset));
+    live.emplace_back(e.segment_id, -static_cast<int64_t>(e.length));
+  }
+  batch.DeleteRange(meta::XattrPrefix(ino), meta::PrefixEnd(meta::XattrPrefix(ino)));
+  batch.Delete(meta::InodeKey(ino));
+  batch.Delete(meta::OrphanKey(ino));
+  CAIRN_RETURN_IF_ERROR(kv_->Write(batch, false));
+  for (auto [seg, delta] : live) segments_->AddLive(seg, delta);
+  Account(&state.inode, nullptr);
+  state.deleted = true;
+  return Status::Ok();
+}
+
+Result<struct stat> FileSystem::GetAttr(uint64_t ino) {
+  CAIRN_ASSIGN_OR_RETURN(auto state, cache_->Get(ino));
+  std::shared_lock lock(state->lock);
+  if (state->deleted) return Err(Code::kNotFound);
+  struct stat st = ToStat(state->inode);
+  lock.unlock();
+  cache_->TryEvict(ino, &state);
+  return st;
+}
+
+Result<struct stat> FileSystem::SetAttr(uint64_t ino, const SetAttrRequest& req) {
+  if (options_.read_only) return Err(Code::kPermission, "read-only");
+  CAIRN_ASSIGN_OR_RETURN(auto state, cache_->Get(ino));
+  std::unique_lock lock(state->lock);
+  if (state->deleted) return Err(Code::kNotFound);
+  meta::Inode copy = state->inode;
+  meta::Timespec now = meta::Now();
+  kv::WriteBatch batch;
+  std::vector<std::pair<uint64_t, int64_t>> live;
+  if (req.size) {
+    if (copy.IsDir()) return Err(Code::kIsDir);
+    if (!copy.IsReg()) return Err(Code::kInvalid);
+    CAIRN_RETURN_IF_ERROR(TruncateLocked(copy, *req.size, &batch, &live));
+    copy.mtime = now;
+  }
+  if (req.mode) copy.mode = (copy.mode & S_IFMT) | (*req.mode & 07777);
+  if (req.uid) copy.uid = *req.uid;
+  if (req.gid) copy.gid = *req.gid;
+  if (req.atime_now) copy.atime = now;
+  else if (req.atime) copy.atime = *req.atime;
+  if (req.mtime_now) copy.mtime = now;
+  else if (req.mtime) copy.mtime = *req.mtime;
+  copy.ctime = now;
+  CAIRN_RETURN_IF_ERROR(CommitData(*state, copy, &batch, live));
+  return ToStat(copy);
+}
+
+Result<struct statvfs> FileSystem::StatFs() {
+  struct statvfs under {};
+  if (::statvfs(data_dir_.c_str(), &under) != 0) return Err(ErrnoStatus("statfs " + data_dir_));
+  struct statvfs st {};
+  st.f_bsize = under.f_bsize;
+  st.f_frsize = under.f_frsize;
+  st.f_blocks = under.f_blocks;
+  st.f_bfree = under.f_bfree;
+  st.f_bavail = under.f_bavail;
+  uint64_t used = counters_.files + counters_.directories + counters_.symlinks;
+  st.f_files = std::max<uint64_t>(under.f_files, used) + (1ull << 32);
+  st.f_ffree = st.f_files - used;
+  st.f_favail = st.f_ffree;
+  st.f_namemax = meta::kMaxNameLength;
+  return st;
+}
+
+Stats FileSystem::GetStats() {
+  Stats s;
+  s.files = static_cast<uint64_t>(counters_.files.load());
+  s.directories = static_cast<uint64_t>(counters_.directories.load());
+  s.symlinks = static_cast<uint64_t>(counters_.symlinks.load());
+  s.bytes = static_cast<uint64_t>(counters_.bytes.load());
+  s.inline_files = static_cast<uint64_t>(counters_.inline_files.load());
+  s.inline_bytes = static_cast<uint64_t>(counters_.inline_bytes.load());
+  for (const auto& seg : segments_->List()) {
+    ++s.segments;
+    s.space_used += seg.size;
+    s.space_live += static_cast<uint64_t>(std::max<int64_t>(0, seg.live));
+  }
+  s.compacted_segments = compacted_.load();
+  s.cached_inodes = cache_->size();
+  return s;
+}
+
+void FileSystem::CompactorLoop() {
+  std::unique_lock lock(compactor_mu_);
+  auto interval = std::chrono::duration<double>(options_.compaction_interval_s);
+  while (!stopping_) {
+    compactor_cv_.wait_for(lock, interval, [this] { return stopping_; });
+    if (stopping_) break;
+    lock.unlock();
+    auto n = CompactOnce(options_.compaction_threshold);
+    if (!n) log::Error("compaction: {}", n.error().ToString());
+    lock.lock();
+  }
+}
+
+Status FileSystem::Shutdown() {
+  std::lock_guard guard(shutdown_mu_);
+  if (shut_down_ || !kv_) return Status::Ok();
+  {
+    std::lock_guard lock(compactor_mu_);
+    stopping_ = true;
+  }
+  compactor_cv_.notify_all();
+  if (compactor_.joinable()) compactor_.join();
+  // The kernel has released every handle: files unlinked while open go now.
+  auto orphans = kv::ScanRange(*kv_, meta::OrphanPrefix(), meta::PrefixEnd(meta::OrphanPrefix()));
+  if (orphans) {
+    for (auto& [key, value] : *orphans) {
+      uint64_t ino = meta::KeyU64(key);
+      auto state = cache_->Get(ino);
+      if (!state) continue;
+      std::unique_lock lock((*state)->lock);
+      if (!(*state)->deleted) {
+        Status st = ReclaimLocked(**state);
+        if (!st.ok()) log::Error("reclaim inode {}: {}", ino, st.ToString());
+      }
+    }
+  }
+  Status st = segments_->Close();
+  Status kv_st = kv_->Flush();
+  if (st.ok()) st = kv_st;
+  shut_down_ = true;
+  return st;
+}
+
+}  // namespace cairn::fs

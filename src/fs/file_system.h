@@ -1,0 +1,204 @@
+// FileSystem: the one facade over metadata (meta/), data (data/) and the inode cache that FUSE,
+// the CLI's daemon and tests call. No FUSE types here: requests arrive as inode numbers, names and
+// byte ranges; replies are `struct stat` and Status codes (mapped to errno once, by ToErrno).
+//
+// Consistency: every namespace change is one atomic KV write batch. Namespace changes serialize on
+// ns_mu_; data reads and writes of different files run in parallel (per-inode locks, see
+// inode_cache.h). Durability (docs/ARCHITECTURE.md): data is appended to a segment before the
+// batch that points at it commits; Fsync makes a file durable, FsyncDir the whole namespace;
+// Shutdown makes everything durable.
+//
+// Thread-safety: all methods are thread-safe.
+#pragma once
+
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <unordered_map>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "data/segment_store.h"
+#include "fs/inode_cache.h"
+#include "fs/options.h"
+#include "kv/kv_store.h"
+#include "meta/meta_store.h"
+
+namespace cairn::fs {
+
+// Who is asking: the owner of what gets created.
+struct Context {
+  uint32_t uid = 0;
+  uint32_t gid = 0;
+};
+
+struct SetAttrRequest {
+  std::optional<uint32_t> mode;  // permission bits (and suid/sgid/sticky)
+  std::optional<uint32_t> uid;
+  std::optional<uint32_t> gid;
+  std::optional<uint64_t> size;
+  std::optional<meta::Timespec> atime;  // a value, or now when *_now is set
+  std::optional<meta::Timespec> mtime;
+  bool atime_now = false;
+  bool mtime_now = false;
+};
+
+struct DirEntry {
+  std::string name;
+  uint64_t ino = 0;
+  uint8_t type = 0;
+};
+
+struct Stats {
+  uint64_t files = 0;        // regular files
+  uint64_t directories = 0;  // including the root
+  uint64_t symlinks = 0;
+  uint64_t bytes = 0;        // sum of regular file sizes
+  uint64_t inline_files = 0;
+  uint64_t inline_bytes = 0;
+  uint64_t segments = 0;
+  uint64_t space_used = 0;  // bytes in segment files
+  uint64_t space_live = 0;  // bytes of segments that extents still map
+  uint64_t compacted_segments = 0;
+  uint64_t cached_inodes = 0;
+};
+
+class FileSystem {
+ public:
+  // Opens a formatted data directory and takes its lock (kBusy when another process holds it).
+  // Orphans left by a crash are reclaimed here.
+  static Result<std::unique_ptr<FileSystem>> Open(const std::string& data_dir,
+                                                  const MountOptions& options = {});
+  ~FileSystem();
+
+  const std::string& data_dir() const { return data_dir_; }
+  const Superblock& superblock() const { return super_; }
+
+  // Kernel-visible references: Lookup, the creating calls and Remember add one lookup each.
+  Result<struct stat> Lookup(uint64_t parent, std::string_view name);
+  Result<struct stat> Remember(uint64_t ino);
+  void Forget(uint64_t ino, uint64_t n);
+  Result<struct stat> GetAttr(uint64_t ino);
+  Result<struct stat> SetAttr(uint64_t ino, const SetAttrRequest& req);
+
+  Result<struct stat> Mknod(const Context& ctx, uint64_t parent, std::string_view name,
+                            uint32_t mode, uint64_t rdev);
+  Result<struct stat> Mkdir(const Context& ctx, uint64_t parent, std::string_view name,
+                            uint32_t mode);
+  Result<struct stat> Symlink(const Context& ctx, uint64_t parent, std::string_view name,
+                              std::string_view target);
+  Result<struct stat> Link(uint64_t ino, uint64_t new_parent, std::string_view new_name);
+  Status Unlink(uint64_t parent, std::string_view name);
+  Status Rmdir(uint64_t parent, std::string_view name);
+  // flags: 0, RENAME_NOREPLACE or RENAME_EXCHANGE.
+  Status Rename(uint64_t parent, std::string_view name, uint64_t new_parent,
+                std::string_view new_name, unsigned flags);
+  Result<std::string> Readlink(uint64_t ino);
+
+  // Open/Create count an open handle until Release.
+  Status Open(uint64_t ino, int flags);
+  Result<struct stat> Create(const Context& ctx, uint64_t parent, std::string_view name,
+                             uint32_t mode, int flags);
+  Result<size_t> Read(uint64_t ino, uint64_t offset, size_t size, char* out);
+  Result<size_t> Write(uint64_t ino, uint64_t offset, const char* data, size_t size);
+  Status Release(uint64_t ino);
+  Status Fsync(uint64_t ino);
+  Status FsyncDir(uint64_t ino);
+  // mode: 0 (extend), FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE.
+  Status Fallocate(uint64_t ino, int mode, uint64_t offset, uint64_t length);
+
+  // A directory listing snapshot taken at opendir (".", ".." first); readdir pages through it.
+  Result<uint64_t> OpenDir(uint64_t ino);
+  Result<std::shared_ptr<const std::vector<DirEntry>>> DirHandle(uint64_t handle);
+  void ReleaseDir(uint64_t handle);
+
+  Status SetXattr(uint64_t ino, std::string_view name, std::string_view value, int flags);
+  Result<std::string> GetXattr(uint64_t ino, std::string_view name);
+  Result<std::vector<std::string>> ListXattr(uint64_t ino);
+  Status RemoveXattr(uint64_t ino, std::string_view name);
+
+  Result<struct statvfs> StatFs();
+  Stats GetStats();
+  // Compacts sealed segments whose live fraction is below the threshold; returns how many.
+  Result<size_t> CompactOnce(double live_threshold);
+  // Flushes everything, reclaims orphans, seals the open segment. Idempotent.
+  Status Shutdown();
+
+ private:
+  class Txn;
+  struct Counters {
+    std::atomic<int64_t> files{0}, directories{0}, symlinks{0}, bytes{0}, inline_files{0},
+        inline_bytes{0};
+  };
+
+  FileSystem(std::string data_dir, Superblock super, MountOptions options);
+  Status Load();
+  Status StartCompactor();
+  void CompactorLoop();
+
+  struct stat ToStat(const meta::Inode& inode) const;
+  // Adds the inode's contribution to the counters, removing `before`'s. Either may be null.
+  void Account(const meta::Inode* before, const meta::Inode* after);
+  Result<std::shared_ptr<InodeState>> Dir(uint64_t ino);
+  Result<struct stat> MakeNode(const Context& ctx, uint64_t parent, std::string_view name,
+                               uint32_t mode, uint64_t rdev, std::string_view symlink_target);
+  Status RemoveEntry(uint64_t parent, std::string_view name, bool dir);
+  // Reclaims an unlinked inode once nothing refers to it.
+  void MaybeReclaim(uint64_t ino, const std::shared_ptr<InodeState>& state);
+  Status ReclaimLocked(InodeState& state);  // REQUIRES: state.lock held exclusive
+  Result<bool> IsAncestor(uint64_t maybe_ancestor, uint64_t ino);
+
+  // Data path helpers. REQUIRES: state.lock held exclusive.
+  using LiveDeltas = std::vector<std::pair<uint64_t, int64_t>>;  // segment id -> live bytes
+  // Work on `inode`, a copy of the cached record, adding to batch; CommitData installs it.
+  Status WriteLocked(meta::Inode& inode, uint64_t offset, const char* data, size_t size,
+                     kv::WriteBatch* batch, LiveDeltas* live);
+  Status AppendRange(uint64_t ino, uint64_t offset, const char* data, size_t size,
+                     kv::WriteBatch* batch, LiveDeltas* live);
+  Status PunchLocked(uint64_t ino, uint64_t begin, uint64_t end, kv::WriteBatch* batch,
+                     LiveDeltas* live);
+  Status TruncateLocked(meta::Inode& inode, uint64_t size, kv::WriteBatch* batch,
+                        LiveDeltas* live);
+  Status CommitData(InodeState& state, const meta::Inode& updated, kv::WriteBatch* batch,
+                    const LiveDeltas& live);
+  Result<size_t> ReadLocked(const meta::Inode& inode, uint64_t offset, size_t size, char* out);
+  Status CompactSegment(uint64_t segment_id);
+  Status MoveBlob(uint64_t segment_id, const data::RecordHeader& header, uint64_t blob_offset,
+                  uint64_t* moved);
+  Status MoveBlobLocked(uint64_t segment_id, const data::RecordHeader& header,
+                        uint64_t blob_offset, uint64_t* moved);
+
+  const std::string data_dir_;
+  const Superblock super_;
+  const MountOptions options_;
+  int lock_fd_ = -1;
+  std::unique_ptr<kv::KvStore> kv_;
+  std::unique_ptr<meta::MetaStore> meta_;
+  std::unique_ptr<meta::IdAllocator> inos_;
+  std::unique_ptr<data::SegmentStore> segments_;
+  std::unique_ptr<InodeCache> cache_;
+  Counters counters_;
+
+  std::mutex ns_mu_;  // serializes namespace changes
+
+  std::mutex dirs_mu_;
+  uint64_t next_dir_handle_ = 1;  // GUARDED_BY(dirs_mu_)
+  std::unordered_map<uint64_t, std::shared_ptr<const std::vector<DirEntry>>> dirs_;
+
+  std::mutex compactor_mu_;
+  std::condition_variable compactor_cv_;
+  bool stopping_ = false;  // GUARDED_BY(compactor_mu_)
+  std::thread compactor_;
+  std::atomic<uint64_t> compacted_{0};
+  std::mutex shutdown_mu_;
+  bool shut_down_ = false;  // GUARDED_BY(shutdown_mu_)
+};
+
+}  // namespace cairn::fs

@@ -1,0 +1,128 @@
+// cairn format, and reading the superblock that marks a data directory as Cairn's.
+#include <dirent.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <random>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "common/file.h"
+#include "fs/options.h"
+#include "kv/rocksdb_kv_store.h"
+#include "meta/schema.h"
+
+namespace cairn::fs {
+namespace {
+
+std::string NewUuid() {
+  std::random_device rd;
+  uint64_t a = (static_cast<uint64_t>(rd()) << 32) | rd();
+  uint64_t b = (static_cast<uint64_t>(rd()) << 32) | rd();
+  return fmt::format("{:08x}-{:04x}-{:04x}-{:04x}-{:012x}", a >> 32, (a >> 16) & 0xffff,
+                     (a & 0x0fff) | 0x4000, ((b >> 48) & 0x3fff) | 0x8000, b & 0xffffffffffff);
+}
+
+Result<bool> DirIsEmptyOrAbsent(const std::string& path) {
+  DIR* d = ::opendir(path.c_str());
+  if (!d) {
+    if (errno == ENOENT) return true;
+    return Err(ErrnoStatus("open " + path));
+  }
+  bool empty = true;
+  while (struct dirent* e = ::readdir(d)) {
+    std::string_view n = e->d_name;
+    if (n != "." && n != "..") {
+      empty = false;
+      break;
+    }
+  }
+  ::closedir(d);
+  return empty;
+}
+
+}  // namespace
+
+Status Format(const std::string& data_dir, const FormatOptions& options) {
+  if (options.inline_max > 64 * 1024) {
+    return Status(Code::kInvalid, "inline size must be at most 64 KiB");
+  }
+  if (options.segment_size < (1 << 20) || options.segment_size > (4ull << 30)) {
+    return Status(Code::kInvalid, "segment size must be between 1 MiB and 4 GiB");
+  }
+  if (ReadSuperblock(data_dir)) {
+    return Status(Code::kExists, data_dir + " already holds a Cairn file system");
+  }
+  CAIRN_ASSIGN_OR_RETURN(bool empty, DirIsEmptyOrAbsent(data_dir));
+  if (!empty) return Status(Code::kExists, data_dir + " is not empty; format needs an empty directory");
+  if (::mkdir(data_dir.c_str(), 0700) != 0 && errno != EEXIST) {
+    return ErrnoStatus("create " + data_dir);
+  }
+  if (::mkdir((data_dir + "/segments").c_str(), 0700) != 0) {
+    return ErrnoStatus("create " + data_dir + "/segments");
+  }
+  {
+    kv::RocksDbOptions kv_opts;
+    kv_opts.create_if_missing = true;
+    CAIRN_ASSIGN_OR_RETURN(auto kv, kv::RocksDbKvStore::Open(data_dir + "/meta", kv_opts));
+    meta::Inode root;
+    root.ino = meta::kRootIno;
+    root.mode = S_IFDIR | 0755;
+    root.uid = ::getuid();
+    root.gid = ::getgid();
+    root.nlink = 2;
+    root.parent = meta::kRootIno;
+    root.atime = root.mtime = root.ctime = meta::Now();
+    kv::WriteBatch batch;
+    batch.Put(meta::InodeKey(root.ino), meta::EncodeInode(root));
+    CAIRN_RETURN_IF_ERROR(kv->Write(batch, true));
+    CAIRN_RETURN_IF_ERROR(kv->Flush());
+  }
+  // The superblock is written last: a directory is a Cairn file system once it exists.
+  nlohmann::json j = {
+      {"format_version", kFormatVersion},
+      {"uuid", NewUuid()},
+      {"inline_max", options.inline_max},
+      {"segment_size", options.segment_size},
+      {"created", static_cast<int64_t>(::time(nullptr))},
+  };
+  return WriteFileAtomic(data_dir + "/" + kSuperblockFile, j.dump(2) + "\n");
+}
+
+Result<Superblock> ReadSuperblock(const std::string& data_dir) {
+  struct stat st;
+  if (::stat(data_dir.c_str(), &st) != 0) return Err(ErrnoStatus(data_dir));
+  if (!S_ISDIR(st.st_mode)) return Err(Code::kNotDir, data_dir + " is not a directory");
+  auto text = ReadWholeFile(data_dir + "/" + kSuperblockFile);
+  if (!text) {
+    if (text.error().code() == Code::kNotFound) {
+      return Err(Code::kInvalid,
+                 data_dir + " is not a Cairn file system (no " + kSuperblockFile +
+                     "; create one with 'cairn format')");
+    }
+    return Err(text.error());
+  }
+  auto j = nlohmann::json::parse(*text, nullptr, /*allow_exceptions=*/false);
+  Superblock sb;
+  if (j.is_discarded() || !j.is_object() || !j.contains("format_version") ||
+      !j["format_version"].is_number_unsigned() || !j.contains("inline_max") ||
+      !j["inline_max"].is_number_unsigned() || !j.contains("segment_size") ||
+      !j["segment_size"].is_number_unsigned()) {
+    return Err(Code::kCorruption, data_dir + "/" + kSuperblockFile + " is damaged");
+  }
+  sb.format_version = j["format_version"].get<uint32_t>();
+  if (sb.format_version != kFormatVersion) {
+    return Err(Code::kNotSupported,
+               fmt::format("{} has format version {}; this cairn reads version {}", data_dir,
+                           sb.format_version, kFormatVersion));
+  }
+  sb.uuid = j.value("uuid", "");
+  sb.inline_max = j["inline_max"].get<uint64_t>();
+  sb.segment_size = j["segment_size"].get<uint64_t>();
+  sb.created = j.value("created", int64_t{0});
+  return sb;
+}
+
+}  // namespace cairn::fs

@@ -1,0 +1,224 @@
+// Namespace changes other than rename: create, mkdir, mknod, symlink, link, unlink, rmdir, and
+// directory listings. Each change is one Txn: one atomic batch under ns_mu_.
+#include <dirent.h>
+
+#include <fmt/format.h>
+
+#include "fs/file_system.h"
+#include "fs/txn.h"
+
+namespace cairn::fs {
+
+Result<std::shared_ptr<InodeState>> FileSystem::Dir(uint64_t ino) {
+  CAIRN_ASSIGN_OR_RETURN(auto state, cache_->Get(ino));
+  std::shared_lock lock(state->lock);
+  if (state->deleted) return Err(Code::kNotFound);
+  if (!state->inode.IsDir()) return Err(Code::kNotDir);
+  return state;
+}
+
+Result<struct stat> FileSystem::MakeNode(const Context& ctx, uint64_t parent,
+                                         std::string_view name, uint32_t mode, uint64_t rdev,
+                                         std::string_view symlink_target) {
+  if (options_.read_only) return Err(Code::kPermission, "read-only");
+  CAIRN_RETURN_IF_ERROR(meta::CheckName(name));
+  std::lock_guard ns(ns_mu_);
+  Txn txn(this);
+  CAIRN_ASSIGN_OR_RETURN(meta::Inode * dir, txn.Get(parent));
+  if (!dir->IsDir()) return Err(Code::kNotDir);
+  if (dir->nlink == 0) return Err(Code::kNotFound, "directory was removed");
+  auto existing = meta_->GetDentry(parent, name);
+  if (existing) return Err(Code::kExists);
+  if (existing.error().code() != Code::kNotFound) return Err(existing.error());
+  CAIRN_ASSIGN_OR_RETURN(uint64_t ino, inos_->Next());
+
+  meta::Inode inode;
+  inode.ino = ino;
+  inode.mode = mode;
+  inode.uid = ctx.uid;
+  inode.gid = ctx.gid;
+  if (dir->mode & S_ISGID) {
+    // BSD group semantics under a set-group-ID directory, as Linux file systems do.
+    inode.gid = dir->gid;
+    if (S_ISDIR(mode)) inode.mode |= S_ISGID;
+  }
+  inode.rdev = rdev;
+  inode.atime = inode.mtime = inode.ctime = meta::Now();
+  if (S_ISDIR(mode)) {
+    inode.nlink = 2;
+    inode.parent = parent;
+    ++dir->nlink;
+  } else {
+    inode.nlink = 1;
+  }
+  if (S_ISREG(mode)) inode.is_inline = true;
+  if (S_ISLNK(mode)) {
+    inode.is_inline = true;
+    inode.inline_data.assign(symlink_target);
+    inode.size = symlink_target.size();
+  }
+  dir->mtime = dir->ctime = inode.ctime;
+  txn.batch().Put(meta::DentryKey(parent, name),
+                  meta::EncodeDentry({ino, meta::DirentType(inode.mode)}));
+  meta::Inode* added = txn.Add(std::move(inode), 1);
+  CAIRN_RETURN_IF_ERROR(txn.Commit());
+  return ToStat(*added);
+}
+
+Result<struct stat> FileSystem::Mknod(const Context& ctx, uint64_t parent, std::string_view name,
+                                      uint32_t mode, uint64_t rdev) {
+  uint32_t type = mode & S_IFMT;
+  if (type == 0) type = S_IFREG;
+  if (type != S_IFREG && type != S_IFIFO && type != S_IFSOCK && type != S_IFCHR &&
+      type != S_IFBLK) {
+    return Err(Code::kInvalid, "unsupported file type");
+  }
+  return MakeNode(ctx, parent, name, type | (mode & 07777), rdev, {});
+}
+
+Result<struct stat> FileSystem::Mkdir(const Context& ctx, uint64_t parent, std::string_view name,
+                                      uint32_t mode) {
+  return MakeNode(ctx, parent, name, S_IFDIR | (mode & 07777), 0, {});
+}
+
+Result<struct stat> FileSystem::Symlink(const Context& ctx, uint64_t parent,
+                                        std::string_view name, std::string_view target) {
+  if (target.empty()) return Err(Code::kNotFound, "empty symlink target");
+  if (target.size() > 4095) return Err(Code::kNameTooLong, "symlink target too long");
+  return MakeNode(ctx, parent, name, S_IFLNK | 0777, 0, target);
+}
+
+Result<struct stat> FileSystem::Link(uint64_t ino, uint64_t new_parent,
+                                     std::string_view new_name) {
+  if (options_.read_only) return Err(Code::kPermission, "read-only");
+  CAIRN_RETURN_IF_ERROR(meta::CheckName(new_name));
+  std::lock_guard ns(ns_mu_);
+  Txn txn(this);
+  CAIRN_ASSIGN_OR_RETURN(meta::Inode * dir, txn.Get(new_parent));
+  if (!dir->IsDir()) return Err(Code::kNotDir);
+  if (dir->nlink == 0) return Err(Code::kNotFound, "directory was removed");
+  CAIRN_ASSIGN_OR_RETURN(meta::Inode * inode, txn.Get(ino));
+  if (inode->IsDir()) return Err(Code::kPermission, "hard links to directories are not allowed");
+  if (inode->nlink == 0) return Err(Code::kNotFound);
+  if (inode->nlink >= 65000) return Err(Code::kTooManyLinks);
+  auto existing = meta_->GetDentry(new_parent, new_name);
+  if (existing) return Err(Code::kExists);
+  if (existing.error().code() != Code::kNotFound) return Err(existing.error());
+  meta::Timespec now = meta::Now();
+  ++inode->nlink;
+  inode->ctime = now;
+  dir->mtime = dir->ctime = now;
+  txn.batch().Put(meta::DentryKey(new_parent, new_name),
+                  meta::EncodeDentry({ino, meta::DirentType(inode->mode)}));
+  CAIRN_RETURN_IF_ERROR(txn.Commit());
+  struct stat st = ToStat(*inode);
+  CAIRN_ASSIGN_OR_RETURN(auto state, cache_->Get(ino, 1));  // the kernel's new reference
+  (void)state;
+  return st;
+}
+
+Status FileSystem::Unlink(uint64_t parent, std::string_view name) {
+  return RemoveEntry(parent, name, /*dir=*/false);
+}
+Status FileSystem::Rmdir(uint64_t parent, std::string_view name) {
+  return RemoveEntry(parent, name, /*dir=*/true);
+}
+
+Status FileSystem::RemoveEntry(uint64_t parent, std::string_view name, bool dir) {
+  if (options_.read_only) return Status(Code::kPermission, "read-only");
+  if (name.size() > meta::kMaxNameLength) return Status(Code::kNameTooLong, "");
+  if (dir && name == ".") return Status(Code::kInvalid, "cannot remove '.'");
+  if (dir && name == "..") return Status(Code::kNotEmpty, "cannot remove '..'");
+  std::lock_guard ns(ns_mu_);
+  Txn txn(this);
+  CAIRN_ASSIGN_OR_RETURN(meta::Inode * p, txn.Get(parent));
+  if (!p->IsDir()) return Status(Code::kNotDir, "");
+  CAIRN_ASSIGN_OR_RETURN(meta::Dentry d, meta_->GetDentry(parent, name));
+  CAIRN_ASSIGN_OR_RETURN(meta::Inode * child, txn.Get(d.ino));
+  meta::Timespec now = meta::Now();
+  if (dir) {
+    if (!child->IsDir()) return Status(Code::kNotDir, "");
+    CAIRN_ASSIGN_OR_RETURN(bool empty, meta_->DirIsEmpty(d.ino));
+    if (!empty) return Status(Code::kNotEmpty, "");
+    child->nlink = 0;
+    --p->nlink;
+  } else {
+    if (child->IsDir()) return Status(Code::kIsDir, "");
+    --child->nlink;
+  }
+  child->ctime = now;
+  p->mtime = p->ctime = now;
+  txn.batch().Delete(meta::DentryKey(parent, name));
+  // An inode without links lives on while open; the orphan record reclaims it after a crash.
+  if (child->nlink == 0) txn.batch().Put(meta::OrphanKey(d.ino), "");
+  return txn.Commit();
+}
+
+Result<std::string> FileSystem::Readlink(uint64_t ino) {
+  CAIRN_ASSIGN_OR_RETURN(auto state, cache_->Get(ino));
+  std::shared_lock lock(state->lock);
+  if (state->deleted) return Err(Code::kNotFound);
+  if (!state->inode.IsSymlink()) return Err(Code::kInvalid, "not a symlink");
+  return state->inode.inline_data;
+}
+
+Result<uint64_t> FileSystem::OpenDir(uint64_t ino) {
+  CAIRN_ASSIGN_OR_RETURN(auto state, Dir(ino));
+  uint64_t parent;
+  {
+    std::shared_lock lock(state->lock);
+    parent = state->inode.parent;
+  }
+  auto entries = std::make_shared<std::vector<DirEntry>>();
+  entries->push_back({".", ino, DT_DIR});
+  entries->push_back({"..", parent, DT_DIR});
+  std::string after;
+  for (;;) {
+    CAIRN_ASSIGN_OR_RETURN(auto page, meta_->ListDir(ino, after, 4096));
+    for (auto& [name, d] : page) entries->push_back({name, d.ino, d.type});
+    if (page.size() < 4096) break;
+    after = page.back().first;
+  }
+  std::lock_guard lock(dirs_mu_);
+  uint64_t handle = next_dir_handle_++;
+  dirs_[handle] = std::move(entries);
+  return handle;
+}
+
+Result<std::shared_ptr<const std::vector<DirEntry>>> FileSystem::DirHandle(uint64_t handle) {
+  std::lock_guard lock(dirs_mu_);
+  auto it = dirs_.find(handle);
+  if (it == dirs_.end()) return Err(Code::kBadHandle);
+  return it->second;
+}
+
+void FileSystem::ReleaseDir(uint64_t handle) {
+  std::lock_guard lock(dirs_mu_);
+  dirs_.erase(handle);
+}
+
+Status FileSystem::FsyncDir(uint64_t /*ino*/) {
+  // Every namespace change is already in the KV store's log; syncing it makes them all durable,
+  // together with the data they point at.
+  CAIRN_RETURN_IF_ERROR(segments_->SyncActive());
+  return kv_->SyncWal();
+}
+
+Result<bool> FileSystem::IsAncestor(uint64_t maybe_ancestor, uint64_t ino) {
+  // Walks ".." pointers up from ino. REQUIRES: ns_mu_ held (parents cannot change meanwhile).
+  for (int depth = 0; depth < 100000; ++depth) {
+    if (ino == maybe_ancestor) return true;
+    if (ino == meta::kRootIno) return false;
+    CAIRN_ASSIGN_OR_RETURN(auto state, cache_->Get(ino));
+    uint64_t parent;
+    {
+      std::shared_lock lock(state->lock);
+      parent = state->inode.parent;
+    }
+    cache_->TryEvict(ino, &state);
+    ino = parent;
+  }
+  return Err(Code::kCorruption, "directory parent chain does not reach the root");
+}
+
+}  // namespace cairn::fs

@@ -1,0 +1,61 @@
+// Extended attributes: one KV key per (inode, name). The kernel checks access (namespaces and
+// permissions) before the request reaches Cairn.
+#include <sys/xattr.h>
+
+#include "fs/file_system.h"
+
+namespace cairn::fs {
+namespace {
+constexpr size_t kMaxXattrName = 255;
+constexpr size_t kMaxXattrValue = 64 * 1024;
+}  // namespace
+
+Status FileSystem::SetXattr(uint64_t ino, std::string_view name, std::string_view value,
+                            int flags) {
+  if (options_.read_only) return Status(Code::kPermission, "read-only");
+  if (name.empty()) return Status(Code::kInvalid, "empty attribute name");
+  if (name.size() > kMaxXattrName) return Status(Code::kRange, "attribute name too long");
+  if (value.size() > kMaxXattrValue) return Status(Code::kNoSpace, "attribute value too large");
+  CAIRN_ASSIGN_OR_RETURN(auto state, cache_->Get(ino));
+  std::unique_lock lock(state->lock);
+  if (state->deleted) return Status(Code::kNotFound, "");
+  auto existing = meta_->GetXattr(ino, name);
+  if (!existing && existing.error().code() != Code::kNotFound) return existing.error();
+  if ((flags & XATTR_CREATE) && existing) return Status(Code::kExists, "");
+  if ((flags & XATTR_REPLACE) && !existing) return Status(Code::kNoData, "");
+  meta::Inode copy = state->inode;
+  copy.ctime = meta::Now();
+  kv::WriteBatch batch;
+  batch.Put(meta::XattrKey(ino, name), std::string(value));
+  return CommitData(*state, copy, &batch, {});
+}
+
+Result<std::string> FileSystem::GetXattr(uint64_t ino, std::string_view name) {
+  if (name.size() > kMaxXattrName) return Err(Code::kRange);
+  auto v = meta_->GetXattr(ino, name);
+  if (!v && v.error().code() == Code::kNotFound) return Err(Code::kNoData);
+  return v;
+}
+
+Result<std::vector<std::string>> FileSystem::ListXattr(uint64_t ino) {
+  return meta_->ListXattrs(ino);
+}
+
+Status FileSystem::RemoveXattr(uint64_t ino, std::string_view name) {
+  if (options_.read_only) return Status(Code::kPermission, "read-only");
+  CAIRN_ASSIGN_OR_RETURN(auto state, cache_->Get(ino));
+  std::unique_lock lock(state->lock);
+  if (state->deleted) return Status(Code::kNotFound, "");
+  auto existing = meta_->GetXattr(ino, name);
+  if (!existing) {
+    return existing.error().code() == Code::kNotFound ? Status(Code::kNoData, "")
+                                                      : existing.error();
+  }
+  meta::Inode copy = state->inode;
+  copy.ctime = meta::Now();
+  kv::WriteBatch batch;
+  batch.Delete(meta::XattrKey(ino, name));
+  return CommitData(*state, copy, &batch, {});
+}
+
+}  // namespace cairn::fs

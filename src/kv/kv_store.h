@@ -1,0 +1,75 @@
+// KvStore: the ordered key-value store under Cairn's metadata. Keys and values are byte strings
+// ordered bytewise. A WriteBatch applies atomically: after a crash either all of it or none of it
+// is visible. Two implementations: RocksDbKvStore (the real one) and MemoryKvStore (unit tests).
+// Thread-safety: all methods may be called from many threads at once. An iterator sees a
+// consistent snapshot taken when it was created and is used by one thread.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+
+namespace cairn::kv {
+
+class WriteBatch {
+ public:
+  struct Op {
+    bool is_delete;
+    std::string key;
+    std::string value;
+  };
+  void Put(std::string key, std::string value) {
+    ops_.push_back({false, std::move(key), std::move(value)});
+  }
+  void Delete(std::string key) { ops_.push_back({true, std::move(key), {}}); }
+  // Removes every key in [begin, end).
+  void DeleteRange(std::string begin, std::string end) {
+    ranges_.push_back({std::move(begin), std::move(end)});
+  }
+  const std::vector<Op>& ops() const { return ops_; }
+  const std::vector<std::pair<std::string, std::string>>& ranges() const { return ranges_; }
+  bool empty() const { return ops_.empty() && ranges_.empty(); }
+  size_t size() const { return ops_.size() + ranges_.size(); }
+
+ private:
+  std::vector<Op> ops_;
+  // Range deletions apply before the puts and deletes of the same batch.
+  std::vector<std::pair<std::string, std::string>> ranges_;
+};
+
+class Iterator {
+ public:
+  virtual ~Iterator() = default;
+  virtual void Seek(std::string_view key) = 0;         // first key >= key
+  virtual void SeekForPrev(std::string_view key) = 0;  // last key <= key
+  virtual bool Valid() const = 0;
+  virtual void Next() = 0;
+  virtual void Prev() = 0;
+  virtual std::string_view key() const = 0;
+  virtual std::string_view value() const = 0;
+  virtual Status status() const = 0;
+};
+
+class KvStore {
+ public:
+  virtual ~KvStore() = default;
+  // The value of key, or Code::kNotFound.
+  virtual Result<std::string> Get(std::string_view key) = 0;
+  // Applies batch atomically. sync: durable (WAL fsync'd) when this returns.
+  virtual Status Write(const WriteBatch& batch, bool sync) = 0;
+  virtual std::unique_ptr<Iterator> NewIterator() = 0;
+  // Makes every write made so far durable.
+  virtual Status SyncWal() = 0;
+  // Persists everything to the main files (clean shutdown).
+  virtual Status Flush() = 0;
+};
+
+// Collects every key-value pair in [begin, end); cold paths and tests.
+Result<std::vector<std::pair<std::string, std::string>>> ScanRange(KvStore& kv,
+                                                                  std::string_view begin,
+                                                                  std::string_view end);
+
+}  // namespace cairn::kv

@@ -1,0 +1,67 @@
+#include "kv/memory_kv_store.h"
+
+namespace cairn::kv {
+namespace {
+
+using Map = std::map<std::string, std::string, std::less<>>;
+
+class MemoryIterator final : public Iterator {
+ public:
+  explicit MemoryIterator(Map snapshot) : map_(std::move(snapshot)), it_(map_.end()) {}
+  void Seek(std::string_view key) override { it_ = map_.lower_bound(key); }
+  void SeekForPrev(std::string_view key) override {
+    it_ = map_.upper_bound(key);
+    if (it_ == map_.begin()) {
+      it_ = map_.end();
+    } else {
+      --it_;
+    }
+  }
+  bool Valid() const override { return it_ != map_.end(); }
+  void Next() override { ++it_; }
+  void Prev() override {
+    if (it_ == map_.begin()) {
+      it_ = map_.end();
+    } else {
+      --it_;
+    }
+  }
+  std::string_view key() const override { return it_->first; }
+  std::string_view value() const override { return it_->second; }
+  Status status() const override { return Status::Ok(); }
+
+ private:
+  Map map_;
+  Map::iterator it_;
+};
+
+}  // namespace
+
+Result<std::string> MemoryKvStore::Get(std::string_view key) {
+  std::lock_guard lock(mu_);
+  auto it = map_.find(key);
+  if (it == map_.end()) return Err(Code::kNotFound);
+  return it->second;
+}
+
+Status MemoryKvStore::Write(const WriteBatch& batch, bool /*sync*/) {
+  std::lock_guard lock(mu_);
+  for (const auto& [begin, end] : batch.ranges()) {
+    map_.erase(map_.lower_bound(begin), map_.lower_bound(end));
+  }
+  for (const auto& op : batch.ops()) {
+    if (op.is_delete) {
+      map_.erase(op.key);
+    } else {
+      map_.insert_or_assign(op.key, op.value);
+    }
+  }
+  return Status::Ok();
+}
+
+std::unique_ptr<Iterator> MemoryKvStore::NewIterator() {
+  std::lock_guard lock(mu_);
+  return std::make_unique<MemoryIterator>(map_);
+}
+
+}  // namespace cairn::kv

@@ -1,0 +1,111 @@
+#include "kv/rocksdb_kv_store.h"
+
+#include <rocksdb/db.h>
+#include <rocksdb/filter_policy.h>
+#include <rocksdb/table.h>
+#include <rocksdb/write_batch.h>
+
+namespace cairn::kv {
+namespace {
+
+Status FromRocks(const rocksdb::Status& s, std::string_view what) {
+  if (s.ok()) return Status::Ok();
+  Code code = s.IsCorruption() ? Code::kCorruption
+              : s.IsNotFound() ? Code::kNotFound
+              : s.IsIOError() && s.ToString().find("lock") != std::string::npos ? Code::kBusy
+                                                                                 : Code::kIo;
+  return Status(code, std::string(what) + ": " + s.ToString());
+}
+
+rocksdb::Slice ToSlice(std::string_view s) { return rocksdb::Slice(s.data(), s.size()); }
+
+class RocksIterator final : public Iterator {
+ public:
+  explicit RocksIterator(rocksdb::Iterator* it) : it_(it) {}
+  void Seek(std::string_view key) override { it_->Seek(ToSlice(key)); }
+  void SeekForPrev(std::string_view key) override { it_->SeekForPrev(ToSlice(key)); }
+  bool Valid() const override { return it_->Valid(); }
+  void Next() override { it_->Next(); }
+  void Prev() override { it_->Prev(); }
+  std::string_view key() const override {
+    auto k = it_->key();
+    return {k.data(), k.size()};
+  }
+  std::string_view value() const override {
+    auto v = it_->value();
+    return {v.data(), v.size()};
+  }
+  Status status() const override { return FromRocks(it_->status(), "iterate"); }
+
+ private:
+  std::unique_ptr<rocksdb::Iterator> it_;
+};
+
+}  // namespace
+
+RocksDbKvStore::RocksDbKvStore(std::unique_ptr<rocksdb::DB> db) : db_(std::move(db)) {}
+
+RocksDbKvStore::~RocksDbKvStore() {
+  if (db_) {
+    (void)db_->FlushWAL(true);
+    (void)db_->Close();
+  }
+}
+
+Result<std::unique_ptr<RocksDbKvStore>> RocksDbKvStore::Open(const std::string& dir,
+                                                              const RocksDbOptions& options) {
+  rocksdb::Options opts;
+  opts.create_if_missing = options.create_if_missing;
+  opts.error_if_exists = options.create_if_missing;
+  opts.IncreaseParallelism(2);
+  opts.compression = rocksdb::kLZ4Compression;
+  opts.max_background_jobs = 2;
+  opts.write_buffer_size = 64 << 20;
+  opts.keep_log_file_num = 4;
+  opts.info_log_level = rocksdb::WARN_LEVEL;
+  rocksdb::BlockBasedTableOptions table;
+  table.block_cache = rocksdb::NewLRUCache(options.block_cache_bytes);
+  table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+  table.cache_index_and_filter_blocks = true;
+  opts.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+  rocksdb::DB* raw = nullptr;
+  auto s = rocksdb::DB::Open(opts, dir, &raw);
+  if (!s.ok()) return Err(FromRocks(s, "open metadata store " + dir));
+  return std::unique_ptr<RocksDbKvStore>(new RocksDbKvStore(std::unique_ptr<rocksdb::DB>(raw)));
+}
+
+Result<std::string> RocksDbKvStore::Get(std::string_view key) {
+  std::string value;
+  auto s = db_->Get(rocksdb::ReadOptions(), ToSlice(key), &value);
+  if (s.IsNotFound()) return Err(Code::kNotFound);
+  if (!s.ok()) return Err(FromRocks(s, "get"));
+  return value;
+}
+
+Status RocksDbKvStore::Write(const WriteBatch& batch, bool sync) {
+  rocksdb::WriteBatch wb;
+  for (const auto& [begin, end] : batch.ranges()) {
+    auto s = wb.DeleteRange(ToSlice(begin), ToSlice(end));
+    if (!s.ok()) return FromRocks(s, "batch");
+  }
+  for (const auto& op : batch.ops()) {
+    auto s = op.is_delete ? wb.Delete(ToSlice(op.key)) : wb.Put(ToSlice(op.key), ToSlice(op.value));
+    if (!s.ok()) return FromRocks(s, "batch");
+  }
+  rocksdb::WriteOptions wo;
+  wo.sync = sync;
+  return FromRocks(db_->Write(wo, &wb), "write");
+}
+
+std::unique_ptr<Iterator> RocksDbKvStore::NewIterator() {
+  return std::make_unique<RocksIterator>(db_->NewIterator(rocksdb::ReadOptions()));
+}
+
+Status RocksDbKvStore::SyncWal() { return FromRocks(db_->SyncWAL(), "sync WAL"); }
+
+Status RocksDbKvStore::Flush() {
+  CAIRN_RETURN_IF_ERROR(FromRocks(db_->FlushWAL(true), "flush WAL"));
+  return FromRocks(db_->Flush(rocksdb::FlushOptions()), "flush");
+}
+
+}  // namespace cairn::kv

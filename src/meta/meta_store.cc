@@ -1,0 +1,121 @@
+#include "meta/meta_store.h"
+
+#include "common/coding.h"
+
+namespace cairn::meta {
+
+IdAllocator::IdAllocator(kv::KvStore* kv, std::string counter_name, uint64_t first)
+    : kv_(kv), key_(CounterKey(counter_name)), next_(first), limit_(first) {}
+
+Status IdAllocator::Load() {
+  auto v = kv_->Get(key_);
+  if (!v) {
+    if (v.error().code() == Code::kNotFound) return Status::Ok();
+    return v.error();
+  }
+  if (v->size() != 8) return Status(Code::kCorruption, "bad counter " + key_);
+  std::lock_guard lock(mu_);
+  next_ = limit_ = DecodeFixed64(v->data());
+  return Status::Ok();
+}
+
+Result<uint64_t> IdAllocator::Next() {
+  std::lock_guard lock(mu_);
+  if (next_ >= limit_) {
+    uint64_t new_limit = next_ + kBlock;
+    kv::WriteBatch batch;
+    std::string value;
+    PutFixed64(&value, new_limit);
+    batch.Put(key_, value);
+    CAIRN_RETURN_IF_ERROR(kv_->Write(batch, /*sync=*/true));
+    limit_ = new_limit;
+  }
+  return next_++;
+}
+
+Result<Inode> MetaStore::GetInode(uint64_t ino) {
+  auto v = kv_->Get(InodeKey(ino));
+  if (!v) return Err(v.error());
+  return DecodeInode(ino, *v);
+}
+
+Result<Dentry> MetaStore::GetDentry(uint64_t parent, std::string_view name) {
+  auto v = kv_->Get(DentryKey(parent, name));
+  if (!v) return Err(v.error());
+  return DecodeDentry(*v);
+}
+
+Result<std::vector<std::pair<std::string, Dentry>>> MetaStore::ListDir(uint64_t dir,
+                                                                       std::string_view after,
+                                                                       size_t limit) {
+  std::vector<std::pair<std::string, Dentry>> out;
+  std::string prefix = DentryPrefix(dir);
+  std::string end = PrefixEnd(prefix);
+  auto it = kv_->NewIterator();
+  if (after.empty()) {
+    it->Seek(prefix);
+  } else {
+    std::string from = DentryKey(dir, after);
+    it->Seek(from);
+    if (it->Valid() && it->key() == from) it->Next();
+  }
+  for (; it->Valid() && it->key() < end && out.size() < limit; it->Next()) {
+    CAIRN_ASSIGN_OR_RETURN(Dentry d, DecodeDentry(it->value()));
+    out.emplace_back(std::string(KeyName(it->key())), d);
+  }
+  CAIRN_RETURN_IF_ERROR(it->status());
+  return out;
+}
+
+Result<bool> MetaStore::DirIsEmpty(uint64_t dir) {
+  CAIRN_ASSIGN_OR_RETURN(auto entries, ListDir(dir, "", 1));
+  return entries.empty();
+}
+
+Result<std::vector<Extent>> MetaStore::GetExtents(uint64_t ino, uint64_t begin, uint64_t end) {
+  std::vector<Extent> out;
+  if (begin >= end) return out;
+  std::string prefix = ExtentPrefix(ino);
+  std::string end_key = ExtentKey(ino, end);
+  auto it = kv_->NewIterator();
+  // The extent that starts at or before `begin` may still cover it.
+  it->SeekForPrev(ExtentKey(ino, begin));
+  if (it->Valid() && it->key().starts_with(prefix)) {
+    CAIRN_ASSIGN_OR_RETURN(Extent e, DecodeExtent(KeyU64(it->key(), true), it->value()));
+    if (e.end() > begin) out.push_back(std::move(e));
+    it->Next();
+  } else {
+    it->Seek(ExtentKey(ino, begin));
+  }
+  for (; it->Valid() && it->key() < end_key; it->Next()) {
+    CAIRN_ASSIGN_OR_RETURN(Extent e, DecodeExtent(KeyU64(it->key(), true), it->value()));
+    out.push_back(std::move(e));
+  }
+  CAIRN_RETURN_IF_ERROR(it->status());
+  return out;
+}
+
+Result<std::string> MetaStore::GetXattr(uint64_t ino, std::string_view name) {
+  return kv_->Get(XattrKey(ino, name));
+}
+
+Result<std::vector<std::string>> MetaStore::ListXattrs(uint64_t ino) {
+  std::string prefix = XattrPrefix(ino);
+  CAIRN_ASSIGN_OR_RETURN(auto kvs, kv::ScanRange(*kv_, prefix, PrefixEnd(prefix)));
+  std::vector<std::string> out;
+  for (auto& [k, v] : kvs) out.emplace_back(KeyName(k));
+  return out;
+}
+
+Result<std::vector<SegmentRecord>> MetaStore::ListSegments() {
+  std::string prefix = SegmentPrefix();
+  CAIRN_ASSIGN_OR_RETURN(auto kvs, kv::ScanRange(*kv_, prefix, PrefixEnd(prefix)));
+  std::vector<SegmentRecord> out;
+  for (auto& [k, v] : kvs) {
+    CAIRN_ASSIGN_OR_RETURN(SegmentRecord s, DecodeSegment(KeyU64(k), v));
+    out.push_back(s);
+  }
+  return out;
+}
+
+}  // namespace cairn::meta

@@ -1,0 +1,120 @@
+// Cairn's metadata schema: the keys and records stored in the KvStore. Every format here is
+// described in docs/FORMATS.md and pinned by golden bytes in tests/meta/schema_test.cc.
+//
+// Keys (integers big-endian so that byte order is numeric order):
+//   'I' ino                  -> Inode record
+//   'D' parent name          -> Dentry record (child ino, type)
+//   'E' ino file_offset      -> Extent record
+//   'X' ino name             -> xattr value
+//   'S' segment_id           -> Segment record
+//   'O' ino                  -> "" (orphan: unlinked while open; reclaimed at next mount)
+//   'M' name                 -> counters (next_ino, next_segment)
+// Pure functions; thread-safe.
+#pragma once
+
+#include <sys/stat.h>
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+
+namespace cairn::meta {
+
+constexpr uint64_t kRootIno = 1;
+constexpr uint8_t kRecordVersion = 1;
+constexpr size_t kMaxNameLength = 255;
+// Checksums cover the data of an extent in chunks of this size.
+constexpr uint32_t kChunkSize = 64 * 1024;
+
+std::string InodeKey(uint64_t ino);
+std::string DentryKey(uint64_t parent, std::string_view name);
+std::string DentryPrefix(uint64_t parent);
+std::string ExtentKey(uint64_t ino, uint64_t file_offset);
+std::string ExtentPrefix(uint64_t ino);
+std::string XattrKey(uint64_t ino, std::string_view name);
+std::string XattrPrefix(uint64_t ino);
+std::string SegmentKey(uint64_t segment_id);
+std::string SegmentPrefix();
+std::string OrphanKey(uint64_t ino);
+std::string OrphanPrefix();
+std::string CounterKey(std::string_view name);
+// The smallest key greater than every key starting with prefix.
+std::string PrefixEnd(std::string_view prefix);
+// Reads the integer after the one-byte tag (or after tag+8 bytes when second is true).
+uint64_t KeyU64(std::string_view key, bool second = false);
+// The name part of a 'D' or 'X' key.
+std::string_view KeyName(std::string_view key);
+
+struct Timespec {
+  int64_t sec = 0;
+  uint32_t nsec = 0;
+  bool operator==(const Timespec&) const = default;
+};
+Timespec Now();
+
+struct Inode {
+  uint64_t ino = 0;
+  uint32_t mode = 0;  // type and permission bits, as st_mode
+  uint32_t uid = 0;
+  uint32_t gid = 0;
+  uint32_t nlink = 0;
+  uint64_t size = 0;
+  uint64_t rdev = 0;
+  uint64_t parent = 0;  // directories only: the one parent ("..")
+  Timespec atime, mtime, ctime;
+  // When set, the file's whole content is inline_data (size == inline_data.size()); for a symlink
+  // inline_data is the target.
+  bool is_inline = false;
+  std::string inline_data;
+
+  bool IsDir() const { return S_ISDIR(mode); }
+  bool IsReg() const { return S_ISREG(mode); }
+  bool IsSymlink() const { return S_ISLNK(mode); }
+  bool operator==(const Inode&) const = default;
+};
+std::string EncodeInode(const Inode& inode);
+Result<Inode> DecodeInode(uint64_t ino, std::string_view value);
+
+struct Dentry {
+  uint64_t ino = 0;
+  uint8_t type = 0;  // DT_REG, DT_DIR, ... (for readdir without loading the inode)
+};
+std::string EncodeDentry(const Dentry& d);
+Result<Dentry> DecodeDentry(std::string_view value);
+uint8_t DirentType(uint32_t mode);
+
+// A file range [file_offset, file_offset + length) maps to bytes [skip, skip + length) of a blob
+// stored at blob_offset in a segment. crcs[i] is the CRC32C of chunk i (kChunkSize bytes, the last
+// one shorter) of the whole blob; a read verifies every chunk it touches.
+struct Extent {
+  uint64_t file_offset = 0;  // from the key
+  uint64_t segment_id = 0;
+  uint64_t blob_offset = 0;
+  uint32_t blob_length = 0;
+  uint32_t skip = 0;
+  uint32_t length = 0;
+  std::vector<uint32_t> crcs;
+
+  uint64_t end() const { return file_offset + length; }
+  bool operator==(const Extent&) const = default;
+};
+std::string EncodeExtent(const Extent& e);
+Result<Extent> DecodeExtent(uint64_t file_offset, std::string_view value);
+
+enum class SegmentState : uint8_t { kOpen = 1, kSealed = 2 };
+struct SegmentRecord {
+  uint64_t id = 0;
+  SegmentState state = SegmentState::kOpen;
+  uint64_t size = 0;  // bytes in the file when sealed
+  bool operator==(const SegmentRecord&) const = default;
+};
+std::string EncodeSegment(const SegmentRecord& s);
+Result<SegmentRecord> DecodeSegment(uint64_t id, std::string_view value);
+
+// Validates one path component: non-empty, no '/', no NUL, not "." or "..", at most 255 bytes.
+Status CheckName(std::string_view name);
+
+}  // namespace cairn::meta
