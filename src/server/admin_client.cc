@@ -1,0 +1,99 @@
+#include "server/admin_client.h"
+
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <climits>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include "common/file.h"
+#include "server/admin_server.h"
+
+namespace cairn::server {
+namespace {
+
+// mountinfo escapes space, tab, newline and backslash as \ooo.
+std::string Unescape(const std::string& s) {
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '\\' && i + 3 < s.size()) {
+      out.push_back(static_cast<char>(std::strtol(s.substr(i + 1, 3).c_str(), nullptr, 8)));
+      i += 3;
+    } else {
+      out.push_back(s[i]);
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+Result<std::string> DataDirOfMount(const std::string& mountpoint) {
+  char real[PATH_MAX];
+  if (!::realpath(mountpoint.c_str(), real)) {
+    if (errno == ENOTCONN) {
+      return Err(Code::kIo, mountpoint + ": the Cairn daemon of this mount is gone (crashed?); "
+                            "unmount it with 'fusermount3 -u " + mountpoint + "'");
+    }
+    return Err(ErrnoStatus(mountpoint));
+  }
+  std::ifstream in("/proc/self/mountinfo");
+  std::string line;
+  std::string found;
+  while (std::getline(in, line)) {
+    // id parent major:minor root mountpoint options [optional fields] - fstype source superopts
+    std::istringstream ls(line);
+    std::string id, parent, dev, root, mnt;
+    ls >> id >> parent >> dev >> root >> mnt;
+    auto dash = line.find(" - ");
+    if (dash == std::string::npos) continue;
+    std::istringstream rest(line.substr(dash + 3));
+    std::string fstype, source;
+    rest >> fstype >> source;
+    if (Unescape(mnt) == real && fstype == "fuse.cairn") found = Unescape(source);
+  }
+  if (found.empty()) return Err(Code::kInvalid, mountpoint + " is not a Cairn mount point");
+  return found;
+}
+
+Result<nlohmann::json> AdminCall(const std::string& data_dir, const nlohmann::json& request) {
+  std::string path = AdminSocketPath(data_dir);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (path.size() >= sizeof(addr.sun_path)) return Err(Code::kNameTooLong, path);
+  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return Err(ErrnoStatus("socket"));
+  struct Closer {
+    int fd;
+    ~Closer() { ::close(fd); }
+  } closer{fd};
+  timeval tv{600, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    return Err(ErrnoStatus("connect to the mount's admin socket " + path));
+  }
+  std::string out = request.dump() + "\n";
+  if (::write(fd, out.data(), out.size()) != static_cast<ssize_t>(out.size())) {
+    return Err(ErrnoStatus("write " + path));
+  }
+  std::string reply;
+  char buf[4096];
+  for (;;) {
+    ssize_t n = ::read(fd, buf, sizeof(buf));
+    if (n < 0) return Err(ErrnoStatus("read " + path));
+    if (n == 0) break;
+    reply.append(buf, static_cast<size_t>(n));
+    if (reply.find('\n') != std::string::npos) break;
+  }
+  auto j = nlohmann::json::parse(reply, nullptr, false);
+  if (j.is_discarded()) return Err(Code::kIo, "bad reply from the mount's admin socket");
+  if (!j.value("ok", false)) return Err(Code::kIo, j.value("error", std::string("request failed")));
+  return j;
+}
+
+}  // namespace cairn::server

@@ -1,0 +1,44 @@
+// FuseMount: the libfuse3 low-level adapter. It maps each FUSE request to one FileSystem call and
+// each Status to an errno (ToErrno), and runs the multi-threaded session loop. The only file in
+// Cairn that sees FUSE types.
+// Thread-safety: Run() blocks in the loop; Exit() may be called from any thread or signal handler
+// context set up by libfuse.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "fs/file_system.h"
+
+struct fuse_session;
+
+namespace cairn::fuse {
+
+struct Context;
+
+struct FuseOptions {
+  bool allow_other = true;       // let every user use the mount (the kernel checks permissions)
+  double entry_timeout_s = 10.0;  // Cairn is the only writer, so kernel caches stay valid
+  double attr_timeout_s = 10.0;
+  unsigned max_threads = 16;
+  bool debug = false;
+};
+
+class FuseMount {
+ public:
+  // Creates the session and mounts it; the mount is ready when this returns.
+  static Result<std::unique_ptr<FuseMount>> Mount(fs::FileSystem* fs, const std::string& mountpoint,
+                                                  const FuseOptions& options);
+  ~FuseMount();
+  // Serves requests until the file system is unmounted or a termination signal arrives.
+  Status Run();
+
+ private:
+  FuseMount() = default;
+  struct fuse_session* session_ = nullptr;
+  bool mounted_ = false;
+  bool signals_ = false;
+  std::unique_ptr<Context> ctx_;
+};
+
+}  // namespace cairn::fuse

@@ -1,0 +1,18 @@
+// The CLI side of the admin socket, and finding the data directory behind a mount point.
+#pragma once
+
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "common/status.h"
+
+namespace cairn::server {
+
+// The data directory of the Cairn file system mounted at mountpoint (from /proc/self/mountinfo);
+// a clear error when mountpoint is not a Cairn mount.
+Result<std::string> DataDirOfMount(const std::string& mountpoint);
+// Sends one request to the mount's daemon and returns its reply.
+Result<nlohmann::json> AdminCall(const std::string& data_dir, const nlohmann::json& request);
+
+}  // namespace cairn::server
