@@ -17,6 +17,7 @@ namespace cairn::fuse {
 struct Context {
   fs::FileSystem* fs;
   FuseOptions options;
+  bool no_open = false;  // the kernel skips OPEN/RELEASE for files (FUSE_CAP_NO_OPEN_SUPPORT)
 };
 
 namespace {
@@ -48,12 +49,14 @@ fs::Context Caller(fuse_req_t req) {
 }
 
 void Init(void* userdata, fuse_conn_info* conn) {
-  (void)userdata;
+  auto* ctx = static_cast<Context*>(userdata);
   auto want = [conn](unsigned cap) {
     if (conn->capable & cap) conn->want |= cap;
   };
   want(FUSE_CAP_ASYNC_READ);
-  want(FUSE_CAP_ATOMIC_O_TRUNC);
+  // Without atomic O_TRUNC the kernel truncates through SETATTR, so OPEN can be skipped.
+  conn->want &= ~FUSE_CAP_ATOMIC_O_TRUNC;
+  ctx->no_open = ctx->options.no_open && (conn->capable & FUSE_CAP_NO_OPEN_SUPPORT);
   want(FUSE_CAP_WRITEBACK_CACHE);
   want(FUSE_CAP_PARALLEL_DIROPS);
   want(FUSE_CAP_READDIRPLUS);
@@ -151,6 +154,12 @@ void Link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char* newn
 }
 
 void Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  if (Ctx(req)->no_open) {
+    // Cairn keeps no per-handle state: an open file is held alive by the kernel's lookup
+    // reference (FileSystem reclaims unlinked inodes at FORGET), so OPEN and RELEASE round trips
+    // are skipped. ENOSYS here makes the kernel stop sending them.
+    return (void)fuse_reply_err(req, ENOSYS);
+  }
   Status st = Fs(req)->Open(ino, fi->flags);
   if (!st.ok()) return ReplyStatus(req, st);
   fi->keep_cache = 1;  // file data changes only through this mount
@@ -187,11 +196,6 @@ void Write(fuse_req_t req, fuse_ino_t ino, const char* data, size_t size, off_t 
   auto n = Fs(req)->Write(ino, static_cast<uint64_t>(off), data, size);
   if (!n) return (void)fuse_reply_err(req, ToErrno(n.error().code()));
   fuse_reply_write(req, *n);
-}
-
-void Flush(fuse_req_t req, fuse_ino_t, fuse_file_info*) {
-  // Writes are in the segment and the metadata log as soon as they return; nothing to push here.
-  fuse_reply_err(req, 0);
 }
 
 void Release(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
@@ -352,7 +356,8 @@ const fuse_lowlevel_ops kOps = [] {
   ops.create = Create;
   ops.read = Read;
   ops.write = Write;
-  ops.flush = Flush;
+  // No flush: writes are in the segment and the metadata log as soon as they return, so the
+  // kernel's ENOSYS fallback (write back dirty pages at close, skip the request) saves a round trip.
   ops.release = Release;
   ops.fsync = Fsync;
   ops.opendir = OpenDir;
@@ -409,8 +414,9 @@ FuseMount::~FuseMount() {
 
 Status FuseMount::Run() {
   fuse_loop_config* config = fuse_loop_cfg_create();
-  fuse_loop_cfg_set_max_threads(config, ctx_->options.max_threads);
-  fuse_loop_cfg_set_idle_threads(config, ctx_->options.max_threads);
+  unsigned threads = ctx_->options.max_threads;
+  fuse_loop_cfg_set_max_threads(config, threads);
+  fuse_loop_cfg_set_idle_threads(config, threads);
   fuse_loop_cfg_set_clone_fd(config, 0);
   int r = fuse_session_loop_mt(session_, config);
   fuse_loop_cfg_destroy(config);

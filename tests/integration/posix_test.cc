@@ -1148,7 +1148,9 @@ TEST_F(PosixTest, TreePersistsAcrossUnmountAndMount) {
     ASSERT_EQ(ErrnoName(WriteAllAt(fd.get(), "end!", 100 << 20)), "OK");
     ASSERT_EQ(Outcome(fsync(fd.get())), "OK");
   }
-  if (root) ASSERT_EQ(Outcome(chown(Path("one").c_str(), 1000, 1001)), "OK");
+  if (root) {
+    ASSERT_EQ(Outcome(chown(Path("one").c_str(), 1000, 1001)), "OK");
+  }
   const timespec times[2] = {{1'500'000'000, 1}, {1'600'000'000, 2}};
   ASSERT_EQ(Outcome(utimensat(AT_FDCWD, Path("boundary").c_str(), times, 0)), "OK");
   for (const char* dir : {"", "docs", "docs/deep", "docs/deep/er"}) {

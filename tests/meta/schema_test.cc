@@ -1,1 +1,104 @@
+// Golden bytes pin the on-disk formats of docs/FORMATS.md: a change here is a format change.
 #include <gtest/gtest.h>
+
+#include <fmt/format.h>
+
+#include "meta/schema.h"
+
+namespace cairn::meta {
+namespace {
+
+std::string Hex(std::string_view s) {
+  std::string out;
+  for (unsigned char c : s) out += fmt::format("{:02x}", c);
+  return out;
+}
+
+TEST(Schema, KeysAreBigEndianAndTagged) {
+  EXPECT_EQ(Hex(InodeKey(0x0102)), "490000000000000102");
+  EXPECT_EQ(Hex(DentryKey(1, "ab")), "4400000000000000016162");
+  EXPECT_EQ(Hex(ExtentKey(2, 0x10000)), "45000000000000000200000000000100" "00");
+  EXPECT_EQ(Hex(SegmentKey(3)), "530000000000000003");
+  EXPECT_EQ(KeyU64(ExtentKey(7, 99), true), 99u);
+  EXPECT_EQ(KeyName(DentryKey(5, "name")), "name");
+  EXPECT_LT(ExtentKey(1, 255), ExtentKey(1, 256));
+  EXPECT_EQ(PrefixEnd(DentryPrefix(1)), DentryPrefix(2));
+}
+
+Inode SampleInode() {
+  Inode i;
+  i.ino = 42;
+  i.mode = S_IFREG | 0644;
+  i.uid = 1000;
+  i.gid = 100;
+  i.nlink = 1;
+  i.size = 3;
+  i.atime = {1, 2};
+  i.mtime = {3, 4};
+  i.ctime = {5, 6};
+  i.is_inline = true;
+  i.inline_data = "abc";
+  return i;
+}
+
+TEST(Schema, InodeGoldenBytes) {
+  // version 1, inline flag, mode 0100644, uid 1000, gid 100, nlink 1, size 3, rdev 0, parent 0,
+  // atime 1.2, mtime 3.4, ctime 5.6, then the inline bytes "abc".
+  EXPECT_EQ(Hex(EncodeInode(SampleInode())),
+            "0101a4810000e8030000640000000100000003000000000000000000000000000000000000000000"
+            "0000010000000000000002000000030000000000000004000000050000000000000006000000616263");
+  auto back = DecodeInode(42, EncodeInode(SampleInode()));
+  ASSERT_TRUE(back);
+  EXPECT_EQ(*back, SampleInode());
+}
+
+TEST(Schema, ExtentGoldenBytes) {
+  Extent e;
+  e.file_offset = 4096;
+  e.segment_id = 9;
+  e.blob_offset = 96;
+  e.blob_length = 70000;
+  e.skip = 10;
+  e.length = 100;
+  e.crcs = {0xdeadbeef, 0x01020304};
+  // version 1, segment 9, blob offset 96, blob length 70000, skip 10, length 100, 2 crcs.
+  EXPECT_EQ(Hex(EncodeExtent(e)),
+            "0109000000000000006000000000000000701101000a0000006400000002000000efbeadde04030201");
+  auto back = DecodeExtent(4096, EncodeExtent(e));
+  ASSERT_TRUE(back);
+  EXPECT_EQ(*back, e);
+}
+
+TEST(Schema, TruncatedOrDamagedRecordsAreCorruption) {
+  std::string inode = EncodeInode(SampleInode());
+  for (size_t n = 0; n < 60; ++n) {
+    auto r = DecodeInode(42, inode.substr(0, n));
+    ASSERT_FALSE(r) << n;
+    EXPECT_EQ(r.error().code(), Code::kCorruption);
+  }
+  inode[0] = 9;  // unknown version
+  EXPECT_FALSE(DecodeInode(42, inode));
+  Extent e;
+  e.blob_length = 10;
+  e.length = 10;
+  e.crcs = {1};
+  std::string ext = EncodeExtent(e);
+  EXPECT_FALSE(DecodeExtent(0, ext.substr(0, ext.size() - 1)));
+  e.crcs = {1, 2};  // wrong number of chunk checksums for the blob
+  EXPECT_FALSE(DecodeExtent(0, EncodeExtent(e)));
+  EXPECT_FALSE(DecodeDentry("short"));
+}
+
+TEST(Schema, CheckNameEnforcesPosixRules) {
+  EXPECT_TRUE(CheckName("ok.jpg").ok());
+  EXPECT_TRUE(CheckName(std::string(255, 'x')).ok());
+  EXPECT_EQ(CheckName(std::string(256, 'x')).code(), Code::kNameTooLong);
+  EXPECT_EQ(CheckName("").code(), Code::kInvalid);
+  EXPECT_EQ(CheckName(".").code(), Code::kInvalid);
+  EXPECT_EQ(CheckName("..").code(), Code::kInvalid);
+  EXPECT_EQ(CheckName("a/b").code(), Code::kInvalid);
+  EXPECT_EQ(CheckName(std::string("a\0b", 3)).code(), Code::kInvalid);
+}
+
+}  // namespace
+}  // namespace cairn::meta
