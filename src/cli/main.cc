@@ -1,17 +1,16 @@
 // The `cairn` command: format, mount, unmount, status, fsck, compact.
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <sys/file.h>
 #include <sys/mount.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <CLI/CLI.hpp>
 #include <chrono>
 #include <cstdio>
-#include <thread>
-
-#include <CLI/CLI.hpp>
-#include <fmt/format.h>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "common/units.h"
 #include "fs/options.h"
@@ -23,7 +22,8 @@ namespace {
 using namespace cairn;
 
 int Fail(std::string_view command, const Status& st) {
-  fmt::print(stderr, "cairn {}: {}\n", command, st.message().empty() ? st.ToString() : st.message());
+  fmt::print(stderr, "cairn {}: {}\n", command,
+             st.message().empty() ? st.ToString() : st.message());
   return 1;
 }
 
@@ -65,7 +65,7 @@ int CmdUnmount(const std::string& mountpoint, double timeout_s) {
   if (r != 0) {
     if (errno == EBUSY) {
       return Fail("unmount", Status(Code::kBusy, mountpoint + " is busy (a process has a file or "
-                                                  "directory open in it)"));
+                                                              "directory open in it)"));
     }
     return Fail("unmount", Status(Code::kIo, "could not unmount " + mountpoint));
   }
@@ -103,10 +103,12 @@ int CmdStatus(const std::string& mountpoint, bool json) {
              u("files") - u("inline_files"));
   fmt::print("  directories     {}\n", u("directories"));
   fmt::print("  symlinks        {}\n", u("symlinks"));
-  fmt::print("  bytes           {} ({} inline)\n", FormatSize(u("bytes")), FormatSize(u("inline_bytes")));
+  fmt::print("  bytes           {} ({} inline)\n", FormatSize(u("bytes")),
+             FormatSize(u("inline_bytes")));
   fmt::print("  segments        {} of up to {}\n", u("segments"), FormatSize(u("segment_size")));
   fmt::print("  space used      {} in segments, {} live ({:.1f}%)\n", FormatSize(used),
-             FormatSize(live), used ? 100.0 * static_cast<double>(live) / static_cast<double>(used) : 100.0);
+             FormatSize(live),
+             used ? 100.0 * static_cast<double>(live) / static_cast<double>(used) : 100.0);
   fmt::print("  compacted       {} segments since mount\n", u("compacted_segments"));
   return 0;
 }
@@ -115,10 +117,14 @@ int CmdFsck(const std::string& data_dir, bool json) {
   auto r = fs::Fsck(data_dir);
   if (!r) return Fail("fsck", r.error());
   if (json) {
-    nlohmann::json j = {{"clean", r->problems.empty()}, {"problems", r->problems},
-                        {"notes", r->notes},           {"inodes", r->inodes},
-                        {"entries", r->dentries},      {"extents", r->extents},
-                        {"segments", r->segments},     {"bytes_verified", r->bytes_verified}};
+    nlohmann::json j = {{"clean", r->problems.empty()},
+                        {"problems", r->problems},
+                        {"notes", r->notes},
+                        {"inodes", r->inodes},
+                        {"entries", r->dentries},
+                        {"extents", r->extents},
+                        {"segments", r->segments},
+                        {"bytes_verified", r->bytes_verified}};
     fmt::print("{}\n", j.dump(2));
   } else {
     for (const auto& n : r->notes) fmt::print("note: {}\n", n);
@@ -151,8 +157,10 @@ int main(int argc, char** argv) {
   double timeout_s = 120, threshold = 0.5;
 
   auto* format = app.add_subcommand("format", "Create a file system in an empty directory");
-  format->add_option("DATA_DIR", data_dir, "Directory on NVMe for metadata and segments")->required();
-  format->add_option("--inline-max", inline_max, "Files up to this size live in metadata (default 4KiB)");
+  format->add_option("DATA_DIR", data_dir, "Directory on NVMe for metadata and segments")
+      ->required();
+  format->add_option("--inline-max", inline_max,
+                     "Files up to this size live in metadata (default 4KiB)");
   format->add_option("--segment-size", segment_size, "Size of a segment file (default 64MiB)");
 
   auto* mount = app.add_subcommand("mount", "Mount a file system; returns once it is ready");
@@ -171,7 +179,8 @@ int main(int argc, char** argv) {
   status->add_option("MOUNTPOINT", mountpoint, "A Cairn mount point")->required();
   status->add_flag("--json", json, "Machine-readable output");
 
-  auto* fsck = app.add_subcommand("fsck", "Check an unmounted file system (metadata and checksums)");
+  auto* fsck =
+      app.add_subcommand("fsck", "Check an unmounted file system (metadata and checksums)");
   fsck->add_option("DATA_DIR", data_dir, "A formatted data directory")->required();
   fsck->add_flag("--json", json, "Machine-readable output");
 

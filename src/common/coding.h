@@ -48,7 +48,8 @@ inline uint64_t DecodeFixed64(const char* p) {
 inline void EncodeFixed32(char* p, uint32_t v) { std::memcpy(p, &v, 4); }
 inline void EncodeFixed64(char* p, uint64_t v) { std::memcpy(p, &v, 8); }
 
-static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "Cairn's record formats assume little-endian");
+static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
+              "Cairn's record formats assume little-endian");
 
 // A cursor over a record being decoded; every Get fails (returns false) instead of reading past
 // the end, so a truncated or corrupted record is reported, never misread.

@@ -1,13 +1,12 @@
 #include "common/file.h"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
-
-#include <fmt/format.h>
 
 namespace cairn {
 
@@ -15,17 +14,38 @@ Status ErrnoStatus(std::string_view what) {
   int e = errno;
   Code code = Code::kIo;
   switch (e) {
-    case ENOENT: code = Code::kNotFound; break;
-    case EEXIST: code = Code::kExists; break;
-    case ENOTDIR: code = Code::kNotDir; break;
-    case EISDIR: code = Code::kIsDir; break;
-    case ENOTEMPTY: code = Code::kNotEmpty; break;
-    case EACCES: code = Code::kAccess; break;
-    case EPERM: code = Code::kPermission; break;
-    case ENOSPC: code = Code::kNoSpace; break;
-    case EINVAL: code = Code::kInvalid; break;
-    case EBUSY: code = Code::kBusy; break;
-    default: break;
+    case ENOENT:
+      code = Code::kNotFound;
+      break;
+    case EEXIST:
+      code = Code::kExists;
+      break;
+    case ENOTDIR:
+      code = Code::kNotDir;
+      break;
+    case EISDIR:
+      code = Code::kIsDir;
+      break;
+    case ENOTEMPTY:
+      code = Code::kNotEmpty;
+      break;
+    case EACCES:
+      code = Code::kAccess;
+      break;
+    case EPERM:
+      code = Code::kPermission;
+      break;
+    case ENOSPC:
+      code = Code::kNoSpace;
+      break;
+    case EINVAL:
+      code = Code::kInvalid;
+      break;
+    case EBUSY:
+      code = Code::kBusy;
+      break;
+    default:
+      break;
   }
   return Status(code, fmt::format("{}: {}", what, std::strerror(e)));
 }

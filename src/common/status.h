@@ -13,26 +13,26 @@ namespace cairn {
 // The one table of error codes. ToErrno() maps each to an errno once, for FUSE and the CLI.
 enum class Code : int {
   kOk = 0,
-  kNotFound,         // ENOENT
-  kExists,           // EEXIST
-  kNotDir,           // ENOTDIR
-  kIsDir,            // EISDIR
-  kNotEmpty,         // ENOTEMPTY
-  kInvalid,          // EINVAL: bad argument
-  kNameTooLong,      // ENAMETOOLONG
-  kPermission,       // EPERM
-  kAccess,           // EACCES
-  kNoData,           // ENODATA: missing xattr
-  kRange,            // ERANGE: buffer too small
-  kNoSpace,          // ENOSPC
-  kTooBig,           // EFBIG
-  kCorruption,       // EIO: a checksum or format check failed; never returned as data
-  kIo,               // EIO: the OS or the KV store failed
-  kNotSupported,     // EOPNOTSUPP
-  kBusy,             // EBUSY: already mounted, locked
-  kTooManyLinks,     // EMLINK
-  kCrossDevice,      // EXDEV
-  kBadHandle,        // EBADF
+  kNotFound,      // ENOENT
+  kExists,        // EEXIST
+  kNotDir,        // ENOTDIR
+  kIsDir,         // EISDIR
+  kNotEmpty,      // ENOTEMPTY
+  kInvalid,       // EINVAL: bad argument
+  kNameTooLong,   // ENAMETOOLONG
+  kPermission,    // EPERM
+  kAccess,        // EACCES
+  kNoData,        // ENODATA: missing xattr
+  kRange,         // ERANGE: buffer too small
+  kNoSpace,       // ENOSPC
+  kTooBig,        // EFBIG
+  kCorruption,    // EIO: a checksum or format check failed; never returned as data
+  kIo,            // EIO: the OS or the KV store failed
+  kNotSupported,  // EOPNOTSUPP
+  kBusy,          // EBUSY: already mounted, locked
+  kTooManyLinks,  // EMLINK
+  kCrossDevice,   // EXDEV
+  kBadHandle,     // EBADF
 };
 
 const char* CodeName(Code code);
@@ -78,16 +78,16 @@ Status ToStatus(const Result<T>& r) {
 }  // namespace cairn
 
 // Propagate a failed Status or Result from the expression to the caller.
-#define CAIRN_RETURN_IF_ERROR(expr)                  \
-  do {                                               \
+#define CAIRN_RETURN_IF_ERROR(expr)                          \
+  do {                                                       \
     ::cairn::Status _st = ::cairn::internal::ToStatus(expr); \
-    if (!_st.ok()) return ::cairn::Err(std::move(_st));     \
+    if (!_st.ok()) return ::cairn::Err(std::move(_st));      \
   } while (0)
 
 #define CAIRN_CONCAT_INNER(a, b) a##b
 #define CAIRN_CONCAT(a, b) CAIRN_CONCAT_INNER(a, b)
-#define CAIRN_ASSIGN_OR_RETURN_IMPL(tmp, lhs, expr) \
-  auto tmp = (expr);                                \
+#define CAIRN_ASSIGN_OR_RETURN_IMPL(tmp, lhs, expr)      \
+  auto tmp = (expr);                                     \
   if (!tmp) return ::cairn::Err(std::move(tmp).error()); \
   lhs = std::move(*tmp)
 // lhs = value of a Result expression, or return its error.

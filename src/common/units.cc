@@ -27,11 +27,20 @@ Result<uint64_t> ParseSize(std::string_view text) {
     uint64_t mult;
   };
   static constexpr Unit kUnits[] = {
-      {"", 1},           {"b", 1},
-      {"k", 1000},       {"kb", 1000},       {"kib", 1ull << 10},
-      {"m", 1000000},    {"mb", 1000000},    {"mib", 1ull << 20},
-      {"g", 1000000000}, {"gb", 1000000000}, {"gib", 1ull << 30},
-      {"t", 1000000000000ull}, {"tb", 1000000000000ull}, {"tib", 1ull << 40},
+      {"", 1},
+      {"b", 1},
+      {"k", 1000},
+      {"kb", 1000},
+      {"kib", 1ull << 10},
+      {"m", 1000000},
+      {"mb", 1000000},
+      {"mib", 1ull << 20},
+      {"g", 1000000000},
+      {"gb", 1000000000},
+      {"gib", 1ull << 30},
+      {"t", 1000000000000ull},
+      {"tb", 1000000000000ull},
+      {"tib", 1ull << 40},
   };
   for (const auto& u : kUnits) {
     if (suffix == u.name) {
@@ -40,9 +49,9 @@ Result<uint64_t> ParseSize(std::string_view text) {
       return value * u.mult;
     }
   }
-  return Err(Code::kInvalid,
-             fmt::format("unknown size unit in '{}' (use B, KiB, MiB, GiB, TiB, KB, MB, GB, TB)",
-                         text));
+  return Err(
+      Code::kInvalid,
+      fmt::format("unknown size unit in '{}' (use B, KiB, MiB, GiB, TiB, KB, MB, GB, TB)", text));
 }
 
 std::string FormatSize(uint64_t bytes) {

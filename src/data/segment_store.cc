@@ -1,12 +1,11 @@
 #include "data/segment_store.h"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstring>
-
-#include <fmt/format.h>
 
 #include "common/checksum.h"
 #include "common/coding.h"
@@ -55,9 +54,8 @@ Status CheckSegmentHeader(std::string_view b, uint64_t segment_id) {
     return Status(Code::kCorruption, fmt::format("segment {} has a bad header", segment_id));
   }
   if (DecodeFixed32(b.data() + 8) != kSegmentVersion) {
-    return Status(Code::kNotSupported,
-                  fmt::format("segment {} has unknown version {}", segment_id,
-                              DecodeFixed32(b.data() + 8)));
+    return Status(Code::kNotSupported, fmt::format("segment {} has unknown version {}", segment_id,
+                                                   DecodeFixed32(b.data() + 8)));
   }
   if (DecodeFixed64(b.data() + 16) != segment_id) {
     return Status(Code::kCorruption, fmt::format("segment file {} names another id", segment_id));
@@ -210,9 +208,8 @@ Status SegmentStore::Read(const meta::Extent& e, uint32_t from, uint32_t n, char
   }
   CAIRN_ASSIGN_OR_RETURN(size_t got, file->ReadAt(e.blob_offset + read_begin, buf, read_len));
   if (got != read_len) {
-    return Status(Code::kCorruption,
-                  fmt::format("segment {} is truncated at offset {}", e.segment_id,
-                              e.blob_offset + read_begin + got));
+    return Status(Code::kCorruption, fmt::format("segment {} is truncated at offset {}",
+                                                 e.segment_id, e.blob_offset + read_begin + got));
   }
   for (uint64_t c = first_chunk; c <= last_chunk; ++c) {
     const uint64_t off = c * meta::kChunkSize - read_begin;

@@ -8,7 +8,8 @@
 // Live bytes per segment (bytes that some extent still maps) are counted in memory; the file
 // system recomputes them from the extent map at mount and keeps them current as extents change.
 //
-// Thread-safety: all methods are thread-safe. Append serializes on one mutex; Read runs in parallel.
+// Thread-safety: all methods are thread-safe. Append serializes on one mutex; Read runs in
+// parallel.
 #pragma once
 
 #include <atomic>

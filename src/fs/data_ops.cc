@@ -5,11 +5,10 @@
 // record instead. Reads hold the inode lock shared, so compaction (which takes it exclusive to
 // move an extent) never pulls a segment from under a read.
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <linux/falloc.h>
 
 #include <cstring>
-
-#include <fmt/format.h>
 
 #include "common/logging.h"
 #include "fs/file_system.h"
@@ -48,7 +47,8 @@ Status FileSystem::Open(uint64_t ino, int flags) {
 
 Result<struct stat> FileSystem::Create(const Context& ctx, uint64_t parent, std::string_view name,
                                        uint32_t mode, int /*flags*/) {
-  CAIRN_ASSIGN_OR_RETURN(struct stat st, MakeNode(ctx, parent, name, S_IFREG | (mode & 07777), 0, {}));
+  CAIRN_ASSIGN_OR_RETURN(struct stat st,
+                         MakeNode(ctx, parent, name, S_IFREG | (mode & 07777), 0, {}));
   CAIRN_ASSIGN_OR_RETURN(auto state, cache_->Get(st.st_ino, 0, 1));
   (void)state;
   return st;
@@ -216,13 +216,14 @@ Status FileSystem::TruncateLocked(meta::Inode& inode, uint64_t size, kv::WriteBa
     inode.size = size;  // the rest is a hole
     return Status::Ok();
   }
-  if (size < inode.size) CAIRN_RETURN_IF_ERROR(PunchLocked(inode.ino, size, UINT64_MAX, batch, live));
+  if (size < inode.size)
+    CAIRN_RETURN_IF_ERROR(PunchLocked(inode.ino, size, UINT64_MAX, batch, live));
   inode.size = size;
   return Status::Ok();
 }
 
-Status FileSystem::CommitData(InodeState& state, const meta::Inode& updated,
-                              kv::WriteBatch* batch, const LiveDeltas& live) {
+Status FileSystem::CommitData(InodeState& state, const meta::Inode& updated, kv::WriteBatch* batch,
+                              const LiveDeltas& live) {
   batch->Put(meta::InodeKey(updated.ino), meta::EncodeInode(updated));
   CAIRN_RETURN_IF_ERROR(kv_->Write(*batch, false));
   for (auto [seg, delta] : live) segments_->AddLive(seg, delta);
@@ -310,8 +311,8 @@ Status FileSystem::MoveBlobLocked(uint64_t segment_id, const data::RecordHeader&
   whole.length = whole.blob_length;
   std::string blob(whole.blob_length, '\0');
   CAIRN_RETURN_IF_ERROR(segments_->Read(whole, 0, whole.length, blob.data()));
-  CAIRN_ASSIGN_OR_RETURN(meta::Extent fresh,
-                         segments_->Append(header.ino, header.file_offset, blob.data(), blob.size()));
+  CAIRN_ASSIGN_OR_RETURN(meta::Extent fresh, segments_->Append(header.ino, header.file_offset,
+                                                               blob.data(), blob.size()));
   kv::WriteBatch batch;
   for (auto e : refs) {
     e.segment_id = fresh.segment_id;
@@ -350,9 +351,9 @@ Status FileSystem::CompactSegment(uint64_t segment_id) {
   for (const auto& seg : segments_->List()) {
     if (seg.id == segment_id && seg.live > 0) {
       // A damaged record header hid live blobs behind it: keep the segment, let fsck report it.
-      return Status(Code::kCorruption,
-                    fmt::format("segment {} still has {} live bytes after compaction", segment_id,
-                                seg.live));
+      return Status(
+          Code::kCorruption,
+          fmt::format("segment {} still has {} live bytes after compaction", segment_id, seg.live));
     }
   }
   CAIRN_RETURN_IF_ERROR(kv_->SyncWal());

@@ -3,10 +3,9 @@
 #include "fs/file_system.h"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <sys/file.h>
 #include <unistd.h>
-
-#include <fmt/format.h>
 
 #include "common/logging.h"
 #include "fs/txn.h"
@@ -56,7 +55,8 @@ Status FileSystem::Load() {
   // One pass over inodes and extents rebuilds the counters and each segment's live bytes.
   auto it = kv_->NewIterator();
   for (it->Seek("I"); it->Valid() && it->key()[0] == 'I'; it->Next()) {
-    CAIRN_ASSIGN_OR_RETURN(meta::Inode inode, meta::DecodeInode(meta::KeyU64(it->key()), it->value()));
+    CAIRN_ASSIGN_OR_RETURN(meta::Inode inode,
+                           meta::DecodeInode(meta::KeyU64(it->key()), it->value()));
     Account(nullptr, &inode);
   }
   for (it->Seek("E"); it->Valid() && it->key()[0] == 'E'; it->Next()) {
@@ -70,9 +70,8 @@ Status FileSystem::Load() {
   (void)root;
 
   // Files unlinked while open when the last session ended: nothing can reach them any more.
-  CAIRN_ASSIGN_OR_RETURN(auto orphans,
-                         kv::ScanRange(*kv_, meta::OrphanPrefix(),
-                                       meta::PrefixEnd(meta::OrphanPrefix())));
+  CAIRN_ASSIGN_OR_RETURN(auto orphans, kv::ScanRange(*kv_, meta::OrphanPrefix(),
+                                                     meta::PrefixEnd(meta::OrphanPrefix())));
   for (auto& [key, value] : orphans) {
     uint64_t ino = meta::KeyU64(key);
     auto state = cache_->Get(ino);
@@ -210,10 +209,14 @@ Result<struct stat> FileSystem::SetAttr(uint64_t ino, const SetAttrRequest& req)
   if (req.mode) copy.mode = (copy.mode & S_IFMT) | (*req.mode & 07777);
   if (req.uid) copy.uid = *req.uid;
   if (req.gid) copy.gid = *req.gid;
-  if (req.atime_now) copy.atime = now;
-  else if (req.atime) copy.atime = *req.atime;
-  if (req.mtime_now) copy.mtime = now;
-  else if (req.mtime) copy.mtime = *req.mtime;
+  if (req.atime_now)
+    copy.atime = now;
+  else if (req.atime)
+    copy.atime = *req.atime;
+  if (req.mtime_now)
+    copy.mtime = now;
+  else if (req.mtime)
+    copy.mtime = *req.mtime;
   copy.ctime = now;
   CAIRN_RETURN_IF_ERROR(CommitData(*state, copy, &batch, live));
   return ToStat(copy);

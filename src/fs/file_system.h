@@ -16,13 +16,13 @@
 
 #include <atomic>
 #include <condition_variable>
-#include <unordered_map>
 #include <cstdint>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "data/segment_store.h"
@@ -60,7 +60,7 @@ struct Stats {
   uint64_t files = 0;        // regular files
   uint64_t directories = 0;  // including the root
   uint64_t symlinks = 0;
-  uint64_t bytes = 0;        // sum of regular file sizes
+  uint64_t bytes = 0;  // sum of regular file sizes
   uint64_t inline_files = 0;
   uint64_t inline_bytes = 0;
   uint64_t segments = 0;
@@ -164,16 +164,15 @@ class FileSystem {
                      kv::WriteBatch* batch, LiveDeltas* live);
   Status PunchLocked(uint64_t ino, uint64_t begin, uint64_t end, kv::WriteBatch* batch,
                      LiveDeltas* live);
-  Status TruncateLocked(meta::Inode& inode, uint64_t size, kv::WriteBatch* batch,
-                        LiveDeltas* live);
+  Status TruncateLocked(meta::Inode& inode, uint64_t size, kv::WriteBatch* batch, LiveDeltas* live);
   Status CommitData(InodeState& state, const meta::Inode& updated, kv::WriteBatch* batch,
                     const LiveDeltas& live);
   Result<size_t> ReadLocked(const meta::Inode& inode, uint64_t offset, size_t size, char* out);
   Status CompactSegment(uint64_t segment_id);
   Status MoveBlob(uint64_t segment_id, const data::RecordHeader& header, uint64_t blob_offset,
                   uint64_t* moved);
-  Status MoveBlobLocked(uint64_t segment_id, const data::RecordHeader& header,
-                        uint64_t blob_offset, uint64_t* moved);
+  Status MoveBlobLocked(uint64_t segment_id, const data::RecordHeader& header, uint64_t blob_offset,
+                        uint64_t* moved);
 
   const std::string data_dir_;
   const Superblock super_;

@@ -1,13 +1,12 @@
 // cairn format, and reading the superblock that marks a data directory as Cairn's.
 #include <dirent.h>
+#include <fmt/format.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <fstream>
-#include <random>
-
-#include <fmt/format.h>
 #include <nlohmann/json.hpp>
+#include <random>
 
 #include "common/file.h"
 #include "fs/options.h"
@@ -56,7 +55,8 @@ Status Format(const std::string& data_dir, const FormatOptions& options) {
     return Status(Code::kExists, data_dir + " already holds a Cairn file system");
   }
   CAIRN_ASSIGN_OR_RETURN(bool empty, DirIsEmptyOrAbsent(data_dir));
-  if (!empty) return Status(Code::kExists, data_dir + " is not empty; format needs an empty directory");
+  if (!empty)
+    return Status(Code::kExists, data_dir + " is not empty; format needs an empty directory");
   if (::mkdir(data_dir.c_str(), 0700) != 0 && errno != EEXIST) {
     return ErrnoStatus("create " + data_dir);
   }
@@ -98,9 +98,8 @@ Result<Superblock> ReadSuperblock(const std::string& data_dir) {
   auto text = ReadWholeFile(data_dir + "/" + kSuperblockFile);
   if (!text) {
     if (text.error().code() == Code::kNotFound) {
-      return Err(Code::kInvalid,
-                 data_dir + " is not a Cairn file system (no " + kSuperblockFile +
-                     "; create one with 'cairn format')");
+      return Err(Code::kInvalid, data_dir + " is not a Cairn file system (no " + kSuperblockFile +
+                                     "; create one with 'cairn format')");
     }
     return Err(text.error());
   }

@@ -2,13 +2,12 @@
 // extent's bytes; it changes nothing.
 #include <dirent.h>
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <sys/file.h>
 #include <unistd.h>
 
 #include <map>
 #include <set>
-
-#include <fmt/format.h>
 
 #include "data/segment_store.h"
 #include "fs/options.h"
@@ -171,10 +170,13 @@ Result<FsckReport> Fsck(const std::string& data_dir) {
       problem(fmt::format("inode {} has link count {} but {} directory entries", ino,
                           info.inode.nlink, info.links));
     }
-    if (orphan) r.notes.push_back(fmt::format("inode {} was unlinked while open; reclaimed at the next mount", ino));
+    if (orphan)
+      r.notes.push_back(
+          fmt::format("inode {} was unlinked while open; reclaimed at the next mount", ino));
   }
   for (uint64_t ino : orphans) {
-    if (!inodes.contains(ino)) r.notes.push_back(fmt::format("stale orphan record for inode {}", ino));
+    if (!inodes.contains(ino))
+      r.notes.push_back(fmt::format("stale orphan record for inode {}", ino));
   }
 
   // Segment files the metadata does not know: a crash between creating a segment and recording

@@ -23,9 +23,9 @@ namespace cairn::fs {
 
 struct InodeState {
   std::shared_mutex lock;
-  meta::Inode inode;     // GUARDED_BY(lock)
-  bool deleted = false;  // GUARDED_BY(lock): storage reclaimed; the number is dead
-  uint64_t nlookup = 0;  // GUARDED_BY(shard mutex)
+  meta::Inode inode;        // GUARDED_BY(lock)
+  bool deleted = false;     // GUARDED_BY(lock): storage reclaimed; the number is dead
+  uint64_t nlookup = 0;     // GUARDED_BY(shard mutex)
   uint32_t open_count = 0;  // GUARDED_BY(shard mutex)
 };
 

@@ -1,7 +1,6 @@
 // Namespace changes other than rename: create, mkdir, mknod, symlink, link, unlink, rmdir, and
 // directory listings. Each change is one Txn: one atomic batch under ns_mu_.
 #include <dirent.h>
-
 #include <fmt/format.h>
 
 #include "fs/file_system.h"
@@ -17,8 +16,8 @@ Result<std::shared_ptr<InodeState>> FileSystem::Dir(uint64_t ino) {
   return state;
 }
 
-Result<struct stat> FileSystem::MakeNode(const Context& ctx, uint64_t parent,
-                                         std::string_view name, uint32_t mode, uint64_t rdev,
+Result<struct stat> FileSystem::MakeNode(const Context& ctx, uint64_t parent, std::string_view name,
+                                         uint32_t mode, uint64_t rdev,
                                          std::string_view symlink_target) {
   if (options_.read_only) return Err(Code::kPermission, "read-only");
   CAIRN_RETURN_IF_ERROR(meta::CheckName(name));
@@ -81,15 +80,14 @@ Result<struct stat> FileSystem::Mkdir(const Context& ctx, uint64_t parent, std::
   return MakeNode(ctx, parent, name, S_IFDIR | (mode & 07777), 0, {});
 }
 
-Result<struct stat> FileSystem::Symlink(const Context& ctx, uint64_t parent,
-                                        std::string_view name, std::string_view target) {
+Result<struct stat> FileSystem::Symlink(const Context& ctx, uint64_t parent, std::string_view name,
+                                        std::string_view target) {
   if (target.empty()) return Err(Code::kNotFound, "empty symlink target");
   if (target.size() > 4095) return Err(Code::kNameTooLong, "symlink target too long");
   return MakeNode(ctx, parent, name, S_IFLNK | 0777, 0, target);
 }
 
-Result<struct stat> FileSystem::Link(uint64_t ino, uint64_t new_parent,
-                                     std::string_view new_name) {
+Result<struct stat> FileSystem::Link(uint64_t ino, uint64_t new_parent, std::string_view new_name) {
   if (options_.read_only) return Err(Code::kPermission, "read-only");
   CAIRN_RETURN_IF_ERROR(meta::CheckName(new_name));
   std::lock_guard ns(ns_mu_);

@@ -16,9 +16,9 @@ constexpr const char* kSuperblockFile = "cairn.json";
 struct Superblock {
   uint32_t format_version = kFormatVersion;
   std::string uuid;
-  uint64_t inline_max = 4096;            // files up to this size live in the inode record
+  uint64_t inline_max = 4096;           // files up to this size live in the inode record
   uint64_t segment_size = 64ull << 20;  // bytes per segment file
-  int64_t created = 0;                   // seconds since the epoch
+  int64_t created = 0;                  // seconds since the epoch
 };
 
 struct FormatOptions {

@@ -1,14 +1,13 @@
 #define FUSE_USE_VERSION 312
 #include "fuse/fuse_adapter.h"
 
+#include <fmt/format.h>
 #include <fuse_lowlevel.h>
 #include <linux/fs.h>
 #include <sys/xattr.h>
 
 #include <cstring>
 #include <vector>
-
-#include <fmt/format.h>
 
 #include "common/logging.h"
 
@@ -357,7 +356,8 @@ const fuse_lowlevel_ops kOps = [] {
   ops.read = Read;
   ops.write = Write;
   // No flush: writes are in the segment and the metadata log as soon as they return, so the
-  // kernel's ENOSYS fallback (write back dirty pages at close, skip the request) saves a round trip.
+  // kernel's ENOSYS fallback (write back dirty pages at close, skip the request) saves a round
+  // trip.
   ops.release = Release;
   ops.fsync = Fsync;
   ops.opendir = OpenDir;
@@ -382,9 +382,9 @@ Result<std::unique_ptr<FuseMount>> FuseMount::Mount(fs::FileSystem* fs,
                                                     const FuseOptions& options) {
   std::unique_ptr<FuseMount> m(new FuseMount());
   m->ctx_ = std::make_unique<Context>(Context{fs, options});
-  std::vector<std::string> args = {"cairn", "-o", "default_permissions",
-                                   "-o", "fsname=" + fs->data_dir(),
-                                   "-o", "subtype=cairn"};
+  std::vector<std::string> args = {
+      "cairn", "-o",           "default_permissions", "-o", "fsname=" + fs->data_dir(),
+      "-o",    "subtype=cairn"};
   if (options.allow_other) {
     args.push_back("-o");
     args.push_back("allow_other");

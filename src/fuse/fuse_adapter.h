@@ -17,7 +17,7 @@ namespace cairn::fuse {
 struct Context;
 
 struct FuseOptions {
-  bool allow_other = true;       // let every user use the mount (the kernel checks permissions)
+  bool allow_other = true;          // let every user use the mount (the kernel checks permissions)
   double entry_timeout_s = 3600.0;  // Cairn is the only writer, so kernel caches stay valid
   double attr_timeout_s = 3600.0;
   unsigned max_threads = 8;  // more only adds context switches on a small node

@@ -3,8 +3,8 @@
 namespace cairn::kv {
 
 Result<std::vector<std::pair<std::string, std::string>>> ScanRange(KvStore& kv,
-                                                                  std::string_view begin,
-                                                                  std::string_view end) {
+                                                                   std::string_view begin,
+                                                                   std::string_view end) {
   std::vector<std::pair<std::string, std::string>> out;
   auto it = kv.NewIterator();
   for (it->Seek(begin); it->Valid() && it->key() < end; it->Next()) {

@@ -69,7 +69,7 @@ class KvStore {
 
 // Collects every key-value pair in [begin, end); cold paths and tests.
 Result<std::vector<std::pair<std::string, std::string>>> ScanRange(KvStore& kv,
-                                                                  std::string_view begin,
-                                                                  std::string_view end);
+                                                                   std::string_view begin,
+                                                                   std::string_view end);
 
 }  // namespace cairn::kv

@@ -10,10 +10,10 @@ namespace {
 
 Status FromRocks(const rocksdb::Status& s, std::string_view what) {
   if (s.ok()) return Status::Ok();
-  Code code = s.IsCorruption() ? Code::kCorruption
-              : s.IsNotFound() ? Code::kNotFound
+  Code code = s.IsCorruption()                                                  ? Code::kCorruption
+              : s.IsNotFound()                                                  ? Code::kNotFound
               : s.IsIOError() && s.ToString().find("lock") != std::string::npos ? Code::kBusy
-                                                                                 : Code::kIo;
+                                                                                : Code::kIo;
   return Status(code, std::string(what) + ": " + s.ToString());
 }
 
@@ -53,7 +53,7 @@ RocksDbKvStore::~RocksDbKvStore() {
 }
 
 Result<std::unique_ptr<RocksDbKvStore>> RocksDbKvStore::Open(const std::string& dir,
-                                                              const RocksDbOptions& options) {
+                                                             const RocksDbOptions& options) {
   rocksdb::Options opts;
   opts.create_if_missing = options.create_if_missing;
   opts.error_if_exists = options.create_if_missing;

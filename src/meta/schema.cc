@@ -1,9 +1,8 @@
 #include "meta/schema.h"
 
 #include <dirent.h>
-#include <time.h>
-
 #include <fmt/format.h>
+#include <time.h>
 
 #include "common/coding.h"
 
@@ -140,14 +139,22 @@ Result<Dentry> DecodeDentry(std::string_view value) {
 
 uint8_t DirentType(uint32_t mode) {
   switch (mode & S_IFMT) {
-    case S_IFREG: return DT_REG;
-    case S_IFDIR: return DT_DIR;
-    case S_IFLNK: return DT_LNK;
-    case S_IFCHR: return DT_CHR;
-    case S_IFBLK: return DT_BLK;
-    case S_IFIFO: return DT_FIFO;
-    case S_IFSOCK: return DT_SOCK;
-    default: return DT_UNKNOWN;
+    case S_IFREG:
+      return DT_REG;
+    case S_IFDIR:
+      return DT_DIR;
+    case S_IFLNK:
+      return DT_LNK;
+    case S_IFCHR:
+      return DT_CHR;
+    case S_IFBLK:
+      return DT_BLK;
+    case S_IFIFO:
+      return DT_FIFO;
+    case S_IFSOCK:
+      return DT_SOCK;
+    default:
+      return DT_UNKNOWN;
   }
 }
 
@@ -211,8 +218,7 @@ Result<SegmentRecord> DecodeSegment(uint64_t id, std::string_view value) {
 }
 
 Status CheckName(std::string_view name) {
-  if (name.empty() || name == "." || name == "..")
-    return Status(Code::kInvalid, "invalid name");
+  if (name.empty() || name == "." || name == "..") return Status(Code::kInvalid, "invalid name");
   if (name.size() > kMaxNameLength) return Status(Code::kNameTooLong, "name longer than 255 bytes");
   if (name.find('/') != std::string_view::npos || name.find('\0') != std::string_view::npos)
     return Status(Code::kInvalid, "name contains '/' or NUL");

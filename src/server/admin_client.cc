@@ -36,8 +36,10 @@ Result<std::string> DataDirOfMount(const std::string& mountpoint) {
   char real[PATH_MAX];
   if (!::realpath(mountpoint.c_str(), real)) {
     if (errno == ENOTCONN) {
-      return Err(Code::kIo, mountpoint + ": the Cairn daemon of this mount is gone (crashed?); "
-                            "unmount it with 'fusermount3 -u " + mountpoint + "'");
+      return Err(Code::kIo, mountpoint +
+                                ": the Cairn daemon of this mount is gone (crashed?); "
+                                "unmount it with 'fusermount3 -u " +
+                                mountpoint + "'");
     }
     return Err(ErrnoStatus(mountpoint));
   }

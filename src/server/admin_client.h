@@ -1,9 +1,8 @@
 // The CLI side of the admin socket, and finding the data directory behind a mount point.
 #pragma once
 
-#include <string>
-
 #include <nlohmann/json.hpp>
+#include <string>
 
 #include "common/status.h"
 

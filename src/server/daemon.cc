@@ -1,6 +1,7 @@
 #include "server/daemon.h"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -8,8 +9,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-
-#include <fmt/format.h>
 
 #include "common/file.h"
 #include "common/logging.h"
@@ -70,7 +69,8 @@ int Serve(const DaemonOptions& o, int ready_fd) {
   }
   std::string pid_path = o.data_dir + "/cairn.pid";
   (void)WriteFileAtomic(pid_path, fmt::format("{}\n", ::getpid()));
-  AdminServer admin(AdminSocketPath(o.data_dir), [&](const nlohmann::json& r) { return Handle(**fs, r); });
+  AdminServer admin(AdminSocketPath(o.data_dir),
+                    [&](const nlohmann::json& r) { return Handle(**fs, r); });
   Status st = admin.Start();
   if (!st.ok()) {
     Report(ready_fd, "cannot start the admin socket: " + st.ToString());
@@ -142,10 +142,12 @@ int RunMount(const DaemonOptions& options) {
     std::string message;
     char buf[512];
     ssize_t n;
-    while ((n = ::read(pipe_fds[0], buf, sizeof(buf))) > 0) message.append(buf, static_cast<size_t>(n));
+    while ((n = ::read(pipe_fds[0], buf, sizeof(buf))) > 0)
+      message.append(buf, static_cast<size_t>(n));
     ::close(pipe_fds[0]);
     if (message == "OK") return 0;
-    if (message.empty()) message = "the daemon exited before the mount was ready; see " + o.data_dir + "/cairn.log";
+    if (message.empty())
+      message = "the daemon exited before the mount was ready; see " + o.data_dir + "/cairn.log";
     fmt::print(stderr, "cairn mount: {}\n", message);
     return 1;
   }

@@ -47,7 +47,8 @@ TEST(Units, ParsesSizes) {
 }
 
 TEST(Units, RejectsJunk) {
-  for (const char* junk : {"", "MiB", "-1", "12XB", "1.5GiB", "99999999999999999999", "20000000TiB"}) {
+  for (const char* junk :
+       {"", "MiB", "-1", "12XB", "1.5GiB", "99999999999999999999", "20000000TiB"}) {
     auto r = ParseSize(junk);
     ASSERT_FALSE(r) << junk;
     EXPECT_EQ(r.error().code(), Code::kInvalid);

@@ -1,1 +1,319 @@
+// FileSystem over a real data directory (RocksDB and segment files), without FUSE.
+#include "fs/file_system.h"
+
+#include <dirent.h>
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <linux/falloc.h>
+#include <linux/fs.h>
+#include <sys/wait.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <random>
+
+#include "fs/options.h"
+
+namespace cairn::fs {
+namespace {
+
+constexpr uint64_t kRoot = meta::kRootIno;
+
+class FileSystemTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("cairn-fs-" + std::to_string(::getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(dir_);
+    FormatOptions fo;
+    fo.segment_size = 1 << 20;
+    ASSERT_TRUE(Format(dir_, fo).ok());
+    Open();
+  }
+  void TearDown() override {
+    fs_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+  void Open() {
+    fs_.reset();
+    MountOptions mo;
+    mo.compaction_interval_s = 0;
+    auto f = FileSystem::Open(dir_, mo);
+    ASSERT_TRUE(f) << f.error().ToString();
+    fs_ = std::move(*f);
+  }
+  uint64_t CreateFile(uint64_t parent, const std::string& name, const std::string& data) {
+    auto st = fs_->Create(ctx_, parent, name, 0644, O_WRONLY);
+    EXPECT_TRUE(st) << st.error().ToString();
+    if (!data.empty()) {
+      auto n = fs_->Write(st->st_ino, 0, data.data(), data.size());
+      EXPECT_TRUE(n) << n.error().ToString();
+    }
+    EXPECT_TRUE(fs_->Release(st->st_ino).ok());
+    return st->st_ino;
+  }
+  std::string ReadAll(uint64_t ino) {
+    auto st = fs_->GetAttr(ino);
+    EXPECT_TRUE(st);
+    std::string out(static_cast<size_t>(st->st_size), '\0');
+    auto n = fs_->Read(ino, 0, out.size(), out.data());
+    EXPECT_TRUE(n) << n.error().ToString();
+    out.resize(n ? *n : 0);
+    return out;
+  }
+  static std::string Random(size_t n, uint32_t seed) {
+    std::mt19937 rng(seed);
+    std::string s(n, '\0');
+    for (auto& c : s) c = static_cast<char>(rng());
+    return s;
+  }
+  uint64_t Ino(uint64_t parent, const std::string& name) {
+    auto st = fs_->Lookup(parent, name);
+    EXPECT_TRUE(st) << name;
+    return st ? st->st_ino : 0;
+  }
+
+  std::string dir_;
+  Context ctx_{0, 0};
+  std::unique_ptr<FileSystem> fs_;
+};
+
+TEST_F(FileSystemTest, SmallFilesLiveInline) {
+  uint64_t ino = CreateFile(kRoot, "tiny", "hello");
+  EXPECT_EQ(ReadAll(ino), "hello");
+  Stats s = fs_->GetStats();
+  EXPECT_EQ(s.files, 1u);
+  EXPECT_EQ(s.inline_files, 1u);
+  EXPECT_EQ(s.space_used, 0u);  // no segment was needed
+}
+
+TEST_F(FileSystemTest, GrowingPastTheInlineLimitMovesDataToASegment) {
+  uint64_t ino = CreateFile(kRoot, "f", std::string(3000, 'a'));
+  std::string more = Random(10000, 1);
+  ASSERT_TRUE(fs_->Write(ino, 2000, more.data(), more.size()));
+  std::string want = std::string(2000, 'a') + more;
+  EXPECT_EQ(ReadAll(ino), want);
+  EXPECT_EQ(fs_->GetStats().inline_files, 0u);
+  Open();
+  EXPECT_EQ(ReadAll(Ino(kRoot, "f")), want);
+}
+
+TEST_F(FileSystemTest, OverwritesAndHolesReadBackExactly) {
+  std::string data = Random(300000, 2);
+  uint64_t ino = CreateFile(kRoot, "f", data);
+  std::string patch = Random(5000, 3);
+  ASSERT_TRUE(fs_->Write(ino, 100000, patch.data(), patch.size()));
+  data.replace(100000, 5000, patch);
+  // Write far past the end: the gap is a hole of zeros.
+  ASSERT_TRUE(fs_->Write(ino, 1000000, "end", 3));
+  data.resize(1000000, '\0');
+  data += "end";
+  EXPECT_EQ(ReadAll(ino), data);
+  // Truncate into the middle of an extent, then extend again: the cut bytes stay zero.
+  SetAttrRequest r;
+  r.size = 150000;
+  ASSERT_TRUE(fs_->SetAttr(ino, r));
+  r.size = 200000;
+  ASSERT_TRUE(fs_->SetAttr(ino, r));
+  std::string want = data.substr(0, 150000) + std::string(50000, '\0');
+  EXPECT_EQ(ReadAll(ino), want);
+  Open();
+  EXPECT_EQ(ReadAll(Ino(kRoot, "f")), want);
+}
+
+TEST_F(FileSystemTest, PunchHoleAndFallocate) {
+  std::string data = Random(200000, 4);
+  uint64_t ino = CreateFile(kRoot, "f", data);
+  ASSERT_TRUE(fs_->Fallocate(ino, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 1000, 70000).ok());
+  std::fill(data.begin() + 1000, data.begin() + 71000, '\0');
+  EXPECT_EQ(ReadAll(ino), data);
+  ASSERT_TRUE(fs_->Fallocate(ino, 0, 0, 300000).ok());
+  EXPECT_EQ(fs_->GetAttr(ino)->st_size, 300000);
+  EXPECT_EQ(fs_->Fallocate(ino, FALLOC_FL_COLLAPSE_RANGE, 0, 4096).code(), Code::kNotSupported);
+}
+
+TEST_F(FileSystemTest, NamespaceErrors) {
+  ASSERT_TRUE(fs_->Mkdir(ctx_, kRoot, "d", 0755));
+  uint64_t d = Ino(kRoot, "d");
+  CreateFile(d, "f", "x");
+  EXPECT_EQ(fs_->Mkdir(ctx_, kRoot, "d", 0755).error().code(), Code::kExists);
+  EXPECT_EQ(fs_->Rmdir(kRoot, "d").code(), Code::kNotEmpty);
+  EXPECT_EQ(fs_->Unlink(kRoot, "d").code(), Code::kIsDir);
+  EXPECT_EQ(fs_->Rmdir(d, "f").code(), Code::kNotDir);
+  EXPECT_EQ(fs_->Lookup(kRoot, "nope").error().code(), Code::kNotFound);
+  EXPECT_EQ(fs_->Mkdir(ctx_, kRoot, std::string(256, 'n'), 0755).error().code(),
+            Code::kNameTooLong);
+  EXPECT_TRUE(fs_->Mkdir(ctx_, kRoot, std::string(255, 'n'), 0755));
+  EXPECT_EQ(fs_->Link(d, kRoot, "dlink").error().code(), Code::kPermission);
+  EXPECT_EQ(fs_->GetAttr(kRoot)->st_nlink, 4u);  // ".", "..", d, nnn...
+}
+
+TEST_F(FileSystemTest, RenameCases) {
+  ASSERT_TRUE(fs_->Mkdir(ctx_, kRoot, "a", 0755));
+  ASSERT_TRUE(fs_->Mkdir(ctx_, kRoot, "b", 0755));
+  uint64_t a = Ino(kRoot, "a"), b = Ino(kRoot, "b");
+  ASSERT_TRUE(fs_->Mkdir(ctx_, a, "sub", 0755));
+  uint64_t sub = Ino(a, "sub");
+  uint64_t f1 = CreateFile(kRoot, "f1", "one");
+  CreateFile(kRoot, "f2", "two");
+
+  // Plain move, over an existing file, NOREPLACE.
+  ASSERT_TRUE(fs_->Rename(kRoot, "f1", b, "g", 0).ok());
+  EXPECT_EQ(Ino(b, "g"), f1);
+  EXPECT_EQ(fs_->Rename(kRoot, "f2", b, "g", RENAME_NOREPLACE).code(), Code::kExists);
+  ASSERT_TRUE(fs_->Rename(kRoot, "f2", b, "g", 0).ok());
+  EXPECT_EQ(ReadAll(Ino(b, "g")), "two");
+  // Directory cases.
+  EXPECT_EQ(fs_->Rename(kRoot, "a", sub, "x", 0).code(), Code::kInvalid);  // into itself
+  EXPECT_EQ(fs_->Rename(kRoot, "a", b, "g", 0).code(), Code::kNotDir);     // dir over file
+  EXPECT_EQ(fs_->Rename(b, "g", a, "sub", 0).code(), Code::kIsDir);        // file over dir
+  ASSERT_TRUE(fs_->Mkdir(ctx_, b, "empty", 0755));
+  ASSERT_TRUE(fs_->Rename(a, "sub", b, "empty", 0).ok());  // over empty dir
+  EXPECT_EQ(Ino(b, "empty"), sub);
+  EXPECT_EQ(fs_->GetAttr(a)->st_nlink, 2u);
+  EXPECT_EQ(fs_->GetAttr(b)->st_nlink, 3u);
+  EXPECT_EQ(fs_->Rename(kRoot, "a", kRoot, "b", 0).code(), Code::kNotEmpty);  // b holds g
+  ASSERT_TRUE(fs_->Mkdir(ctx_, a, "keep", 0755));
+  EXPECT_EQ(fs_->Rename(kRoot, "b", kRoot, "a", 0).code(), Code::kNotEmpty);
+  // Exchange a file and a directory across parents.
+  ASSERT_TRUE(fs_->Rename(b, "g", a, "keep", RENAME_EXCHANGE).ok());
+  EXPECT_TRUE(S_ISDIR(fs_->Lookup(b, "g")->st_mode));
+  EXPECT_TRUE(S_ISREG(fs_->Lookup(a, "keep")->st_mode));
+  EXPECT_EQ(fs_->GetAttr(a)->st_nlink, 2u);
+  EXPECT_EQ(fs_->GetAttr(b)->st_nlink, 4u);
+  EXPECT_EQ(fs_->Rename(kRoot, "a", kRoot, "none", RENAME_EXCHANGE).code(), Code::kNotFound);
+  fs_.reset();
+  auto report = Fsck(dir_);
+  ASSERT_TRUE(report);
+  EXPECT_TRUE(report->problems.empty()) << report->problems.front();
+}
+
+TEST_F(FileSystemTest, HardLinksShareData) {
+  uint64_t ino = CreateFile(kRoot, "a", Random(20000, 5));
+  ASSERT_TRUE(fs_->Link(ino, kRoot, "b"));
+  EXPECT_EQ(fs_->GetAttr(ino)->st_nlink, 2u);
+  ASSERT_TRUE(fs_->Unlink(kRoot, "a").ok());
+  EXPECT_EQ(ReadAll(Ino(kRoot, "b")), Random(20000, 5));
+  EXPECT_EQ(fs_->GetAttr(ino)->st_nlink, 1u);
+}
+
+TEST_F(FileSystemTest, UnlinkedFileLivesUntilTheKernelForgetsIt) {
+  uint64_t ino = CreateFile(kRoot, "f", Random(50000, 6));  // one lookup held by "the kernel"
+  ASSERT_TRUE(fs_->Unlink(kRoot, "f").ok());
+  EXPECT_EQ(ReadAll(ino), Random(50000, 6));
+  ASSERT_TRUE(fs_->Write(ino, 0, "new", 3));
+  EXPECT_EQ(fs_->GetStats().files, 1u);
+  fs_->Forget(ino, 1);
+  EXPECT_EQ(fs_->GetStats().files, 0u);
+  EXPECT_EQ(fs_->GetStats().space_live, 0u);
+  EXPECT_FALSE(fs_->GetAttr(ino));
+}
+
+TEST_F(FileSystemTest, OrphansOfACrashAreReclaimedAtMount) {
+  fs_.reset();
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    auto f = FileSystem::Open(dir_, {});
+    if (!f) ::_exit(1);
+    auto st = (*f)->Create(ctx_, kRoot, "f", 0644, 0);
+    std::string d = Random(100000, 7);
+    if (!st || !(*f)->Write(st->st_ino, 0, d.data(), d.size())) ::_exit(2);
+    if (!(*f)->Unlink(kRoot, "f").ok() || !(*f)->FsyncDir(kRoot).ok()) ::_exit(3);
+    ::_exit(0);  // like kill -9: no shutdown, the file was still open
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  ASSERT_EQ(WEXITSTATUS(status), 0);
+  auto before = Fsck(dir_);
+  ASSERT_TRUE(before);
+  EXPECT_TRUE(before->problems.empty());
+  EXPECT_FALSE(before->notes.empty());
+  Open();
+  EXPECT_EQ(fs_->GetStats().files, 0u);
+  EXPECT_EQ(fs_->GetStats().space_live, 0u);
+}
+
+TEST_F(FileSystemTest, Xattrs) {
+  uint64_t ino = CreateFile(kRoot, "f", "");
+  ASSERT_TRUE(fs_->SetXattr(ino, "user.a", "1", 0).ok());
+  EXPECT_EQ(fs_->SetXattr(ino, "user.a", "2", XATTR_CREATE).code(), Code::kExists);
+  EXPECT_EQ(fs_->SetXattr(ino, "user.b", "2", XATTR_REPLACE).code(), Code::kNoData);
+  ASSERT_TRUE(fs_->SetXattr(ino, "user.b", std::string("\0bin", 4), 0).ok());
+  EXPECT_EQ(*fs_->GetXattr(ino, "user.b"), std::string("\0bin", 4));
+  EXPECT_EQ(*fs_->ListXattr(ino), (std::vector<std::string>{"user.a", "user.b"}));
+  ASSERT_TRUE(fs_->RemoveXattr(ino, "user.a").ok());
+  EXPECT_EQ(fs_->GetXattr(ino, "user.a").error().code(), Code::kNoData);
+  EXPECT_EQ(fs_->RemoveXattr(ino, "user.a").code(), Code::kNoData);
+}
+
+TEST_F(FileSystemTest, ReaddirSnapshotsTheListing) {
+  for (int i = 0; i < 5000; ++i) CreateFile(kRoot, "f" + std::to_string(i), "");
+  auto h = fs_->OpenDir(kRoot);
+  ASSERT_TRUE(h);
+  auto entries = fs_->DirHandle(*h);
+  ASSERT_TRUE(entries);
+  EXPECT_EQ((*entries)->size(), 5002u);
+  EXPECT_EQ((**entries)[0].name, ".");
+  EXPECT_EQ((**entries)[1].name, "..");
+  fs_->ReleaseDir(*h);
+}
+
+TEST_F(FileSystemTest, CompactionKeepsLiveDataAndFreesSpace) {
+  std::vector<uint64_t> inos;
+  for (int i = 0; i < 60; ++i)
+    inos.push_back(CreateFile(kRoot, "f" + std::to_string(i), Random(50000, 100 + i)));
+  for (int i = 0; i < 60; i += 2) ASSERT_TRUE(fs_->Unlink(kRoot, "f" + std::to_string(i)).ok());
+  for (int i = 0; i < 60; i += 2) fs_->Forget(inos[i], 1);
+  Stats before = fs_->GetStats();
+  auto n = fs_->CompactOnce(0.9);
+  ASSERT_TRUE(n) << n.error().ToString();
+  EXPECT_GT(*n, 0u);
+  Stats after = fs_->GetStats();
+  EXPECT_LT(after.space_used, before.space_used);
+  EXPECT_EQ(after.space_live, before.space_live);
+  for (int i = 1; i < 60; i += 2) EXPECT_EQ(ReadAll(inos[i]), Random(50000, 100 + i)) << i;
+  Open();
+  for (int i = 1; i < 60; i += 2)
+    EXPECT_EQ(ReadAll(Ino(kRoot, "f" + std::to_string(i))), Random(50000, 100 + i));
+  fs_.reset();
+  auto report = Fsck(dir_);
+  ASSERT_TRUE(report);
+  EXPECT_TRUE(report->problems.empty());
+}
+
+TEST_F(FileSystemTest, SecondOpenerIsRefused) {
+  auto second = FileSystem::Open(dir_, {});
+  ASSERT_FALSE(second);
+  EXPECT_EQ(second.error().code(), Code::kBusy);
+}
+
+TEST_F(FileSystemTest, ConcurrentWritersAndReaders) {
+  constexpr int kThreads = 8, kFiles = 40;
+  std::vector<std::thread> threads;
+  std::atomic<int> failures{0};
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kFiles; ++i) {
+        std::string name = "t" + std::to_string(t) + "_" + std::to_string(i);
+        std::string data = Random(1000 + 7919 * i % 90000, t * 1000 + i);
+        auto st = fs_->Create(ctx_, kRoot, name, 0644, 0);
+        if (!st || !fs_->Write(st->st_ino, 0, data.data(), data.size())) {
+          ++failures;
+          continue;
+        }
+        std::string back(data.size(), '\0');
+        auto n = fs_->Read(st->st_ino, 0, back.size(), back.data());
+        if (!n || back != data) ++failures;
+        (void)fs_->Release(st->st_ino);
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_EQ(fs_->GetStats().files, static_cast<uint64_t>(kThreads * kFiles));
+}
+
+}  // namespace
+}  // namespace cairn::fs

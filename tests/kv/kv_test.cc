@@ -16,8 +16,8 @@ struct MemoryFactory {
 struct RocksFactory {
   std::string dir;
   RocksFactory() {
-    dir = std::filesystem::temp_directory_path() / ("cairn-kv-" + std::to_string(::getpid()) + "-" +
-                                                    std::to_string(counter++));
+    dir = std::filesystem::temp_directory_path() /
+          ("cairn-kv-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
     std::filesystem::remove_all(dir);
   }
   ~RocksFactory() { std::filesystem::remove_all(dir); }

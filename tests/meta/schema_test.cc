@@ -1,9 +1,8 @@
 // Golden bytes pin the on-disk formats of docs/FORMATS.md: a change here is a format change.
-#include <gtest/gtest.h>
+#include "meta/schema.h"
 
 #include <fmt/format.h>
-
-#include "meta/schema.h"
+#include <gtest/gtest.h>
 
 namespace cairn::meta {
 namespace {
@@ -17,7 +16,9 @@ std::string Hex(std::string_view s) {
 TEST(Schema, KeysAreBigEndianAndTagged) {
   EXPECT_EQ(Hex(InodeKey(0x0102)), "490000000000000102");
   EXPECT_EQ(Hex(DentryKey(1, "ab")), "4400000000000000016162");
-  EXPECT_EQ(Hex(ExtentKey(2, 0x10000)), "45000000000000000200000000000100" "00");
+  EXPECT_EQ(Hex(ExtentKey(2, 0x10000)),
+            "45000000000000000200000000000100"
+            "00");
   EXPECT_EQ(Hex(SegmentKey(3)), "530000000000000003");
   EXPECT_EQ(KeyU64(ExtentKey(7, 99), true), 99u);
   EXPECT_EQ(KeyName(DentryKey(5, "name")), "name");
