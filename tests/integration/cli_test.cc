@@ -27,8 +27,9 @@ std::string Lower(std::string text) {
 
 bool ContainsAny(const std::string& text, const std::vector<std::string>& needles) {
   const std::string lower = Lower(text);
-  return std::any_of(needles.begin(), needles.end(),
-                     [&](const std::string& needle) { return lower.find(Lower(needle)) != std::string::npos; });
+  return std::any_of(needles.begin(), needles.end(), [&](const std::string& needle) {
+    return lower.find(Lower(needle)) != std::string::npos;
+  });
 }
 
 bool FuseUsable() { return access("/dev/fuse", R_OK | W_OK) == 0; }
@@ -53,8 +54,8 @@ bool FuseUsable() { return access("/dev/fuse", R_OK | W_OK) == 0; }
                                                   const std::string& path) {
   if (auto failed = FailsWithMessage(result); !failed) return failed;
   if (!ContainsAny(result.err, {path, "no such", "not exist", "does not exist", "not found"})) {
-    return ::testing::AssertionFailure() << "stderr names neither " << path
-                                         << " nor its absence; " << result.Describe();
+    return ::testing::AssertionFailure()
+           << "stderr names neither " << path << " nor its absence; " << result.Describe();
   }
   return ::testing::AssertionSuccess();
 }
@@ -251,7 +252,8 @@ std::optional<std::pair<std::string, off_t>> FindInSegments(const std::string& d
     auto bytes = ReadFile(entry.path().string());
     if (!bytes) continue;
     size_t at = bytes->find(needle);
-    if (at != std::string::npos) return std::make_pair(entry.path().string(), static_cast<off_t>(at));
+    if (at != std::string::npos)
+      return std::make_pair(entry.path().string(), static_cast<off_t>(at));
   }
   return std::nullopt;
 }

@@ -64,8 +64,7 @@ std::string UnescapeMountField(const std::string& field) {
   for (size_t i = 0; i < field.size(); ++i) {
     if (field[i] == '\\' && i + 3 < field.size()) {
       const std::string digits = field.substr(i + 1, 3);
-      if (std::all_of(digits.begin(), digits.end(),
-                                            [](char c) { return c >= '0' && c <= '7'; })) {
+      if (std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '7'; })) {
         out += static_cast<char>(std::stoi(digits, nullptr, 8));
         i += 3;
         continue;
@@ -253,9 +252,8 @@ std::expected<int, std::string> RunAsUser(const std::function<int()>& fn, uid_t 
 }
 
 bool IsMounted(const std::string& path) {
-  std::error_code ec;
-  std::filesystem::path wanted = std::filesystem::weakly_canonical(path, ec);
-  if (ec) wanted = path;
+  // Lexical only: stat() on a mount whose daemon hangs would hang too.
+  const std::filesystem::path wanted = std::filesystem::path(path).lexically_normal();
   std::ifstream mountinfo("/proc/self/mountinfo");
   std::string line;
   while (std::getline(mountinfo, line)) {
@@ -329,7 +327,8 @@ uint64_t HashString(std::string_view text) {
 int WriteAllAt(int fd, std::string_view data, off_t offset) {
   size_t done = 0;
   while (done < data.size()) {
-    ssize_t n = pwrite(fd, data.data() + done, data.size() - done, offset + static_cast<off_t>(done));
+    ssize_t n =
+        pwrite(fd, data.data() + done, data.size() - done, offset + static_cast<off_t>(done));
     if (n < 0) {
       if (errno == EINTR) continue;
       return errno;
@@ -423,7 +422,8 @@ void DropCache(int fd) {
 ::testing::AssertionResult FileHasContent(const std::string& path, std::string_view expected) {
   auto data = ReadFile(path);
   if (!data) {
-    return ::testing::AssertionFailure() << "reading " << path << ": " << std::strerror(data.error());
+    return ::testing::AssertionFailure()
+           << "reading " << path << ": " << std::strerror(data.error());
   }
   auto same = SameBytes(*data, expected);
   if (!same) return ::testing::AssertionFailure() << path << ": " << same.message();

@@ -73,7 +73,8 @@ std::expected<int, std::string> RunAsUser(const std::function<int()>& fn, uid_t 
                                           gid_t gid = kNobodyGid);
 
 // True if `path` is the mount point of a mounted file system (per /proc/self/mountinfo), including
-// a FUSE mount whose daemon died.
+// a FUSE mount whose daemon died. Compared as text, without touching the file system, so `path`
+// must be absolute and free of symlinks (as the paths of TempDir are).
 bool IsMounted(const std::string& path);
 
 // True if the process exists and is not a zombie.
