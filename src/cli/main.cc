@@ -85,7 +85,7 @@ int CmdUnmount(const std::string& mountpoint, double timeout_s) {
   return 0;
 }
 
-int CmdStatus(const std::string& mountpoint, bool json) {
+int CmdStatus(const std::string& mountpoint, bool json, bool requests) {
   auto data_dir = server::DataDirOfMount(mountpoint);
   if (!data_dir) return Fail("status", data_dir.error());
   auto j = server::AdminCall(*data_dir, {{"op", "status"}});
@@ -110,6 +110,15 @@ int CmdStatus(const std::string& mountpoint, bool json) {
              FormatSize(live),
              used ? 100.0 * static_cast<double>(live) / static_cast<double>(used) : 100.0);
   fmt::print("  compacted       {} segments since mount\n", u("compacted_segments"));
+  if (requests && j->contains("fuse_requests")) {
+    fmt::print("  FUSE requests since mount (time spent in Cairn):\n");
+    for (auto& [name, r] : (*j)["fuse_requests"].items()) {
+      uint64_t n = r["count"].get<uint64_t>();
+      double s = r["seconds"].get<double>();
+      fmt::print("    {:<12} {:>12} {:>10.3f} s {:>8.1f} us/request\n", name, n, s,
+                 n ? s * 1e6 / static_cast<double>(n) : 0.0);
+    }
+  }
   return 0;
 }
 
@@ -153,7 +162,7 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "cairn 0.1.0");
 
   std::string data_dir, mountpoint, inline_max = "4KiB", segment_size = "64MiB";
-  bool json = false, foreground = false, debug = false, no_allow_other = false;
+  bool json = false, requests = false, foreground = false, debug = false, no_allow_other = false;
   double timeout_s = 120, threshold = 0.5;
 
   auto* format = app.add_subcommand("format", "Create a file system in an empty directory");
@@ -178,6 +187,7 @@ int main(int argc, char** argv) {
   auto* status = app.add_subcommand("status", "Show files, bytes and space of a mount");
   status->add_option("MOUNTPOINT", mountpoint, "A Cairn mount point")->required();
   status->add_flag("--json", json, "Machine-readable output");
+  status->add_flag("--requests", requests, "Also show FUSE request counts and time per request");
 
   auto* fsck =
       app.add_subcommand("fsck", "Check an unmounted file system (metadata and checksums)");
@@ -202,7 +212,7 @@ int main(int argc, char** argv) {
     return server::RunMount(o);
   }
   if (*unmount) return CmdUnmount(mountpoint, timeout_s);
-  if (*status) return CmdStatus(mountpoint, json);
+  if (*status) return CmdStatus(mountpoint, json, requests);
   if (*fsck) return CmdFsck(data_dir, json);
   if (*compact) return CmdCompact(mountpoint, threshold);
   return 1;

@@ -97,6 +97,30 @@ Status File::WriteAt(uint64_t offset, const char* buf, size_t n) const {
   return Status::Ok();
 }
 
+Status File::WriteVAt(uint64_t offset, const struct iovec* iov, int count, size_t total) const {
+  ssize_t r;
+  do {
+    r = ::pwritev(fd_, iov, count, static_cast<off_t>(offset));
+  } while (r < 0 && errno == EINTR);
+  if (r < 0) return ErrnoStatus("write " + path_);
+  if (static_cast<size_t>(r) == total) return Status::Ok();
+  // A short write: finish buffer by buffer from where it stopped.
+  size_t skip = static_cast<size_t>(r);
+  uint64_t at = offset + skip;
+  for (int i = 0; i < count; ++i) {
+    if (skip >= iov[i].iov_len) {
+      skip -= iov[i].iov_len;
+      continue;
+    }
+    const char* p = static_cast<const char*>(iov[i].iov_base) + skip;
+    size_t len = iov[i].iov_len - skip;
+    CAIRN_RETURN_IF_ERROR(WriteAt(at, p, len));
+    at += len;
+    skip = 0;
+  }
+  return Status::Ok();
+}
+
 Status File::DataSync() const {
   if (::fdatasync(fd_) != 0) return ErrnoStatus("fdatasync " + path_);
   return Status::Ok();

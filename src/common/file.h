@@ -4,6 +4,7 @@
 #pragma once
 
 #include <sys/types.h>
+#include <sys/uio.h>
 
 #include <cstdint>
 #include <string>
@@ -34,6 +35,8 @@ class File {
   Result<size_t> ReadAt(uint64_t offset, char* buf, size_t n) const;
   // Writes all n bytes at offset.
   Status WriteAt(uint64_t offset, const char* buf, size_t n) const;
+  // Writes the buffers (total bytes in all) back to back at offset.
+  Status WriteVAt(uint64_t offset, const struct iovec* iov, int count, size_t total) const;
   Status DataSync() const;
   Result<uint64_t> Size() const;
 

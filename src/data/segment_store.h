@@ -94,8 +94,9 @@ class SegmentStore {
   struct Segment {
     std::shared_ptr<File> file;
     meta::SegmentState state;
-    std::atomic<uint64_t> size{0};
+    std::atomic<uint64_t> size{0};  // bytes reserved by appends (written once inflight is 0)
     std::atomic<int64_t> live{0};
+    std::atomic<int> inflight{0};  // appends that reserved space but have not written it yet
   };
   SegmentStore(std::string data_dir, kv::KvStore* kv, SegmentStoreOptions options);
   Status RollLocked();  // REQUIRES: append_mu_ held

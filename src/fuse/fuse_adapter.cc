@@ -6,6 +6,8 @@
 #include <linux/fs.h>
 #include <sys/xattr.h>
 
+#include <atomic>
+#include <chrono>
 #include <cstring>
 #include <vector>
 
@@ -20,6 +22,68 @@ struct Context {
 };
 
 namespace {
+
+// Per-request-type counts and time spent in Cairn (not in the kernel), for `cairn status`.
+enum Op : int {
+  kLookup,
+  kForget,
+  kGetAttr,
+  kSetAttr,
+  kReadlink,
+  kMknod,
+  kMkdir,
+  kUnlink,
+  kRmdir,
+  kSymlink,
+  kRename,
+  kLink,
+  kOpen,
+  kCreate,
+  kRead,
+  kWrite,
+  kRelease,
+  kFsync,
+  kOpenDir,
+  kReadDir,
+  kReadDirPlus,
+  kReleaseDir,
+  kFsyncDir,
+  kStatFs,
+  kSetXattr,
+  kGetXattr,
+  kListXattr,
+  kRemoveXattr,
+  kAccess,
+  kFallocate,
+  kOpCount
+};
+constexpr const char* kOpNames[kOpCount] = {
+    "lookup",   "forget",   "getattr",     "setattr",     "readlink", "mknod",
+    "mkdir",    "unlink",   "rmdir",       "symlink",     "rename",   "link",
+    "open",     "create",   "read",        "write",       "release",  "fsync",
+    "opendir",  "readdir",  "readdirplus", "releasedir",  "fsyncdir", "statfs",
+    "setxattr", "getxattr", "listxattr",   "removexattr", "access",   "fallocate"};
+struct OpCounter {
+  std::atomic<uint64_t> count{0};
+  std::atomic<uint64_t> nanos{0};
+};
+OpCounter g_ops[kOpCount];
+
+class OpTimer {
+ public:
+  explicit OpTimer(Op op) : op_(op), start_(std::chrono::steady_clock::now()) {}
+  ~OpTimer() {
+    auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                  std::chrono::steady_clock::now() - start_)
+                  .count();
+    g_ops[op_].count.fetch_add(1, std::memory_order_relaxed);
+    g_ops[op_].nanos.fetch_add(static_cast<uint64_t>(ns), std::memory_order_relaxed);
+  }
+
+ private:
+  Op op_;
+  std::chrono::steady_clock::time_point start_;
+};
 
 Context* Ctx(fuse_req_t req) { return static_cast<Context*>(fuse_req_userdata(req)); }
 fs::FileSystem* Fs(fuse_req_t req) { return Ctx(req)->fs; }
@@ -69,6 +133,7 @@ void Init(void* userdata, fuse_conn_info* conn) {
 }
 
 void Lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
+  OpTimer timer(kLookup);
   auto st = Fs(req)->Lookup(parent, name);
   if (!st && st.error().code() == Code::kNotFound) {
     // A negative entry: the kernel remembers the absence (Cairn is the only writer).
@@ -81,22 +146,26 @@ void Lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
 }
 
 void Forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup) {
+  OpTimer timer(kForget);
   Fs(req)->Forget(ino, nlookup);
   fuse_reply_none(req);
 }
 
 void ForgetMulti(fuse_req_t req, size_t count, fuse_forget_data* forgets) {
+  OpTimer timer(kForget);
   for (size_t i = 0; i < count; ++i) Fs(req)->Forget(forgets[i].ino, forgets[i].nlookup);
   fuse_reply_none(req);
 }
 
 void GetAttr(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
+  OpTimer timer(kGetAttr);
   auto st = Fs(req)->GetAttr(ino);
   if (!st) return (void)fuse_reply_err(req, ToErrno(st.error().code()));
   fuse_reply_attr(req, &*st, Ctx(req)->options.attr_timeout_s);
 }
 
 void SetAttr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fuse_file_info*) {
+  OpTimer timer(kSetAttr);
   fs::SetAttrRequest r;
   if (to_set & FUSE_SET_ATTR_MODE) r.mode = attr->st_mode;
   if (to_set & FUSE_SET_ATTR_UID) r.uid = attr->st_uid;
@@ -118,41 +187,50 @@ void SetAttr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fuse
 }
 
 void Readlink(fuse_req_t req, fuse_ino_t ino) {
+  OpTimer timer(kReadlink);
   auto target = Fs(req)->Readlink(ino);
   if (!target) return (void)fuse_reply_err(req, ToErrno(target.error().code()));
   fuse_reply_readlink(req, target->c_str());
 }
 
 void Mknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, dev_t rdev) {
+  OpTimer timer(kMknod);
   ReplyEntry(req, Fs(req)->Mknod(Caller(req), parent, name, mode, rdev));
 }
 
 void Mkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode) {
+  OpTimer timer(kMkdir);
   ReplyEntry(req, Fs(req)->Mkdir(Caller(req), parent, name, mode));
 }
 
 void Unlink(fuse_req_t req, fuse_ino_t parent, const char* name) {
+  OpTimer timer(kUnlink);
   ReplyStatus(req, Fs(req)->Unlink(parent, name));
 }
 
 void Rmdir(fuse_req_t req, fuse_ino_t parent, const char* name) {
+  OpTimer timer(kRmdir);
   ReplyStatus(req, Fs(req)->Rmdir(parent, name));
 }
 
 void Symlink(fuse_req_t req, const char* link, fuse_ino_t parent, const char* name) {
+  OpTimer timer(kSymlink);
   ReplyEntry(req, Fs(req)->Symlink(Caller(req), parent, name, link));
 }
 
 void Rename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t newparent,
             const char* newname, unsigned int flags) {
+  OpTimer timer(kRename);
   ReplyStatus(req, Fs(req)->Rename(parent, name, newparent, newname, flags));
 }
 
 void Link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char* newname) {
+  OpTimer timer(kLink);
   ReplyEntry(req, Fs(req)->Link(ino, newparent, newname));
 }
 
 void Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  OpTimer timer(kOpen);
   if (Ctx(req)->no_open) {
     // Cairn keeps no per-handle state: an open file is held alive by the kernel's lookup
     // reference (FileSystem reclaims unlinked inodes at FORGET), so OPEN and RELEASE round trips
@@ -166,6 +244,7 @@ void Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
 }
 
 void Create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, fuse_file_info* fi) {
+  OpTimer timer(kCreate);
   auto st = Fs(req)->Create(Caller(req), parent, name, mode, fi->flags);
   if (!st) return (void)fuse_reply_err(req, ToErrno(st.error().code()));
   fuse_entry_param e{};
@@ -183,6 +262,7 @@ void Create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, fu
 }
 
 void Read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info*) {
+  OpTimer timer(kRead);
   thread_local std::vector<char> buf;
   if (buf.size() < size) buf.resize(size);
   auto n = Fs(req)->Read(ino, static_cast<uint64_t>(off), size, buf.data());
@@ -192,20 +272,24 @@ void Read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info
 
 void Write(fuse_req_t req, fuse_ino_t ino, const char* data, size_t size, off_t off,
            fuse_file_info*) {
+  OpTimer timer(kWrite);
   auto n = Fs(req)->Write(ino, static_cast<uint64_t>(off), data, size);
   if (!n) return (void)fuse_reply_err(req, ToErrno(n.error().code()));
   fuse_reply_write(req, *n);
 }
 
 void Release(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
+  OpTimer timer(kRelease);
   ReplyStatus(req, Fs(req)->Release(ino));
 }
 
 void Fsync(fuse_req_t req, fuse_ino_t ino, int, fuse_file_info*) {
+  OpTimer timer(kFsync);
   ReplyStatus(req, Fs(req)->Fsync(ino));
 }
 
 void OpenDir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  OpTimer timer(kOpenDir);
   auto h = Fs(req)->OpenDir(ino);
   if (!h) return (void)fuse_reply_err(req, ToErrno(h.error().code()));
   fi->fh = *h;
@@ -256,22 +340,27 @@ void ReadDirCommon(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_file
 }
 
 void ReadDir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi) {
+  OpTimer timer(kReadDir);
   ReadDirCommon(req, ino, size, off, fi, false);
 }
 void ReadDirPlus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi) {
+  OpTimer timer(kReadDirPlus);
   ReadDirCommon(req, ino, size, off, fi, true);
 }
 
 void ReleaseDir(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
+  OpTimer timer(kReleaseDir);
   Fs(req)->ReleaseDir(fi->fh);
   fuse_reply_err(req, 0);
 }
 
 void FsyncDir(fuse_req_t req, fuse_ino_t ino, int, fuse_file_info*) {
+  OpTimer timer(kFsyncDir);
   ReplyStatus(req, Fs(req)->FsyncDir(ino));
 }
 
 void StatFs(fuse_req_t req, fuse_ino_t) {
+  OpTimer timer(kStatFs);
   auto st = Fs(req)->StatFs();
   if (!st) return (void)fuse_reply_err(req, ToErrno(st.error().code()));
   fuse_reply_statfs(req, &*st);
@@ -279,10 +368,12 @@ void StatFs(fuse_req_t req, fuse_ino_t) {
 
 void SetXattr(fuse_req_t req, fuse_ino_t ino, const char* name, const char* value, size_t size,
               int flags) {
+  OpTimer timer(kSetXattr);
   ReplyStatus(req, Fs(req)->SetXattr(ino, name, std::string_view(value, size), flags));
 }
 
 void GetXattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) {
+  OpTimer timer(kGetXattr);
   auto v = Fs(req)->GetXattr(ino, name);
   if (!v) return (void)fuse_reply_err(req, ToErrno(v.error().code()));
   if (size == 0) return (void)fuse_reply_xattr(req, v->size());
@@ -291,6 +382,7 @@ void GetXattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) {
 }
 
 void ListXattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
+  OpTimer timer(kListXattr);
   auto names = Fs(req)->ListXattr(ino);
   if (!names) return (void)fuse_reply_err(req, ToErrno(names.error().code()));
   std::string out;
@@ -304,10 +396,12 @@ void ListXattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
 }
 
 void RemoveXattr(fuse_req_t req, fuse_ino_t ino, const char* name) {
+  OpTimer timer(kRemoveXattr);
   ReplyStatus(req, Fs(req)->RemoveXattr(ino, name));
 }
 
 void Access(fuse_req_t req, fuse_ino_t ino, int mask) {
+  OpTimer timer(kAccess);
   // Only reached without default_permissions; mirrors the kernel's generic_permission.
   auto st = Fs(req)->GetAttr(ino);
   if (!st) return (void)fuse_reply_err(req, ToErrno(st.error().code()));
@@ -330,6 +424,7 @@ void Access(fuse_req_t req, fuse_ino_t ino, int mask) {
 
 void Fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off_t length,
                fuse_file_info*) {
+  OpTimer timer(kFallocate);
   if (offset < 0 || length <= 0) return (void)fuse_reply_err(req, EINVAL);
   ReplyStatus(req, Fs(req)->Fallocate(ino, mode, static_cast<uint64_t>(offset),
                                       static_cast<uint64_t>(length)));
@@ -376,6 +471,15 @@ const fuse_lowlevel_ops kOps = [] {
 }();
 
 }  // namespace
+
+std::vector<RequestStat> RequestStats() {
+  std::vector<RequestStat> out;
+  for (int i = 0; i < kOpCount; ++i) {
+    uint64_t n = g_ops[i].count.load(std::memory_order_relaxed);
+    if (n > 0) out.push_back({kOpNames[i], n, g_ops[i].nanos.load(std::memory_order_relaxed)});
+  }
+  return out;
+}
 
 Result<std::unique_ptr<FuseMount>> FuseMount::Mount(fs::FileSystem* fs,
                                                     const std::string& mountpoint,

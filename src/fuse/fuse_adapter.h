@@ -7,6 +7,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "fs/file_system.h"
 
@@ -24,6 +25,14 @@ struct FuseOptions {
   bool no_open = true;       // let the kernel skip OPEN/RELEASE for files
   bool debug = false;
 };
+
+// Requests served since the mount started, per type, and the time Cairn spent on them.
+struct RequestStat {
+  const char* name;
+  uint64_t count;
+  uint64_t nanos;
+};
+std::vector<RequestStat> RequestStats();
 
 class FuseMount {
  public:

@@ -20,7 +20,12 @@ namespace {
 
 nlohmann::json StatsJson(fs::FileSystem& fs) {
   fs::Stats s = fs.GetStats();
+  nlohmann::json requests = nlohmann::json::object();
+  for (const auto& r : fuse::RequestStats()) {
+    requests[r.name] = {{"count", r.count}, {"seconds", static_cast<double>(r.nanos) / 1e9}};
+  }
   return {
+      {"fuse_requests", requests},
       {"ok", true},
       {"data_dir", fs.data_dir()},
       {"uuid", fs.superblock().uuid},
