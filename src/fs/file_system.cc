@@ -26,15 +26,7 @@ Result<std::unique_ptr<FileSystem>> FileSystem::Open(const std::string& data_dir
                                                      const MountOptions& options) {
   CAIRN_ASSIGN_OR_RETURN(Superblock super, ReadSuperblock(data_dir));
   std::unique_ptr<FileSystem> fs(new FileSystem(data_dir, super, options));
-  std::string lock_path = data_dir + "/lock";
-  fs->lock_fd_ = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-  if (fs->lock_fd_ < 0) return Err(ErrnoStatus("open " + lock_path));
-  if (::flock(fs->lock_fd_, LOCK_EX | LOCK_NB) != 0) {
-    if (errno == EWOULDBLOCK) {
-      return Err(Code::kBusy, data_dir + " is in use by another cairn process (already mounted?)");
-    }
-    return Err(ErrnoStatus("lock " + lock_path));
-  }
+  CAIRN_ASSIGN_OR_RETURN(fs->lock_fd_, LockDataDir(data_dir));
   CAIRN_RETURN_IF_ERROR(fs->Load());
   if (options.compaction_interval_s > 0 && !options.read_only) {
     fs->compactor_ = std::thread([p = fs.get()] { p->CompactorLoop(); });
@@ -70,23 +62,8 @@ Status FileSystem::Load() {
   (void)root;
 
   // Files unlinked while open when the last session ended: nothing can reach them any more.
-  CAIRN_ASSIGN_OR_RETURN(auto orphans, kv::ScanRange(*kv_, meta::OrphanPrefix(),
-                                                     meta::PrefixEnd(meta::OrphanPrefix())));
-  for (auto& [key, value] : orphans) {
-    uint64_t ino = meta::KeyU64(key);
-    auto state = cache_->Get(ino);
-    if (!state) {
-      kv::WriteBatch batch;
-      batch.Delete(key);
-      CAIRN_RETURN_IF_ERROR(kv_->Write(batch, false));
-      continue;
-    }
-    std::unique_lock lock((*state)->lock);
-    CAIRN_RETURN_IF_ERROR(ReclaimLocked(**state));
-    lock.unlock();
-    cache_->TryEvict(ino, &*state);
-  }
-  if (!orphans.empty()) log::Info("reclaimed {} orphaned inodes", orphans.size());
+  CAIRN_ASSIGN_OR_RETURN(size_t reclaimed, ReclaimOrphans());
+  if (reclaimed > 0) log::Info("reclaimed {} orphaned inodes", reclaimed);
   return Status::Ok();
 }
 
@@ -159,6 +136,28 @@ void FileSystem::MaybeReclaim(uint64_t ino, const std::shared_ptr<InodeState>& s
     }
   }
   cache_->TryEvict(ino, &state);
+}
+
+Result<size_t> FileSystem::ReclaimOrphans() {
+  CAIRN_ASSIGN_OR_RETURN(auto orphans, kv::ScanRange(*kv_, meta::OrphanPrefix(),
+                                                     meta::PrefixEnd(meta::OrphanPrefix())));
+  for (auto& [key, value] : orphans) {
+    const uint64_t ino = meta::KeyU64(key);
+    auto state = cache_->Get(ino);
+    if (!state) {
+      if (state.error().code() != Code::kNotFound) return Err(state.error());
+      kv::WriteBatch batch;  // the inode is gone already: drop the stale marker
+      batch.Delete(key);
+      CAIRN_RETURN_IF_ERROR(kv_->Write(batch, false));
+      continue;
+    }
+    {
+      std::unique_lock lock((*state)->lock);
+      if (!(*state)->deleted) CAIRN_RETURN_IF_ERROR(ReclaimLocked(**state));
+    }
+    cache_->TryEvict(ino, &*state);
+  }
+  return orphans.size();
 }
 
 Status FileSystem::ReclaimLocked(InodeState& state) {
@@ -272,7 +271,7 @@ void FileSystem::CompactorLoop() {
 
 Status FileSystem::Shutdown() {
   std::lock_guard guard(shutdown_mu_);
-  if (shut_down_ || !kv_) return Status::Ok();
+  if (shut_down_ || !kv_ || !segments_ || !cache_) return Status::Ok();  // never fully opened
   {
     std::lock_guard lock(compactor_mu_);
     stopping_ = true;
@@ -280,19 +279,8 @@ Status FileSystem::Shutdown() {
   compactor_cv_.notify_all();
   if (compactor_.joinable()) compactor_.join();
   // The kernel has released every handle: files unlinked while open go now.
-  auto orphans = kv::ScanRange(*kv_, meta::OrphanPrefix(), meta::PrefixEnd(meta::OrphanPrefix()));
-  if (orphans) {
-    for (auto& [key, value] : *orphans) {
-      uint64_t ino = meta::KeyU64(key);
-      auto state = cache_->Get(ino);
-      if (!state) continue;
-      std::unique_lock lock((*state)->lock);
-      if (!(*state)->deleted) {
-        Status st = ReclaimLocked(**state);
-        if (!st.ok()) log::Error("reclaim inode {}: {}", ino, st.ToString());
-      }
-    }
-  }
+  auto reclaimed = ReclaimOrphans();
+  if (!reclaimed) log::Error("reclaim orphans: {}", reclaimed.error().ToString());
   Status st = segments_->Close();
   Status kv_st = kv_->Flush();
   if (st.ok()) st = kv_st;

@@ -153,6 +153,8 @@ class FileSystem {
   // Reclaims an unlinked inode once nothing refers to it.
   void MaybeReclaim(uint64_t ino, const std::shared_ptr<InodeState>& state);
   Status ReclaimLocked(InodeState& state);  // REQUIRES: state.lock held exclusive
+  // Reclaims every inode marked orphan (at mount, and at unmount when no handle is left).
+  Result<size_t> ReclaimOrphans();
   Result<bool> IsAncestor(uint64_t maybe_ancestor, uint64_t ino);
 
   // Data path helpers. REQUIRES: state.lock held exclusive.

@@ -1,6 +1,8 @@
 // cairn format, and reading the superblock that marks a data directory as Cairn's.
 #include <dirent.h>
+#include <fcntl.h>
 #include <fmt/format.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -89,6 +91,22 @@ Status Format(const std::string& data_dir, const FormatOptions& options) {
       {"created", static_cast<int64_t>(::time(nullptr))},
   };
   return WriteFileAtomic(data_dir + "/" + kSuperblockFile, j.dump(2) + "\n");
+}
+
+Result<int> LockDataDir(const std::string& data_dir) {
+  std::string path = data_dir + "/lock";
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) return Err(ErrnoStatus("open " + path));
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    Status st = errno == EWOULDBLOCK
+                    ? Status(Code::kBusy, data_dir +
+                                              " is in use by another cairn process "
+                                              "(mounted? unmount it first)")
+                    : ErrnoStatus("lock " + path);
+    ::close(fd);
+    return Err(st);
+  }
+  return fd;
 }
 
 Result<Superblock> ReadSuperblock(const std::string& data_dir) {

@@ -28,16 +28,11 @@ struct InodeInfo {
 
 Result<FsckReport> Fsck(const std::string& data_dir) {
   CAIRN_ASSIGN_OR_RETURN(Superblock super, ReadSuperblock(data_dir));
-  std::string lock_path = data_dir + "/lock";
-  int lock_fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-  if (lock_fd < 0) return Err(ErrnoStatus("open " + lock_path));
+  CAIRN_ASSIGN_OR_RETURN(int lock_fd, LockDataDir(data_dir));
   struct Closer {
     int fd;
     ~Closer() { ::close(fd); }
   } closer{lock_fd};
-  if (::flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
-    return Err(Code::kBusy, data_dir + " is mounted; unmount it before running fsck");
-  }
 
   FsckReport r;
   auto problem = [&r](std::string s) { r.problems.push_back(std::move(s)); };

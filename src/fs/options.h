@@ -37,6 +37,9 @@ struct MountOptions {
 // Creates a file system in data_dir, which must be empty or absent.
 Status Format(const std::string& data_dir, const FormatOptions& options);
 Result<Superblock> ReadSuperblock(const std::string& data_dir);
+// Takes DATA_DIR/lock (flock, exclusive, non-blocking): one process at a time opens a file
+// system. Returns the fd that holds the lock; kBusy when another process holds it.
+Result<int> LockDataDir(const std::string& data_dir);
 
 // Offline check: metadata consistency and every extent's checksum. Problems are appended to
 // `problems` (human-readable). Returns an error only when the check could not run.
