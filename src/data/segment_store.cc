@@ -261,11 +261,6 @@ void SegmentStore::AddLive(uint64_t segment_id, int64_t delta) {
   if (it != segments_.end()) it->second->live += delta;
 }
 
-void SegmentStore::ResetLive() {
-  std::shared_lock lock(map_mu_);
-  for (auto& [id, seg] : segments_) seg->live = 0;
-}
-
 std::vector<SegmentInfo> SegmentStore::List() const {
   std::shared_lock lock(map_mu_);
   std::vector<SegmentInfo> out;

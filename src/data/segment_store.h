@@ -81,7 +81,6 @@ class SegmentStore {
   Status Close();
 
   void AddLive(uint64_t segment_id, int64_t delta);
-  void ResetLive();
   std::vector<SegmentInfo> List() const;
   uint64_t active_id() const;
 

@@ -26,9 +26,7 @@ Status FileSystem::Open(uint64_t ino, int flags) {
   if (state->deleted) {
     st = Status(Code::kNotFound, "");
   } else if ((flags & O_TRUNC) && state->inode.IsReg() && (flags & O_ACCMODE) != O_RDONLY) {
-    if (options_.read_only) {
-      st = Status(Code::kPermission, "read-only");
-    } else if (state->inode.size > 0) {
+    if (state->inode.size > 0) {
       meta::Inode copy = state->inode;
       kv::WriteBatch batch;
       LiveDeltas live;
@@ -105,7 +103,6 @@ Result<size_t> FileSystem::ReadLocked(const meta::Inode& inode, uint64_t offset,
 }
 
 Result<size_t> FileSystem::Write(uint64_t ino, uint64_t offset, const char* data, size_t size) {
-  if (options_.read_only) return Err(Code::kPermission, "read-only");
   if (offset > kMaxFileSize || size > kMaxFileSize - offset) return Err(Code::kTooBig);
   CAIRN_ASSIGN_OR_RETURN(auto state, cache_->Get(ino));
   std::unique_lock lock(state->lock);
@@ -233,7 +230,6 @@ Status FileSystem::CommitData(InodeState& state, const meta::Inode& updated, kv:
 }
 
 Status FileSystem::Fallocate(uint64_t ino, int mode, uint64_t offset, uint64_t length) {
-  if (options_.read_only) return Status(Code::kPermission, "read-only");
   if (length == 0) return Status(Code::kInvalid, "zero length");
   if (offset > kMaxFileSize || length > kMaxFileSize - offset) return Status(Code::kTooBig, "");
   const bool punch = mode == (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE);

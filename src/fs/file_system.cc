@@ -28,7 +28,7 @@ Result<std::unique_ptr<FileSystem>> FileSystem::Open(const std::string& data_dir
   std::unique_ptr<FileSystem> fs(new FileSystem(data_dir, super, options));
   CAIRN_ASSIGN_OR_RETURN(fs->lock_fd_, LockDataDir(data_dir));
   CAIRN_RETURN_IF_ERROR(fs->Load());
-  if (options.compaction_interval_s > 0 && !options.read_only) {
+  if (options.compaction_interval_s > 0) {
     fs->compactor_ = std::thread([p = fs.get()] { p->CompactorLoop(); });
   }
   return fs;
@@ -191,7 +191,6 @@ Result<struct stat> FileSystem::GetAttr(uint64_t ino) {
 }
 
 Result<struct stat> FileSystem::SetAttr(uint64_t ino, const SetAttrRequest& req) {
-  if (options_.read_only) return Err(Code::kPermission, "read-only");
   CAIRN_ASSIGN_OR_RETURN(auto state, cache_->Get(ino));
   std::unique_lock lock(state->lock);
   if (state->deleted) return Err(Code::kNotFound);

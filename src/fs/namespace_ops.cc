@@ -19,7 +19,6 @@ Result<std::shared_ptr<InodeState>> FileSystem::Dir(uint64_t ino) {
 Result<struct stat> FileSystem::MakeNode(const Context& ctx, uint64_t parent, std::string_view name,
                                          uint32_t mode, uint64_t rdev,
                                          std::string_view symlink_target) {
-  if (options_.read_only) return Err(Code::kPermission, "read-only");
   CAIRN_RETURN_IF_ERROR(meta::CheckName(name));
   std::lock_guard ns(ns_mu_);
   Txn txn(this);
@@ -88,7 +87,6 @@ Result<struct stat> FileSystem::Symlink(const Context& ctx, uint64_t parent, std
 }
 
 Result<struct stat> FileSystem::Link(uint64_t ino, uint64_t new_parent, std::string_view new_name) {
-  if (options_.read_only) return Err(Code::kPermission, "read-only");
   CAIRN_RETURN_IF_ERROR(meta::CheckName(new_name));
   std::lock_guard ns(ns_mu_);
   Txn txn(this);
@@ -123,7 +121,6 @@ Status FileSystem::Rmdir(uint64_t parent, std::string_view name) {
 }
 
 Status FileSystem::RemoveEntry(uint64_t parent, std::string_view name, bool dir) {
-  if (options_.read_only) return Status(Code::kPermission, "read-only");
   if (name.size() > meta::kMaxNameLength) return Status(Code::kNameTooLong, "");
   if (dir && name == ".") return Status(Code::kInvalid, "cannot remove '.'");
   if (dir && name == "..") return Status(Code::kNotEmpty, "cannot remove '..'");

@@ -27,7 +27,6 @@ struct FormatOptions {
 };
 
 struct MountOptions {
-  bool read_only = false;
   // Compaction: run every this many seconds (0 = never in the background) on sealed segments
   // whose live fraction is below the threshold.
   double compaction_interval_s = 10.0;

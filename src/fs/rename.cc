@@ -9,7 +9,6 @@ namespace cairn::fs {
 
 Status FileSystem::Rename(uint64_t parent, std::string_view name, uint64_t new_parent,
                           std::string_view new_name, unsigned flags) {
-  if (options_.read_only) return Status(Code::kPermission, "read-only");
   if (flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE)) {
     return Status(Code::kInvalid, "unsupported rename flags");
   }

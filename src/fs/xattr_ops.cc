@@ -12,7 +12,6 @@ constexpr size_t kMaxXattrValue = 64 * 1024;
 
 Status FileSystem::SetXattr(uint64_t ino, std::string_view name, std::string_view value,
                             int flags) {
-  if (options_.read_only) return Status(Code::kPermission, "read-only");
   if (name.empty()) return Status(Code::kInvalid, "empty attribute name");
   if (name.size() > kMaxXattrName) return Status(Code::kRange, "attribute name too long");
   if (value.size() > kMaxXattrValue) return Status(Code::kNoSpace, "attribute value too large");
@@ -42,7 +41,6 @@ Result<std::vector<std::string>> FileSystem::ListXattr(uint64_t ino) {
 }
 
 Status FileSystem::RemoveXattr(uint64_t ino, std::string_view name) {
-  if (options_.read_only) return Status(Code::kPermission, "read-only");
   CAIRN_ASSIGN_OR_RETURN(auto state, cache_->Get(ino));
   std::unique_lock lock(state->lock);
   if (state->deleted) return Status(Code::kNotFound, "");
