@@ -1,8 +1,9 @@
-// The `cairn` command: format, mount, unmount, status, fsck, compact.
+// The `cairn` command: format, mount, unmount, status, fsck, compact, tier, import.
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <sys/file.h>
 #include <sys/mount.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -16,6 +17,7 @@
 #include "fs/options.h"
 #include "server/admin_client.h"
 #include "server/daemon.h"
+#include "tier/object_store.h"
 
 namespace {
 
@@ -27,9 +29,43 @@ int Fail(std::string_view command, const Status& st) {
   return 1;
 }
 
+struct TierFlags {
+  std::string object_store, nvme_capacity = "0", high = "90%", low = "80%", delay = "10s",
+                            seal_timeout = "5s", retention = "0";
+};
+
 int CmdFormat(const std::string& data_dir, const std::string& inline_max,
-              const std::string& segment_size) {
+              const std::string& segment_size, const TierFlags& t) {
   fs::FormatOptions opts;
+  opts.tier.object_store = t.object_store;
+  auto cap = ParseSize(t.nvme_capacity);
+  if (!cap) return Fail("format", cap.error());
+  opts.tier.nvme_capacity = *cap;
+  for (auto [text, out] : {std::pair{&t.high, &opts.tier.high_watermark},
+                           std::pair{&t.low, &opts.tier.low_watermark}}) {
+    auto v = ParseFraction(*text);
+    if (!v) return Fail("format", v.error());
+    *out = *v;
+  }
+  for (auto [text, out] : {std::pair{&t.delay, &opts.tier.tiering_delay_s},
+                           std::pair{&t.seal_timeout, &opts.tier.seal_timeout_s},
+                           std::pair{&t.retention, &opts.tier.retention_s}}) {
+    auto v = ParseDuration(*text);
+    if (!v) return Fail("format", v.error());
+    *out = *v;
+  }
+  if (!opts.tier.object_store.empty()) {
+    // A clear error now rather than at mount: the URL must parse and the store must answer.
+    auto store = tier::OpenObjectStore(opts.tier.object_store);
+    if (!store) return Fail("format", store.error());
+    tier::CallOptions call;
+    call.deadline = std::chrono::milliseconds(15000);
+    auto page = (*store)->List("", "/", "", 1, call);
+    if (!page) {
+      return Fail("format", Status(page.error().code(), "object store " + opts.tier.object_store +
+                                                            ": " + page.error().message()));
+    }
+  }
   auto im = ParseSize(inline_max);
   if (!im) return Fail("format", im.error());
   auto ss = ParseSize(segment_size);
@@ -38,8 +74,205 @@ int CmdFormat(const std::string& data_dir, const std::string& inline_max,
   opts.segment_size = *ss;
   Status st = fs::Format(data_dir, opts);
   if (!st.ok()) return Fail("format", st);
-  fmt::print("formatted {} (inline files up to {}, segments of {})\n", data_dir,
-             FormatSize(opts.inline_max), FormatSize(opts.segment_size));
+  auto sb = fs::ReadSuperblock(data_dir);
+  if (!sb) return Fail("format", sb.error());
+  fmt::print("formatted {} (inline files up to {}, segments of {}, objects in {})\n", data_dir,
+             FormatSize(opts.inline_max), FormatSize(opts.segment_size), sb->tier.object_store);
+  return 0;
+}
+
+// Inode number of a path inside a Cairn mount, and the mount's data directory.
+struct Target {
+  std::string data_dir;
+  uint64_t ino = 0;
+};
+Result<Target> ResolvePath(const std::string& path) {
+  CAIRN_ASSIGN_OR_RETURN(std::string data_dir, server::DataDirOfPath(path));
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) return Err(ErrnoStatus(path));
+  return Target{data_dir, static_cast<uint64_t>(st.st_ino)};
+}
+
+// A progress bar on stderr when it is a terminal.
+void ShowProgress(const char* what, uint64_t done, uint64_t total, bool bytes) {
+  if (!::isatty(2)) return;
+  const int width = 30;
+  const double frac = total ? std::min(1.0, static_cast<double>(done) / total) : 1.0;
+  const int fill = static_cast<int>(frac * width);
+  std::string text = bytes ? fmt::format("{} / {}", FormatSize(done), FormatSize(total))
+                           : fmt::format("{} / {}", done, total);
+  fmt::print(stderr, "\r{} [{}{}] {:3.0f}% {}   ", what, std::string(fill, '#'),
+             std::string(width - fill, '.'), frac * 100, text);
+}
+void EndProgress() {
+  if (::isatty(2)) fmt::print(stderr, "\n");
+}
+
+int CmdTierStatus(const std::string& mountpoint, bool json) {
+  auto data_dir = server::DataDirOfMount(mountpoint);
+  if (!data_dir) return Fail("tier status", data_dir.error());
+  auto j = server::AdminCall(*data_dir, {{"op", "tier_status"}});
+  if (!j) return Fail("tier status", j.error());
+  j->erase("ok");
+  if (json) {
+    fmt::print("{}\n", j->dump(2));
+    return 0;
+  }
+  auto& t = *j;
+  fmt::print("Object tier of {}\n", mountpoint);
+  fmt::print("  object store     {}\n", t["object_store"].get<std::string>());
+  const uint64_t used = t["nvme_used"].get<uint64_t>(), cap = t["nvme_capacity"].get<uint64_t>();
+  fmt::print("  NVMe             {} of {} ({:.1f}%){}\n", FormatSize(used), FormatSize(cap),
+             cap ? 100.0 * static_cast<double>(used) / static_cast<double>(cap) : 0.0,
+             t["waiting_for_space"].get<bool>() ? ", writes waiting for uploads" : "");
+  for (const char* state : {"open", "sealed", "uploaded", "evicted"}) {
+    const auto& x = t["segments"][state];
+    fmt::print("  {:<16} {:>6} segments {:>12}\n", state, x["segments"].get<uint64_t>(),
+               FormatSize(x["bytes"].get<uint64_t>()));
+  }
+  fmt::print("  cached objects   {:>6} objects  {:>12}\n",
+             t["cached_objects"]["objects"].get<uint64_t>(),
+             FormatSize(t["cached_objects"]["bytes"].get<uint64_t>()));
+  fmt::print("  uploads          {} queued, {}/s, {} since mount, {} failures\n",
+             t["upload_queue"].get<uint64_t>(),
+             FormatSize(static_cast<uint64_t>(t["upload_rate"].get<double>())),
+             FormatSize(t["uploaded_bytes"].get<uint64_t>()), t["upload_failures"].get<uint64_t>());
+  fmt::print("  downloads        {} queued, {}/s, {} since mount\n",
+             t["download_queue"].get<uint64_t>(),
+             FormatSize(static_cast<uint64_t>(t["download_rate"].get<double>())),
+             FormatSize(t["downloaded_bytes"].get<uint64_t>()));
+  fmt::print("  object store operations (requests, errors, retries, bytes, mean latency):\n");
+  for (auto& [op, m] : t["operations"].items()) {
+    const uint64_t n = m.value("requests", uint64_t{0});
+    fmt::print("    {:<8} {:>10} {:>8} {:>8} {:>12} {:>9.2f} ms\n", op, n,
+               m.value("errors", uint64_t{0}), m.value("retries", uint64_t{0}),
+               FormatSize(m.value("bytes", uint64_t{0})),
+               n ? m.value("seconds_total", 0.0) * 1000 / static_cast<double>(n) : 0.0);
+  }
+  if (t.contains("metrics_url") && !t["metrics_url"].get<std::string>().empty()) {
+    fmt::print("  metrics          {}\n", t["metrics_url"].get<std::string>());
+  }
+  return 0;
+}
+
+int CmdTierFetch(const std::vector<std::string>& paths) {
+  int rc = 0;
+  for (const auto& path : paths) {
+    auto t = ResolvePath(path);
+    if (!t) {
+      rc = Fail("tier fetch", t.error());
+      continue;
+    }
+    auto j = server::AdminCall(t->data_dir, {{"op", "tier_fetch"}, {"ino", t->ino}},
+                               [&](const nlohmann::json& p) {
+                                 ShowProgress(path.c_str(), p.value("done", uint64_t{0}),
+                                              p.value("total", uint64_t{0}), true);
+                               });
+    EndProgress();
+    if (!j) {
+      rc = Fail("tier fetch", Status(j.error().code(), path + ": " + j.error().message()));
+      continue;
+    }
+    const uint64_t no_room = (*j)["no_room_bytes"].get<uint64_t>();
+    fmt::print("{}: {} on NVMe, {} only in the object store{}\n", path,
+               FormatSize((*j)["local_bytes"].get<uint64_t>()),
+               FormatSize((*j)["remote_bytes"].get<uint64_t>()),
+               no_room ? fmt::format(" ({} found no room on NVMe)", FormatSize(no_room)) : "");
+    if (no_room) rc = 1;
+  }
+  return rc;
+}
+
+int CmdTierRelease(const std::vector<std::string>& paths) {
+  int rc = 0;
+  for (const auto& path : paths) {
+    auto t = ResolvePath(path);
+    if (!t) {
+      rc = Fail("tier release", t.error());
+      continue;
+    }
+    auto j = server::AdminCall(t->data_dir, {{"op", "tier_release"}, {"ino", t->ino}});
+    if (!j) {
+      rc = Fail("tier release", Status(j.error().code(), path + ": " + j.error().message()));
+      continue;
+    }
+    const uint64_t kept = (*j)["not_uploaded_bytes"].get<uint64_t>();
+    fmt::print("{}: released {}{}\n", path, FormatSize((*j)["released_bytes"].get<uint64_t>()),
+               kept ? fmt::format(" ({} not uploaded yet stays on NVMe)", FormatSize(kept)) : "");
+  }
+  return rc;
+}
+
+int CmdTierLocation(const std::string& path, bool json) {
+  auto t = ResolvePath(path);
+  if (!t) return Fail("tier location", t.error());
+  auto j = server::AdminCall(t->data_dir, {{"op", "tier_location"}, {"ino", t->ino}});
+  if (!j) return Fail("tier location", j.error());
+  j->erase("ok");
+  if (json) {
+    fmt::print("{}\n", j->dump(2));
+    return 0;
+  }
+  fmt::print("{}: {} files, {} on NVMe, {} only in the object store\n", path,
+             (*j)["files"].get<uint64_t>(), FormatSize((*j)["local_bytes"].get<uint64_t>()),
+             FormatSize((*j)["remote_bytes"].get<uint64_t>()));
+  return 0;
+}
+
+int CmdTierFlush(const std::string& mountpoint, double timeout_s) {
+  auto data_dir = server::DataDirOfMount(mountpoint);
+  if (!data_dir) return Fail("tier flush", data_dir.error());
+  auto j = server::AdminCall(
+      *data_dir, {{"op", "tier_flush"}, {"timeout_ms", static_cast<int64_t>(timeout_s * 1000)}});
+  if (!j) return Fail("tier flush", j.error());
+  fmt::print("everything written is in the object store\n");
+  return 0;
+}
+
+int CmdImport(const std::string& url, const std::string& dest, bool refresh, bool json) {
+  if (!refresh) {
+    // DEST may not exist yet: create it (and its parents) through the mount.
+    std::string partial;
+    for (size_t pos = 0; pos != std::string::npos;) {
+      pos = dest.find('/', pos + 1);
+      partial = dest.substr(0, pos);
+      if (!partial.empty() && ::mkdir(partial.c_str(), 0755) != 0 && errno != EEXIST) {
+        return Fail("import", ErrnoStatus("create " + partial));
+      }
+    }
+  }
+  auto t = ResolvePath(dest);
+  if (!t) return Fail("import", t.error());
+  auto j =
+      server::AdminCall(t->data_dir,
+                        {{"op", "import"},
+                         {"ino", t->ino},
+                         {"url", url},
+                         {"refresh", refresh},
+                         {"uid", ::getuid()},
+                         {"gid", ::getgid()}},
+                        [&](const nlohmann::json& p) {
+                          if (!::isatty(2)) return;
+                          fmt::print(stderr, "\r{} {} keys   ", p.value("phase", std::string()),
+                                     p.value("done", uint64_t{0}));
+                        });
+  EndProgress();
+  if (!j) return Fail("import", j.error());
+  j->erase("ok");
+  if (json) {
+    fmt::print("{}\n", j->dump(2));
+    return 0;
+  }
+  auto u = [&](const char* k) { return (*j)[k].get<uint64_t>(); };
+  for (const auto& s : (*j)["skipped"]) {
+    fmt::print(stderr, "skipped '{}': {}\n", s["key"].get<std::string>(),
+               s["reason"].get<std::string>());
+  }
+  fmt::print(
+      "{} -> {}: {} keys listed; {} files created, {} updated, {} deleted, {} unchanged, "
+      "{} directories created, {} skipped ({})\n",
+      url, dest, u("listed"), u("files_created"), u("files_updated"), u("files_deleted"),
+      u("files_unchanged"), u("dirs_created"), (*j)["skipped"].size(), FormatSize(u("bytes")));
   return 0;
 }
 
@@ -133,14 +366,19 @@ int CmdFsck(const std::string& data_dir, bool json) {
                         {"entries", r->dentries},
                         {"extents", r->extents},
                         {"segments", r->segments},
-                        {"bytes_verified", r->bytes_verified}};
+                        {"bytes_verified", r->bytes_verified},
+                        {"bytes_remote", r->bytes_remote}};
     fmt::print("{}\n", j.dump(2));
   } else {
     for (const auto& n : r->notes) fmt::print("note: {}\n", n);
     for (const auto& p : r->problems) fmt::print("problem: {}\n", p);
-    fmt::print("{}: {} inodes, {} entries, {} extents in {} segments, {} verified: {}\n", data_dir,
-               r->inodes, r->dentries, r->extents, r->segments, FormatSize(r->bytes_verified),
-               r->problems.empty() ? "clean" : fmt::format("{} problems", r->problems.size()));
+    fmt::print(
+        "{}: {} inodes, {} entries, {} extents in {} segments, {} verified{}: {}\n", data_dir,
+        r->inodes, r->dentries, r->extents, r->segments, FormatSize(r->bytes_verified),
+        r->bytes_remote
+            ? fmt::format(" ({} only in the object store, not read)", FormatSize(r->bytes_remote))
+            : "",
+        r->problems.empty() ? "clean" : fmt::format("{} problems", r->problems.size()));
   }
   return r->problems.empty() ? 0 : 2;
 }
@@ -171,6 +409,18 @@ int main(int argc, char** argv) {
   format->add_option("--inline-max", inline_max,
                      "Files up to this size live in metadata (default 4KiB)");
   format->add_option("--segment-size", segment_size, "Size of a segment file (default 64MiB)");
+  TierFlags tf;
+  format->add_option("--object-store", tf.object_store,
+                     "file:///path or s3://bucket/prefix (default: file://DATA_DIR/objects)");
+  format->add_option("--nvme-capacity", tf.nvme_capacity,
+                     "NVMe bytes Cairn may fill, e.g. 200GiB (default: the whole file system)");
+  format->add_option("--high-watermark", tf.high, "Evict above this share of capacity (90%)");
+  format->add_option("--low-watermark", tf.low, "... down to this share (80%)");
+  format->add_option("--tiering-delay", tf.delay, "Upload sealed segments after this long (10s)");
+  format->add_option("--seal-timeout", tf.seal_timeout,
+                     "Seal an open segment with data after this long (5s)");
+  format->add_option("--retention", tf.retention,
+                     "Evict uploaded data unread this long, e.g. 7d (0: only when space runs out)");
 
   auto* mount = app.add_subcommand("mount", "Mount a file system; returns once it is ready");
   mount->add_option("DATA_DIR", data_dir, "A formatted data directory")->required();
@@ -178,6 +428,11 @@ int main(int argc, char** argv) {
   mount->add_flag("--foreground", foreground, "Stay attached and log to stderr");
   mount->add_flag("--debug", debug, "Log every FUSE request (with --foreground)");
   mount->add_flag("--no-allow-other", no_allow_other, "Only the mounting user may use the mount");
+  std::string remote_timeout = "30s", metrics_address = "127.0.0.1:0";
+  mount->add_option("--remote-timeout", remote_timeout,
+                    "A read of data only in the object store fails (EIO) after this long (30s)");
+  mount->add_option("--metrics-address", metrics_address,
+                    "Serve Prometheus /metrics on this loopback HOST:PORT (port 0: any; '' off)");
 
   auto* unmount = app.add_subcommand("unmount", "Unmount; returns once everything is durable");
   unmount->alias("umount");
@@ -199,11 +454,50 @@ int main(int argc, char** argv) {
   compact->add_option("--threshold", threshold, "Compact segments less live than this (0..1)")
       ->check(CLI::Range(0.0, 1.0));
 
+  auto* tier = app.add_subcommand("tier", "The object tier: status, fetch, release, location");
+  tier->require_subcommand(1);
+  std::vector<std::string> paths;
+  std::string path;
+  auto* tier_status = tier->add_subcommand("status", "Segments per state, queues, rates, NVMe use");
+  tier_status->add_option("MOUNTPOINT", mountpoint, "A Cairn mount point")->required();
+  tier_status->add_flag("--json", json, "Machine-readable output");
+  auto* tier_fetch = tier->add_subcommand("fetch", "Warm trees onto NVMe; returns when done");
+  tier_fetch->add_option("PATH", paths, "Files or directories in a Cairn mount")->required();
+  auto* tier_release =
+      tier->add_subcommand("release", "Evict what is uploaded (whole segments) from NVMe");
+  tier_release->add_option("PATH", paths, "Files, directories or the mount point")->required();
+  auto* tier_location =
+      tier->add_subcommand("location", "Bytes on NVMe vs only in the object store");
+  tier_location->add_option("PATH", path, "A file or directory in a Cairn mount")->required();
+  tier_location->add_flag("--json", json, "Machine-readable output");
+  auto* tier_flush =
+      tier->add_subcommand("flush", "Upload everything written so far; returns when done");
+  tier_flush->add_option("MOUNTPOINT", mountpoint, "A Cairn mount point")->required();
+  tier_flush->add_option("--timeout", timeout_s, "Seconds to wait (default 120)");
+
+  auto* import = app.add_subcommand("import", "Mirror an object store prefix as files, no copy");
+  std::string url;
+  bool refresh = false;
+  import->add_option("URL", url, "s3://bucket/prefix or file:///path")->required();
+  import->add_option("DEST", path, "A directory in a Cairn mount (created if missing)")->required();
+  import->add_flag("--refresh", refresh, "Pick up new, changed and deleted objects");
+  import->add_flag("--json", json, "Machine-readable output");
+
   CLI11_PARSE(app, argc, argv);
 
-  if (*format) return CmdFormat(data_dir, inline_max, segment_size);
+  if (*format) return CmdFormat(data_dir, inline_max, segment_size, tf);
+  if (*tier_status) return CmdTierStatus(mountpoint, json);
+  if (*tier_fetch) return CmdTierFetch(paths);
+  if (*tier_release) return CmdTierRelease(paths);
+  if (*tier_location) return CmdTierLocation(path, json);
+  if (*tier_flush) return CmdTierFlush(mountpoint, timeout_s);
+  if (*import) return CmdImport(url, path, refresh, json);
   if (*mount) {
+    auto rt = ParseDuration(remote_timeout);
+    if (!rt) return Fail("mount", rt.error());
     server::DaemonOptions o;
+    o.mount.remote_timeout_s = *rt;
+    o.mount.metrics_address = metrics_address;
     o.data_dir = data_dir;
     o.mountpoint = mountpoint;
     o.foreground = foreground;

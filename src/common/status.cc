@@ -48,6 +48,10 @@ const char* CodeName(Code code) {
       return "cross-device link";
     case Code::kBadHandle:
       return "bad handle";
+    case Code::kUnavailable:
+      return "object store unavailable";
+    case Code::kChanged:
+      return "object changed";
   }
   return "unknown";
 }
@@ -96,6 +100,9 @@ int ToErrno(Code code) {
       return EXDEV;
     case Code::kBadHandle:
       return EBADF;
+    case Code::kUnavailable:
+    case Code::kChanged:
+      return EIO;
   }
   return EIO;
 }

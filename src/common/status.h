@@ -33,6 +33,8 @@ enum class Code : int {
   kTooManyLinks,  // EMLINK
   kCrossDevice,   // EXDEV
   kBadHandle,     // EBADF
+  kUnavailable,   // EIO: the object store cannot be reached now (retryable; timed out)
+  kChanged,       // EIO: an object changed under Cairn (ETag mismatch); never mixed data
 };
 
 const char* CodeName(Code code);

@@ -54,6 +54,55 @@ Result<uint64_t> ParseSize(std::string_view text) {
       fmt::format("unknown size unit in '{}' (use B, KiB, MiB, GiB, TiB, KB, MB, GB, TB)", text));
 }
 
+namespace {
+// The number at the start of text and where it ends; false when there is none.
+bool LeadingNumber(std::string_view text, double* value, size_t* end) {
+  size_t i = 0;
+  bool digits = false, dot = false;
+  while (i < text.size()) {
+    if (std::isdigit(static_cast<unsigned char>(text[i]))) {
+      digits = true;
+    } else if (text[i] == '.' && !dot) {
+      dot = true;
+    } else {
+      break;
+    }
+    ++i;
+  }
+  if (!digits || i > 32) return false;
+  *value = std::stod(std::string(text.substr(0, i)));
+  *end = i;
+  return true;
+}
+}  // namespace
+
+Result<double> ParseDuration(std::string_view text) {
+  double v;
+  size_t i;
+  if (!LeadingNumber(text, &v, &i)) {
+    return Err(Code::kInvalid, fmt::format("'{}' is not a duration (e.g. 10s, 5m, 2h)", text));
+  }
+  std::string_view unit = text.substr(i);
+  if (unit == "" || unit == "s") return v;
+  if (unit == "ms") return v / 1000;
+  if (unit == "m") return v * 60;
+  if (unit == "h") return v * 3600;
+  if (unit == "d") return v * 86400;
+  return Err(Code::kInvalid,
+             fmt::format("unknown duration unit in '{}' (use ms, s, m, h, d)", text));
+}
+
+Result<double> ParseFraction(std::string_view text) {
+  double v;
+  size_t i;
+  if (!LeadingNumber(text, &v, &i) || (i != text.size() && text.substr(i) != "%")) {
+    return Err(Code::kInvalid, fmt::format("'{}' is not a percentage (e.g. 90%)", text));
+  }
+  if (i != text.size()) v /= 100;
+  if (v < 0 || v > 1) return Err(Code::kInvalid, fmt::format("'{}' is not within 0..100%", text));
+  return v;
+}
+
 std::string FormatSize(uint64_t bytes) {
   static const char* kNames[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
   double v = static_cast<double>(bytes);

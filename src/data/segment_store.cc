@@ -6,6 +6,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstring>
 #include <thread>
 
@@ -74,6 +75,12 @@ SegmentStore::SegmentStore(std::string data_dir, kv::KvStore* kv, SegmentStoreOp
 
 SegmentStore::~SegmentStore() { (void)Close(); }
 
+int64_t NowSeconds() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
 Result<std::unique_ptr<SegmentStore>> SegmentStore::Open(const std::string& data_dir,
                                                          kv::KvStore* kv,
                                                          const SegmentStoreOptions& options) {
@@ -82,33 +89,59 @@ Result<std::unique_ptr<SegmentStore>> SegmentStore::Open(const std::string& data
   meta::MetaStore meta(kv);
   CAIRN_ASSIGN_OR_RETURN(auto records, meta.ListSegments());
   kv::WriteBatch fixups;
+  const int64_t now = NowSeconds();
   for (auto& rec : records) {
     std::string path = SegmentPath(data_dir, rec.id);
-    auto file = File::Open(path, O_RDONLY);
-    if (!file) {
-      // Keep the entry so that reads of its extents report the loss instead of hiding it.
-      log::Error("segment {} is missing: {}", rec.id, file.error().ToString());
-      auto seg = std::make_shared<Segment>();
-      seg->state = meta::SegmentState::kSealed;
-      store->segments_[rec.id] = seg;
+    auto seg = std::make_shared<Segment>();
+    seg->state_since = now;
+    store->segments_[rec.id] = seg;
+    if (!options.read_only) (void)::unlink(store->HydratePath(rec.id).c_str());  // a stale download
+    if (rec.state == meta::SegmentState::kEvicted) {
+      // A crash between recording the eviction and deleting the file leaves the file behind.
+      if (!options.read_only) (void)::unlink(path.c_str());
+      seg->state = rec.state;
+      seg->size = rec.size;
       continue;
     }
-    auto seg = std::make_shared<Segment>();
+    auto file = File::Open(path, O_RDONLY);
+    if (!file) {
+      seg->state = meta::SegmentState::kSealed;
+      if (rec.state == meta::SegmentState::kUploaded) {
+        // The object store holds it: read it from there.
+        log::Warn("segment {} is missing on NVMe; it is read from the object store", rec.id);
+        seg->state = meta::SegmentState::kEvicted;
+        seg->size = rec.size;
+        rec.state = meta::SegmentState::kEvicted;
+        fixups.Put(meta::SegmentKey(rec.id), meta::EncodeSegment(rec));
+        continue;
+      }
+      // Keep the entry so that reads of its extents report the loss instead of hiding it.
+      log::Error("segment {} is missing: {}", rec.id, file.error().ToString());
+      continue;
+    }
     CAIRN_ASSIGN_OR_RETURN(uint64_t size, file->Size());
     seg->file = std::make_shared<File>(std::move(*file));
     seg->size = size;
-    seg->state = meta::SegmentState::kSealed;
+    seg->state = rec.state == meta::SegmentState::kUploaded ? meta::SegmentState::kUploaded
+                                                            : meta::SegmentState::kSealed;
+    store->local_bytes_ += size;
     if (rec.state == meta::SegmentState::kOpen || rec.size != size) {
       // Left open by a crash: seal it where it stands. Bytes past the last committed extent are
       // garbage that compaction reclaims.
       rec.state = meta::SegmentState::kSealed;
+      seg->state = rec.state;
       rec.size = size;
       fixups.Put(meta::SegmentKey(rec.id), meta::EncodeSegment(rec));
     }
-    store->segments_[rec.id] = seg;
   }
   if (!fixups.empty() && !options.read_only) CAIRN_RETURN_IF_ERROR(kv->Write(fixups, true));
   return store;
+}
+
+Status SegmentStore::PutRecord(uint64_t id, meta::SegmentState state, uint64_t size, bool sync) {
+  kv::WriteBatch batch;
+  batch.Put(meta::SegmentKey(id), meta::EncodeSegment({id, state, size}));
+  return kv_->Write(batch, sync);
 }
 
 Status SegmentStore::SealLocked() {
@@ -116,13 +149,12 @@ Status SegmentStore::SealLocked() {
   // Appends that reserved space write outside the lock; the seal covers their bytes too.
   while (active_->inflight.load(std::memory_order_acquire) > 0) std::this_thread::yield();
   CAIRN_RETURN_IF_ERROR(active_->file->DataSync());
-  meta::SegmentRecord rec{active_id_, meta::SegmentState::kSealed, active_->size.load()};
-  kv::WriteBatch batch;
-  batch.Put(meta::SegmentKey(active_id_), meta::EncodeSegment(rec));
-  CAIRN_RETURN_IF_ERROR(kv_->Write(batch, false));
+  CAIRN_RETURN_IF_ERROR(
+      PutRecord(active_id_, meta::SegmentState::kSealed, active_->size.load(), false));
   {
     std::unique_lock lock(map_mu_);
     active_->state = meta::SegmentState::kSealed;
+    active_->state_since = NowSeconds();
   }
   active_.reset();
   active_id_ = 0;
@@ -138,13 +170,13 @@ Status SegmentStore::RollLocked() {
   std::string header = EncodeSegmentHeader(id);
   CAIRN_RETURN_IF_ERROR(file.WriteAt(0, header.data(), header.size()));
   // The segment record commits before any extent can point into the segment.
-  kv::WriteBatch batch;
-  batch.Put(meta::SegmentKey(id), meta::EncodeSegment({id, meta::SegmentState::kOpen, 0}));
-  CAIRN_RETURN_IF_ERROR(kv_->Write(batch, false));
+  CAIRN_RETURN_IF_ERROR(PutRecord(id, meta::SegmentState::kOpen, 0, false));
   auto seg = std::make_shared<Segment>();
   seg->file = std::make_shared<File>(std::move(file));
   seg->state = meta::SegmentState::kOpen;
   seg->size = kSegmentHeaderSize;
+  seg->opened = seg->state_since = NowSeconds();
+  local_bytes_ += kSegmentHeaderSize;
   {
     std::unique_lock lock(map_mu_);
     segments_[id] = seg;
@@ -180,6 +212,7 @@ Result<meta::Extent> SegmentStore::Append(uint64_t ino, uint64_t file_offset, co
     at = seg->size;
     seg->size = at + kRecordHeaderSize + n;
     seg->inflight.fetch_add(1, std::memory_order_acq_rel);
+    local_bytes_ += kRecordHeaderSize + n;
     e.segment_id = active_id_;
   }
   // Written outside the lock: writers copy into the page cache in parallel. A failed write leaves
@@ -196,12 +229,17 @@ Status SegmentStore::Read(const meta::Extent& e, uint32_t from, uint32_t n, char
   if (n == 0) return Status::Ok();
   if (static_cast<uint64_t>(from) + n > e.length) return Status(Code::kInvalid, "read past extent");
   std::shared_ptr<File> file;
+  bool evicted = false;
   {
     std::shared_lock lock(map_mu_);
     auto it = segments_.find(e.segment_id);
-    if (it != segments_.end()) file = it->second->file;
+    if (it != segments_.end()) {
+      file = it->second->file;
+      evicted = it->second->state == meta::SegmentState::kEvicted;
+      it->second->last_read.store(NowSeconds(), std::memory_order_relaxed);
+    }
   }
-  if (!file) {
+  if (!file && !(evicted && remote_)) {
     return Status(Code::kCorruption, fmt::format("segment {} is missing", e.segment_id));
   }
   const uint64_t begin = static_cast<uint64_t>(e.skip) + from;  // within the blob
@@ -220,7 +258,14 @@ Status SegmentStore::Read(const meta::Extent& e, uint32_t from, uint32_t n, char
     if (scratch.size() < read_len) scratch.resize(read_len);
     buf = scratch.data();
   }
-  CAIRN_ASSIGN_OR_RETURN(size_t got, file->ReadAt(e.blob_offset + read_begin, buf, read_len));
+  size_t got = read_len;
+  if (file) {
+    CAIRN_ASSIGN_OR_RETURN(got, file->ReadAt(e.blob_offset + read_begin, buf, read_len));
+  } else {
+    CAIRN_RETURN_IF_ERROR(
+        remote_->ReadRemote(e.segment_id, e.blob_offset + read_begin, read_len, buf));
+    remote_->OnRemoteRead(e.segment_id);
+  }
   if (got != read_len) {
     return Status(Code::kCorruption, fmt::format("segment {} is truncated at offset {}",
                                                  e.segment_id, e.blob_offset + read_begin + got));
@@ -266,7 +311,8 @@ std::vector<SegmentInfo> SegmentStore::List() const {
   std::vector<SegmentInfo> out;
   out.reserve(segments_.size());
   for (const auto& [id, seg] : segments_) {
-    out.push_back({id, seg->state, seg->size.load(), seg->live.load()});
+    out.push_back({id, seg->state, seg->size.load(), seg->live.load(), seg->last_read.load(),
+                   seg->state_since});
   }
   return out;
 }
@@ -283,13 +329,17 @@ Result<std::shared_ptr<File>> SegmentStore::GetFile(uint64_t segment_id) const {
 }
 
 Status SegmentStore::Remove(uint64_t segment_id) {
+  bool remote = false;
   {
     std::unique_lock lock(map_mu_);
     auto it = segments_.find(segment_id);
     if (it == segments_.end()) return Status::Ok();
-    if (it->second->state != meta::SegmentState::kSealed) {
+    if (it->second->state == meta::SegmentState::kOpen) {
       return Status(Code::kBusy, "cannot remove the open segment");
     }
+    remote = it->second->state == meta::SegmentState::kUploaded ||
+             it->second->state == meta::SegmentState::kEvicted;
+    if (it->second->file) local_bytes_ -= it->second->size.load();
     segments_.erase(it);
   }
   kv::WriteBatch batch;
@@ -297,6 +347,107 @@ Status SegmentStore::Remove(uint64_t segment_id) {
   CAIRN_RETURN_IF_ERROR(kv_->Write(batch, true));
   std::string path = SegmentPath(dir_, segment_id);
   if (::unlink(path.c_str()) != 0 && errno != ENOENT) return ErrnoStatus("unlink " + path);
+  if (remote && remote_) remote_->OnRemoved(segment_id);
+  return Status::Ok();
+}
+
+Result<bool> SegmentStore::SealIfOlderThan(int64_t age_seconds) {
+  std::lock_guard lock(append_mu_);
+  if (!active_ || active_->size.load() <= kSegmentHeaderSize) return false;
+  if (NowSeconds() - active_->opened < age_seconds) return false;
+  CAIRN_RETURN_IF_ERROR(SealLocked());
+  return true;
+}
+
+Status SegmentStore::MarkUploaded(uint64_t segment_id) {
+  std::shared_ptr<Segment> seg;
+  {
+    std::shared_lock lock(map_mu_);
+    auto it = segments_.find(segment_id);
+    if (it == segments_.end()) return Status(Code::kNotFound, "segment");
+    seg = it->second;
+    if (seg->state != meta::SegmentState::kSealed) return Status::Ok();
+  }
+  CAIRN_RETURN_IF_ERROR(
+      PutRecord(segment_id, meta::SegmentState::kUploaded, seg->size.load(), false));
+  std::unique_lock lock(map_mu_);
+  if (seg->state == meta::SegmentState::kSealed) {
+    seg->state = meta::SegmentState::kUploaded;
+    seg->state_since = NowSeconds();
+  }
+  return Status::Ok();
+}
+
+Result<uint64_t> SegmentStore::Evict(uint64_t segment_id) {
+  if (options_.read_only) return Err(Code::kPermission, "segment store is read-only");
+  std::shared_ptr<Segment> seg;
+  {
+    std::shared_lock lock(map_mu_);
+    auto it = segments_.find(segment_id);
+    if (it == segments_.end() || it->second->state != meta::SegmentState::kUploaded) return 0;
+    seg = it->second;
+  }
+  // Durable before the file goes: after a crash the segment is read from the object store.
+  CAIRN_RETURN_IF_ERROR(
+      PutRecord(segment_id, meta::SegmentState::kEvicted, seg->size.load(), true));
+  {
+    std::unique_lock lock(map_mu_);
+    if (seg->state != meta::SegmentState::kUploaded || !seg->file) return 0;
+    seg->state = meta::SegmentState::kEvicted;
+    seg->state_since = NowSeconds();
+    seg->file.reset();
+  }
+  std::string path = SegmentPath(dir_, segment_id);
+  if (::unlink(path.c_str()) != 0 && errno != ENOENT) return Err(ErrnoStatus("unlink " + path));
+  local_bytes_ -= seg->size.load();
+  return seg->size.load();
+}
+
+std::string SegmentStore::HydratePath(uint64_t segment_id) const {
+  return SegmentPath(dir_, segment_id) + ".hydrate";
+}
+
+uint64_t SegmentStore::SegmentSize(uint64_t segment_id) const {
+  std::shared_lock lock(map_mu_);
+  auto it = segments_.find(segment_id);
+  return it == segments_.end() ? 0 : it->second->size.load();
+}
+
+Status SegmentStore::InstallHydrated(uint64_t segment_id, const std::string& path) {
+  std::shared_ptr<Segment> seg;
+  {
+    std::shared_lock lock(map_mu_);
+    auto it = segments_.find(segment_id);
+    if (it == segments_.end() || it->second->state != meta::SegmentState::kEvicted) {
+      ::unlink(path.c_str());
+      return Status::Ok();  // removed or hydrated meanwhile
+    }
+    seg = it->second;
+  }
+  CAIRN_ASSIGN_OR_RETURN(File file, File::Open(path, O_RDONLY));
+  CAIRN_ASSIGN_OR_RETURN(uint64_t size, file.Size());
+  std::string header(kSegmentHeaderSize, '\0');
+  CAIRN_ASSIGN_OR_RETURN(size_t got, file.ReadAt(0, header.data(), header.size()));
+  header.resize(got);
+  Status st = CheckSegmentHeader(header, segment_id);
+  if (st.ok() && size != seg->size.load()) {
+    st = Status(Code::kCorruption, fmt::format("object of segment {} has {} bytes, expected {}",
+                                               segment_id, size, seg->size.load()));
+  }
+  if (!st.ok()) {
+    ::unlink(path.c_str());
+    return st;
+  }
+  CAIRN_RETURN_IF_ERROR(file.DataSync());
+  std::string final_path = SegmentPath(dir_, segment_id);
+  if (::rename(path.c_str(), final_path.c_str()) != 0) return ErrnoStatus("rename " + final_path);
+  CAIRN_RETURN_IF_ERROR(PutRecord(segment_id, meta::SegmentState::kUploaded, size, false));
+  std::unique_lock lock(map_mu_);
+  if (seg->state != meta::SegmentState::kEvicted) return Status::Ok();
+  seg->file = std::make_shared<File>(std::move(file));
+  seg->state = meta::SegmentState::kUploaded;
+  seg->state_since = NowSeconds();
+  local_bytes_ += size;
   return Status::Ok();
 }
 

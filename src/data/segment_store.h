@@ -56,9 +56,28 @@ Status CheckSegmentHeader(std::string_view bytes, uint64_t segment_id);
 struct SegmentInfo {
   uint64_t id = 0;
   meta::SegmentState state = meta::SegmentState::kOpen;
-  uint64_t size = 0;  // bytes in the file
-  int64_t live = 0;   // bytes mapped by extents
+  uint64_t size = 0;        // bytes in the file
+  int64_t live = 0;         // bytes mapped by extents
+  int64_t last_read = 0;    // steady-clock seconds of the last read (0: never read)
+  int64_t state_since = 0;  // steady-clock seconds when it entered its state (this process)
 };
+
+// The object tier as the segment store sees it (implemented by tier::TierEngine): it serves
+// reads of evicted segments and learns about segments that go away.
+class RemoteSegments {
+ public:
+  virtual ~RemoteSegments() = default;
+  // Reads exactly n bytes at offset of the object of segment id (bounded by the remote-read
+  // timeout; kUnavailable when it passes).
+  virtual Status ReadRemote(uint64_t segment_id, uint64_t offset, size_t n, char* out) = 0;
+  // A read needed segment id from the object store (a hint to hydrate it).
+  virtual void OnRemoteRead(uint64_t segment_id) = 0;
+  // Segment id left the file system (compaction); its object is no longer needed.
+  virtual void OnRemoved(uint64_t segment_id) = 0;
+};
+
+// Steady-clock seconds, the time base of SegmentInfo.
+int64_t NowSeconds();
 
 class SegmentStore {
  public:
@@ -84,6 +103,26 @@ class SegmentStore {
   std::vector<SegmentInfo> List() const;
   uint64_t active_id() const;
 
+  // Tiering (see tier/tier_engine.h). The remote must outlive the store; set before use.
+  void SetRemote(RemoteSegments* remote) { remote_ = remote; }
+  // Seals the open segment when it has data and was opened at least `age` seconds ago, so that
+  // a small or idle segment still reaches the object store. Returns whether it sealed.
+  Result<bool> SealIfOlderThan(int64_t age_seconds);
+  // sealed -> uploaded, once the object holds the segment's bytes.
+  Status MarkUploaded(uint64_t segment_id);
+  // uploaded -> evicted: records the state durably, then deletes the local file (reads in flight
+  // keep their descriptor). Returns the bytes freed (0 when the segment is not uploaded).
+  Result<uint64_t> Evict(uint64_t segment_id);
+  // evicted -> uploaded: installs a downloaded copy (path on the same file system) after checking
+  // its header and size.
+  Status InstallHydrated(uint64_t segment_id, const std::string& path);
+  // Where a download of segment id is staged before InstallHydrated.
+  std::string HydratePath(uint64_t segment_id) const;
+  // Bytes of segment files on NVMe.
+  uint64_t LocalBytes() const { return local_bytes_.load(std::memory_order_relaxed); }
+  // The size recorded for a segment (0 when unknown).
+  uint64_t SegmentSize(uint64_t segment_id) const;
+
   // Compaction support: the file of a sealed segment, and its removal once nothing maps it.
   Result<std::shared_ptr<File>> GetFile(uint64_t segment_id) const;
   Status Remove(uint64_t segment_id);
@@ -91,8 +130,11 @@ class SegmentStore {
 
  private:
   struct Segment {
-    std::shared_ptr<File> file;
+    std::shared_ptr<File> file;  // null when evicted (or lost)
     meta::SegmentState state;
+    std::atomic<int64_t> last_read{0};
+    int64_t state_since = 0;  // GUARDED_BY(map_mu_)
+    int64_t opened = 0;
     std::atomic<uint64_t> size{0};  // bytes reserved by appends (written once inflight is 0)
     std::atomic<int64_t> live{0};
     std::atomic<int> inflight{0};  // appends that reserved space but have not written it yet
@@ -100,6 +142,7 @@ class SegmentStore {
   SegmentStore(std::string data_dir, kv::KvStore* kv, SegmentStoreOptions options);
   Status RollLocked();  // REQUIRES: append_mu_ held
   Status SealLocked();  // REQUIRES: append_mu_ held
+  Status PutRecord(uint64_t id, meta::SegmentState state, uint64_t size, bool sync);
 
   const std::string dir_;
   kv::KvStore* const kv_;
@@ -114,6 +157,8 @@ class SegmentStore {
   uint64_t active_id_ = 0;           // GUARDED_BY(append_mu_)
   std::atomic<uint64_t> active_id_snapshot_{0};
   std::mutex sync_mu_;
+  std::atomic<uint64_t> local_bytes_{0};
+  RemoteSegments* remote_ = nullptr;
 };
 
 }  // namespace cairn::data

@@ -82,6 +82,17 @@ Result<size_t> FileSystem::ReadLocked(const meta::Inode& inode, uint64_t offset,
     std::memcpy(out, inode.inline_data.data() + offset, n);
     return n;
   }
+  if (inode.is_remote) {
+    CAIRN_ASSIGN_OR_RETURN(std::string value, kv_->Get(meta::ObjectRefKey(inode.ino)));
+    CAIRN_ASSIGN_OR_RETURN(meta::ObjectRef ref, meta::DecodeObjectRef(value));
+    Status st = tier_->ReadObject({inode.ino, ref, inode.size}, offset, n, out);
+    if (!st.ok()) {
+      log::Error("read of imported inode {} (object {}) at {}: {}", inode.ino, ref.key, offset,
+                 st.ToString());
+      return Err(st);
+    }
+    return n;
+  }
   const uint64_t end = offset + n;
   CAIRN_ASSIGN_OR_RETURN(auto extents, meta_->GetExtents(inode.ino, offset, end));
   uint64_t pos = offset;
@@ -104,6 +115,7 @@ Result<size_t> FileSystem::ReadLocked(const meta::Inode& inode, uint64_t offset,
 
 Result<size_t> FileSystem::Write(uint64_t ino, uint64_t offset, const char* data, size_t size) {
   if (offset > kMaxFileSize || size > kMaxFileSize - offset) return Err(Code::kTooBig);
+  tier_->WaitForSpace();  // backpressure while NVMe is full of data not yet uploaded
   CAIRN_ASSIGN_OR_RETURN(auto state, cache_->Get(ino));
   std::unique_lock lock(state->lock);
   if (state->deleted) return Err(Code::kNotFound);
@@ -122,6 +134,7 @@ Result<size_t> FileSystem::Write(uint64_t ino, uint64_t offset, const char* data
 Status FileSystem::WriteLocked(meta::Inode& inode, uint64_t offset, const char* data, size_t size,
                                kv::WriteBatch* batch, LiveDeltas* live) {
   const uint64_t end = offset + size;
+  if (inode.is_remote) CAIRN_RETURN_IF_ERROR(MaterializeLocked(inode, batch, live));
   if (inode.is_inline) {
     if (end <= super_.inline_max) {
       if (inode.inline_data.size() < end) inode.inline_data.resize(end, '\0');
@@ -190,6 +203,15 @@ Status FileSystem::PunchLocked(uint64_t ino, uint64_t begin, uint64_t end, kv::W
 Status FileSystem::TruncateLocked(meta::Inode& inode, uint64_t size, kv::WriteBatch* batch,
                                   LiveDeltas* live) {
   if (size > kMaxFileSize) return Status(Code::kTooBig, "");
+  if (inode.is_remote) {
+    if (size == 0) {
+      batch->Delete(meta::ObjectRefKey(inode.ino));
+      inode.is_remote = false;
+      tier_->DropObject(inode.ino);
+    } else {
+      CAIRN_RETURN_IF_ERROR(MaterializeLocked(inode, batch, live));
+    }
+  }
   if (size == 0) {
     // Back to an empty inline file: drop every extent.
     if (!inode.is_inline) CAIRN_RETURN_IF_ERROR(PunchLocked(inode.ino, 0, UINT64_MAX, batch, live));
@@ -216,6 +238,22 @@ Status FileSystem::TruncateLocked(meta::Inode& inode, uint64_t size, kv::WriteBa
   if (size < inode.size)
     CAIRN_RETURN_IF_ERROR(PunchLocked(inode.ino, size, UINT64_MAX, batch, live));
   inode.size = size;
+  return Status::Ok();
+}
+
+Status FileSystem::MaterializeLocked(meta::Inode& inode, kv::WriteBatch* batch, LiveDeltas* live) {
+  CAIRN_ASSIGN_OR_RETURN(std::string value, kv_->Get(meta::ObjectRefKey(inode.ino)));
+  CAIRN_ASSIGN_OR_RETURN(meta::ObjectRef ref, meta::DecodeObjectRef(value));
+  const tier::ObjectTarget target{inode.ino, ref, inode.size};
+  std::vector<char> buf(data::kMaxBlob);
+  for (uint64_t off = 0; off < inode.size; off += buf.size()) {
+    const size_t n = static_cast<size_t>(std::min<uint64_t>(buf.size(), inode.size - off));
+    CAIRN_RETURN_IF_ERROR(tier_->ReadObject(target, off, n, buf.data()));
+    CAIRN_RETURN_IF_ERROR(AppendRange(inode.ino, off, buf.data(), n, batch, live));
+  }
+  batch->Delete(meta::ObjectRefKey(inode.ino));
+  inode.is_remote = false;
+  tier_->DropObject(inode.ino);
   return Status::Ok();
 }
 
@@ -251,6 +289,7 @@ Status FileSystem::Fallocate(uint64_t ino, int mode, uint64_t offset, uint64_t l
         std::memset(copy.inline_data.data() + offset, 0, f - offset);
       }
     } else {
+      if (copy.is_remote) CAIRN_RETURN_IF_ERROR(MaterializeLocked(copy, &batch, &live));
       CAIRN_RETURN_IF_ERROR(PunchLocked(ino, offset, end, &batch, &live));
     }
   } else if (mode == 0 && end > copy.size) {
@@ -268,7 +307,15 @@ Result<size_t> FileSystem::CompactOnce(double live_threshold) {
   size_t done = 0;
   const uint64_t active = segments_->active_id();
   for (const auto& seg : segments_->List()) {
-    if (seg.id == active || seg.state != meta::SegmentState::kSealed) continue;
+    if (seg.id == active || seg.state == meta::SegmentState::kOpen) continue;
+    if (seg.state == meta::SegmentState::kEvicted) {
+      // Only in the object store: dropped once nothing maps it; never downloaded to compact.
+      if (seg.live <= 0) {
+        CAIRN_RETURN_IF_ERROR(segments_->Remove(seg.id));
+        ++done;
+      }
+      continue;
+    }
     if (seg.size <= data::kSegmentHeaderSize) continue;
     const double live_fraction = static_cast<double>(std::max<int64_t>(0, seg.live)) /
                                  static_cast<double>(seg.size - data::kSegmentHeaderSize);

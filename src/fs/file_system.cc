@@ -5,11 +5,14 @@
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <sys/file.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "common/logging.h"
 #include "fs/txn.h"
 #include "kv/rocksdb_kv_store.h"
+#include "tier/fault_object_store.h"
+#include "tier/metered_object_store.h"
 
 namespace cairn::fs {
 
@@ -43,6 +46,7 @@ Status FileSystem::Load() {
   seg_opts.segment_size = super_.segment_size;
   CAIRN_ASSIGN_OR_RETURN(segments_, data::SegmentStore::Open(data_dir_, kv_.get(), seg_opts));
   cache_ = std::make_unique<InodeCache>(meta_.get());
+  CAIRN_RETURN_IF_ERROR(OpenTier());
 
   // One pass over inodes and extents rebuilds the counters and each segment's live bytes.
   auto it = kv_->NewIterator();
@@ -171,6 +175,10 @@ Status FileSystem::ReclaimLocked(InodeState& state) {
     live.emplace_back(e.segment_id, -static_cast<int64_t>(e.length));
   }
   batch.DeleteRange(meta::XattrPrefix(ino), meta::PrefixEnd(meta::XattrPrefix(ino)));
+  if (state.inode.is_remote) {
+    batch.Delete(meta::ObjectRefKey(ino));
+    tier_->DropObject(ino);
+  }
   batch.Delete(meta::InodeKey(ino));
   batch.Delete(meta::OrphanKey(ino));
   CAIRN_RETURN_IF_ERROR(kv_->Write(batch, false));
@@ -178,6 +186,53 @@ Status FileSystem::ReclaimLocked(InodeState& state) {
   Account(&state.inode, nullptr);
   state.deleted = true;
   return Status::Ok();
+}
+
+Status FileSystem::OpenTier() {
+  const TierSettings& t = super_.tier;
+  auto opened = tier::OpenObjectStore(t.object_store);
+  if (!opened) {
+    return Status(opened.error().code(),
+                  "object store " + t.object_store + ": " + opened.error().message());
+  }
+  std::shared_ptr<tier::ObjectStore> store = std::move(*opened);
+  // Tests inject object-store faults through the environment (docs/ARCHITECTURE.md).
+  if (const char* spec = ::getenv("CAIRN_TEST_FAULTS"); spec && *spec) {
+    tier::FaultOptions f;
+    double delay_ms = 0;
+    if (std::sscanf(spec, "error_rate=%lf,truncate_rate=%lf,delay_ms=%lf", &f.error_rate,
+                    &f.truncate_rate, &delay_ms) >= 1) {
+      f.delay = std::chrono::milliseconds(static_cast<int64_t>(delay_ms));
+      log::Warn("object store faults injected: {}", spec);
+      store = std::make_shared<tier::FaultObjectStore>(store, f);
+    }
+  }
+  tier::TierOptions o;
+  o.data_dir = data_dir_;
+  o.uuid = super_.uuid;
+  o.capacity = t.nvme_capacity;
+  if (o.capacity == 0) {
+    struct statvfs vfs {};
+    if (::statvfs(data_dir_.c_str(), &vfs) != 0) return ErrnoStatus("statfs " + data_dir_);
+    o.capacity = static_cast<uint64_t>(vfs.f_blocks) * vfs.f_frsize;
+  }
+  o.high_watermark = t.high_watermark;
+  o.low_watermark = t.low_watermark;
+  o.tiering_delay_s = t.tiering_delay_s;
+  o.seal_timeout_s = t.seal_timeout_s;
+  o.retention_s = t.retention_s;
+  o.remote_timeout =
+      std::chrono::milliseconds(static_cast<int64_t>(options_.remote_timeout_s * 1000));
+  tier_ = std::make_unique<tier::TierEngine>(o, tier::NewMeteredObjectStore(std::move(store)),
+                                             segments_.get());
+  segments_->SetRemote(tier_.get());
+  CAIRN_ASSIGN_OR_RETURN(auto imports, kv::ScanRange(*kv_, meta::ImportPrefix(),
+                                                     meta::PrefixEnd(meta::ImportPrefix())));
+  for (const auto& [key, value] : imports) {
+    CAIRN_ASSIGN_OR_RETURN(meta::ImportRecord rec, meta::DecodeImport(meta::KeyU64(key), value));
+    tier_->AddImport(rec.id, rec.url);
+  }
+  return tier_->Start();
 }
 
 Result<struct stat> FileSystem::GetAttr(uint64_t ino) {
@@ -277,6 +332,7 @@ Status FileSystem::Shutdown() {
   }
   compactor_cv_.notify_all();
   if (compactor_.joinable()) compactor_.join();
+  if (tier_) tier_->Stop();
   // The kernel has released every handle: files unlinked while open go now.
   auto reclaimed = ReclaimOrphans();
   if (!reclaimed) log::Error("reclaim orphans: {}", reclaimed.error().ToString());

@@ -17,6 +17,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -30,6 +31,7 @@
 #include "fs/options.h"
 #include "kv/kv_store.h"
 #include "meta/meta_store.h"
+#include "tier/tier_engine.h"
 
 namespace cairn::fs {
 
@@ -54,6 +56,31 @@ struct DirEntry {
   std::string name;
   uint64_t ino = 0;
   uint8_t type = 0;
+};
+
+// The kernel's caches, as the FUSE adapter exposes them: changes made without a kernel request
+// (import --refresh) invalidate what the kernel may hold. Calls must not hold FileSystem locks.
+class KernelCache {
+ public:
+  virtual ~KernelCache() = default;
+  virtual void InvalidateEntry(uint64_t parent, std::string_view name) = 0;
+  virtual void InvalidateInode(uint64_t ino) = 0;
+};
+
+// Where a tree's bytes are (cairn tier location).
+struct Location {
+  uint64_t files = 0;
+  uint64_t local_bytes = 0;   // on NVMe (segments on NVMe, inline data, cached objects)
+  uint64_t remote_bytes = 0;  // only in the object store
+};
+
+struct ImportReport {
+  uint64_t import_id = 0;
+  uint64_t listed = 0;  // keys listed
+  uint64_t files_created = 0, files_updated = 0, files_deleted = 0, files_unchanged = 0;
+  uint64_t dirs_created = 0;
+  uint64_t bytes = 0;                                        // of the files created or updated
+  std::vector<std::pair<std::string, std::string>> skipped;  // key, reason
 };
 
 struct Stats {
@@ -126,6 +153,21 @@ class FileSystem {
 
   Result<struct statvfs> StatFs();
   Stats GetStats();
+
+  // The object tier (fs/tier_ops.cc). ino names a file or the root of a tree.
+  tier::TierEngine& tier() { return *tier_; }
+  void SetKernelCache(KernelCache* kernel) { kernel_ = kernel; }
+  Result<Location> TierLocation(uint64_t ino);
+  // Warms the tree onto NVMe; returns the bytes that found no room.
+  Result<uint64_t> TierFetch(uint64_t ino, const tier::TierEngine::Progress& progress);
+  // Evicts the tree's uploaded data; returns {bytes freed, bytes not uploaded yet}.
+  Result<std::pair<uint64_t, uint64_t>> TierRelease(uint64_t ino);
+
+  // cairn import (fs/import_ops.cc): mirrors the keys of url under directory dest. With refresh,
+  // an earlier import of url into dest picks up new, changed and deleted objects.
+  using ImportProgress = std::function<void(std::string_view phase, uint64_t done)>;
+  Result<ImportReport> Import(const Context& ctx, uint64_t dest, const std::string& url,
+                              bool refresh, const ImportProgress& progress);
   // Compacts sealed segments whose live fraction is below the threshold; returns how many.
   Result<size_t> CompactOnce(double live_threshold);
   // Flushes everything, reclaims orphans, seals the open segment. Idempotent.
@@ -171,6 +213,12 @@ class FileSystem {
                     const LiveDeltas& live);
   Result<size_t> ReadLocked(const meta::Inode& inode, uint64_t offset, size_t size, char* out);
   Status CompactSegment(uint64_t segment_id);
+  // Copies an imported file's bytes into segments (before its first change). REQUIRES: the
+  // inode's lock held exclusive.
+  Status MaterializeLocked(meta::Inode& inode, kv::WriteBatch* batch, LiveDeltas* live);
+  Status OpenTier();
+  // Calls visit for every inode of the tree at ino (each once, hard links included).
+  Status WalkTree(uint64_t ino, const std::function<Status(const meta::Inode&)>& visit);
   Status MoveBlob(uint64_t segment_id, const data::RecordHeader& header, uint64_t blob_offset,
                   uint64_t* moved);
   Status MoveBlobLocked(uint64_t segment_id, const data::RecordHeader& header, uint64_t blob_offset,
@@ -185,6 +233,8 @@ class FileSystem {
   std::unique_ptr<meta::IdAllocator> inos_;
   std::unique_ptr<data::SegmentStore> segments_;
   std::unique_ptr<InodeCache> cache_;
+  std::unique_ptr<tier::TierEngine> tier_;
+  KernelCache* kernel_ = nullptr;
   Counters counters_;
 
   std::mutex ns_mu_;  // serializes namespace changes

@@ -6,6 +6,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <climits>
+#include <cstdlib>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <random>
@@ -46,7 +48,42 @@ Result<bool> DirIsEmptyOrAbsent(const std::string& path) {
 
 }  // namespace
 
+namespace {
+
+Status CheckTier(const TierSettings& t) {
+  if (!(t.low_watermark > 0 && t.low_watermark < t.high_watermark && t.high_watermark <= 1)) {
+    return Status(Code::kInvalid, "watermarks must satisfy 0 < low < high <= 100%");
+  }
+  for (double v : {t.tiering_delay_s, t.seal_timeout_s, t.retention_s}) {
+    if (!(v >= 0 && v <= 365.0 * 86400)) {
+      return Status(Code::kInvalid, "tiering delay, seal timeout and retention must be 0s..365d");
+    }
+  }
+  return Status::Ok();
+}
+
+nlohmann::json TierJson(const TierSettings& t) {
+  return {{"object_store", t.object_store},       {"nvme_capacity", t.nvme_capacity},
+          {"high_watermark", t.high_watermark},   {"low_watermark", t.low_watermark},
+          {"tiering_delay_s", t.tiering_delay_s}, {"seal_timeout_s", t.seal_timeout_s},
+          {"retention_s", t.retention_s}};
+}
+
+}  // namespace
+
+std::string DefaultObjectStore(const std::string& data_dir) {
+  char buf[PATH_MAX];
+  std::string abs = ::realpath(data_dir.c_str(), buf) ? std::string(buf) : data_dir;
+  return "file://" + abs + "/objects";
+}
+
 Status Format(const std::string& data_dir, const FormatOptions& options) {
+  CAIRN_RETURN_IF_ERROR(CheckTier(options.tier));
+  if (options.tier.nvme_capacity != 0 && options.tier.nvme_capacity < 4 * options.segment_size) {
+    return Status(Code::kInvalid,
+                  fmt::format("NVMe capacity must hold at least 4 segments ({} bytes)",
+                              4 * options.segment_size));
+  }
   if (options.inline_max > 64 * 1024) {
     return Status(Code::kInvalid, "inline size must be at most 64 KiB");
   }
@@ -82,8 +119,11 @@ Status Format(const std::string& data_dir, const FormatOptions& options) {
     CAIRN_RETURN_IF_ERROR(kv->Write(batch, true));
     CAIRN_RETURN_IF_ERROR(kv->Flush());
   }
+  TierSettings tier = options.tier;
+  if (tier.object_store.empty()) tier.object_store = DefaultObjectStore(data_dir);
   // The superblock is written last: a directory is a Cairn file system once it exists.
   nlohmann::json j = {
+      {"tier", TierJson(tier)},
       {"format_version", kFormatVersion},
       {"uuid", NewUuid()},
       {"inline_max", options.inline_max},
@@ -139,6 +179,20 @@ Result<Superblock> ReadSuperblock(const std::string& data_dir) {
   sb.inline_max = j["inline_max"].get<uint64_t>();
   sb.segment_size = j["segment_size"].get<uint64_t>();
   sb.created = j.value("created", int64_t{0});
+  sb.tier.object_store = DefaultObjectStore(data_dir);
+  if (j.contains("tier") && j["tier"].is_object()) try {
+      const auto& t = j["tier"];
+      sb.tier.object_store = t.value("object_store", sb.tier.object_store);
+      sb.tier.nvme_capacity = t.value("nvme_capacity", uint64_t{0});
+      sb.tier.high_watermark = t.value("high_watermark", 0.90);
+      sb.tier.low_watermark = t.value("low_watermark", 0.80);
+      sb.tier.tiering_delay_s = t.value("tiering_delay_s", 10.0);
+      sb.tier.seal_timeout_s = t.value("seal_timeout_s", 5.0);
+      sb.tier.retention_s = t.value("retention_s", 0.0);
+    } catch (const nlohmann::json::exception&) {
+      return Err(Code::kCorruption,
+                 data_dir + "/" + kSuperblockFile + " has a damaged tier section");
+    }
   return sb;
 }
 

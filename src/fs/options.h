@@ -13,26 +13,46 @@ namespace cairn::fs {
 constexpr uint32_t kFormatVersion = 1;
 constexpr const char* kSuperblockFile = "cairn.json";
 
+// Where data tiers to and when (docs/ARCHITECTURE.md, "Tiers"). Stored in the superblock.
+struct TierSettings {
+  std::string object_store;      // URL: file:///path or s3://bucket/prefix
+  uint64_t nvme_capacity = 0;    // bytes of NVMe Cairn may fill; 0: the data directory's fs
+  double high_watermark = 0.90;  // above this fraction of capacity, evict ...
+  double low_watermark = 0.80;   // ... down to this one
+  double tiering_delay_s = 10;   // a sealed segment uploads this long after sealing
+  double seal_timeout_s = 5;     // an open segment with data seals after this long
+  double retention_s = 0;        // uploaded and unread this long: evicted (0: only for space)
+};
+
 struct Superblock {
   uint32_t format_version = kFormatVersion;
   std::string uuid;
   uint64_t inline_max = 4096;           // files up to this size live in the inode record
   uint64_t segment_size = 64ull << 20;  // bytes per segment file
   int64_t created = 0;                  // seconds since the epoch
+  TierSettings tier;
 };
 
 struct FormatOptions {
   uint64_t inline_max = 4096;
   uint64_t segment_size = 64ull << 20;
+  TierSettings tier;  // tier.object_store empty: file://DATA_DIR/objects
 };
 
 struct MountOptions {
+  // A read of data only in the object store gives up (EIO) after this long without success.
+  double remote_timeout_s = 30.0;
+  // Prometheus /metrics on this loopback address ("127.0.0.1:PORT"; port 0: any free port, shown
+  // by `cairn status`; empty: off).
+  std::string metrics_address = "127.0.0.1:0";
   // Compaction: run every this many seconds (0 = never in the background) on sealed segments
   // whose live fraction is below the threshold.
   double compaction_interval_s = 10.0;
   double compaction_threshold = 0.5;
 };
 
+// file://<data_dir>/objects: the object store of a file system formatted without one.
+std::string DefaultObjectStore(const std::string& data_dir);
 // Creates a file system in data_dir, which must be empty or absent.
 Status Format(const std::string& data_dir, const FormatOptions& options);
 Result<Superblock> ReadSuperblock(const std::string& data_dir);
@@ -46,6 +66,7 @@ struct FsckReport {
   std::vector<std::string> problems;  // inconsistencies and corrupt data: exit non-zero
   std::vector<std::string> notes;     // harmless leftovers of a crash (reclaimed at mount)
   uint64_t inodes = 0, dentries = 0, extents = 0, bytes_verified = 0, segments = 0;
+  uint64_t bytes_remote = 0;  // in evicted segments: only in the object store, not verified
 };
 Result<FsckReport> Fsck(const std::string& data_dir);
 

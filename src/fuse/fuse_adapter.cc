@@ -509,6 +509,17 @@ Result<std::unique_ptr<FuseMount>> FuseMount::Mount(fs::FileSystem* fs,
   return m;
 }
 
+void FuseMount::InvalidateEntry(uint64_t parent, std::string_view name) {
+  if (!mounted_) return;
+  // ENOENT means the kernel did not know the entry: nothing to drop.
+  (void)fuse_lowlevel_notify_inval_entry(session_, parent, name.data(), name.size());
+}
+
+void FuseMount::InvalidateInode(uint64_t ino) {
+  if (!mounted_) return;
+  (void)fuse_lowlevel_notify_inval_inode(session_, ino, 0, 0);
+}
+
 FuseMount::~FuseMount() {
   if (!session_) return;
   if (signals_) fuse_remove_signal_handlers(session_);

@@ -34,12 +34,15 @@ struct RequestStat {
 };
 std::vector<RequestStat> RequestStats();
 
-class FuseMount {
+class FuseMount : public fs::KernelCache {
  public:
   // Creates the session and mounts it; the mount is ready when this returns.
   static Result<std::unique_ptr<FuseMount>> Mount(fs::FileSystem* fs, const std::string& mountpoint,
                                                   const FuseOptions& options);
-  ~FuseMount();
+  ~FuseMount() override;
+  // fs::KernelCache: drops what the kernel caches of an entry or an inode (attributes, pages).
+  void InvalidateEntry(uint64_t parent, std::string_view name) override;
+  void InvalidateInode(uint64_t ino) override;
   // Serves requests until the file system is unmounted or a termination signal arrives.
   Status Run();
 

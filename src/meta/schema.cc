@@ -58,6 +58,9 @@ std::string SegmentPrefix() { return "S"; }
 std::string OrphanKey(uint64_t ino) { return Tagged('O', ino); }
 std::string OrphanPrefix() { return "O"; }
 std::string CounterKey(std::string_view name) { return "M" + std::string(name); }
+std::string ObjectRefKey(uint64_t ino) { return Tagged('R', ino); }
+std::string ImportKey(uint64_t import_id) { return Tagged('P', import_id); }
+std::string ImportPrefix() { return "P"; }
 
 std::string PrefixEnd(std::string_view prefix) {
   std::string end(prefix);
@@ -83,13 +86,14 @@ Timespec Now() {
   return {ts.tv_sec, static_cast<uint32_t>(ts.tv_nsec)};
 }
 
-// Inode record: version u8, flags u8 (bit 0: inline), mode u32, uid u32, gid u32, nlink u32,
-// size u64, rdev u64, parent u64, atime, mtime, ctime (sec u64, nsec u32 each), inline bytes.
+// Inode record: version u8, flags u8 (bit 0: inline, bit 1: remote), mode u32, uid u32, gid u32,
+// nlink u32, size u64, rdev u64, parent u64, atime, mtime, ctime (sec u64, nsec u32 each), inline
+// bytes.
 std::string EncodeInode(const Inode& inode) {
   std::string out;
   out.reserve(80 + inode.inline_data.size());
   out.push_back(static_cast<char>(kRecordVersion));
-  out.push_back(static_cast<char>(inode.is_inline ? 1 : 0));
+  out.push_back(static_cast<char>((inode.is_inline ? 1 : 0) | (inode.is_remote ? 2 : 0)));
   PutFixed32(&out, inode.mode);
   PutFixed32(&out, inode.uid);
   PutFixed32(&out, inode.gid);
@@ -116,6 +120,7 @@ Result<Inode> DecodeInode(uint64_t ino, std::string_view value) {
     return Err(Corrupt("inode", ino));
   }
   inode.is_inline = flags & 1;
+  inode.is_remote = flags & 2;
   inode.inline_data.assign(d.rest());
   if (inode.is_inline && inode.inline_data.size() != inode.size && !inode.IsSymlink()) {
     return Err(Corrupt("inode (inline size)", ino));
@@ -210,11 +215,80 @@ Result<SegmentRecord> DecodeSegment(uint64_t id, std::string_view value) {
   s.id = id;
   uint8_t version, state;
   if (!d.Get8(&version) || version != kRecordVersion || !d.Get8(&state) || !d.Get64(&s.size) ||
-      (state != 1 && state != 2)) {
+      state < 1 || state > 4) {
     return Err(Corrupt("segment", id));
   }
   s.state = static_cast<SegmentState>(state);
   return s;
+}
+
+const char* SegmentStateName(SegmentState s) {
+  switch (s) {
+    case SegmentState::kOpen:
+      return "open";
+    case SegmentState::kSealed:
+      return "sealed";
+    case SegmentState::kUploaded:
+      return "uploaded";
+    case SegmentState::kEvicted:
+      return "evicted";
+  }
+  return "unknown";
+}
+
+// ObjectRef record: version u8, import_id u64, key length u32, key, etag length u32, etag.
+std::string EncodeObjectRef(const ObjectRef& r) {
+  std::string out;
+  out.push_back(static_cast<char>(kRecordVersion));
+  PutFixed64(&out, r.import_id);
+  PutFixed32(&out, static_cast<uint32_t>(r.key.size()));
+  out.append(r.key);
+  PutFixed32(&out, static_cast<uint32_t>(r.etag.size()));
+  out.append(r.etag);
+  return out;
+}
+
+namespace {
+bool GetString(Decoder* d, std::string* out) {
+  uint32_t n;
+  std::string_view bytes;
+  if (!d->Get32(&n) || !d->GetBytes(n, &bytes)) return false;
+  out->assign(bytes);
+  return true;
+}
+}  // namespace
+
+Result<ObjectRef> DecodeObjectRef(std::string_view value) {
+  Decoder d(value);
+  ObjectRef r;
+  uint8_t version;
+  if (!d.Get8(&version) || version != kRecordVersion || !d.Get64(&r.import_id) ||
+      !GetString(&d, &r.key) || !GetString(&d, &r.etag) || !d.empty()) {
+    return Err(Corrupt("object ref", 0));
+  }
+  return r;
+}
+
+// Import record: version u8, dest_ino u64, url length u32, url.
+std::string EncodeImport(const ImportRecord& r) {
+  std::string out;
+  out.push_back(static_cast<char>(kRecordVersion));
+  PutFixed64(&out, r.dest_ino);
+  PutFixed32(&out, static_cast<uint32_t>(r.url.size()));
+  out.append(r.url);
+  return out;
+}
+
+Result<ImportRecord> DecodeImport(uint64_t id, std::string_view value) {
+  Decoder d(value);
+  ImportRecord r;
+  r.id = id;
+  uint8_t version;
+  if (!d.Get8(&version) || version != kRecordVersion || !d.Get64(&r.dest_ino) ||
+      !GetString(&d, &r.url) || !d.empty()) {
+    return Err(Corrupt("import", id));
+  }
+  return r;
 }
 
 Status CheckName(std::string_view name) {

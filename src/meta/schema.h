@@ -9,6 +9,8 @@
 //   'S' segment_id           -> Segment record
 //   'O' ino                  -> "" (orphan: unlinked while open; reclaimed at next mount)
 //   'M' name                 -> counters (next_ino, next_segment)
+//   'R' ino                  -> ObjectRef (an imported file: its bytes are a foreign object)
+//   'P' import_id            -> ImportRecord (the source URL of an import)
 // Pure functions; thread-safe.
 #pragma once
 
@@ -41,6 +43,9 @@ std::string SegmentPrefix();
 std::string OrphanKey(uint64_t ino);
 std::string OrphanPrefix();
 std::string CounterKey(std::string_view name);
+std::string ObjectRefKey(uint64_t ino);
+std::string ImportKey(uint64_t import_id);
+std::string ImportPrefix();
 // The smallest key greater than every key starting with prefix.
 std::string PrefixEnd(std::string_view prefix);
 // Reads the integer after the one-byte tag (or after tag+8 bytes when second is true).
@@ -69,6 +74,9 @@ struct Inode {
   // inline_data is the target.
   bool is_inline = false;
   std::string inline_data;
+  // An imported file: its bytes are one object of an import (ObjectRef under 'R' ino), fetched on
+  // first read. Writing to it copies the bytes into segments first and clears the flag.
+  bool is_remote = false;
 
   bool IsDir() const { return S_ISDIR(mode); }
   bool IsReg() const { return S_ISREG(mode); }
@@ -104,7 +112,10 @@ struct Extent {
 std::string EncodeExtent(const Extent& e);
 Result<Extent> DecodeExtent(uint64_t file_offset, std::string_view value);
 
-enum class SegmentState : uint8_t { kOpen = 1, kSealed = 2 };
+// open: being appended; sealed: immutable, only on NVMe; uploaded: on NVMe and in the object
+// store; evicted: only in the object store.
+enum class SegmentState : uint8_t { kOpen = 1, kSealed = 2, kUploaded = 3, kEvicted = 4 };
+const char* SegmentStateName(SegmentState s);
 struct SegmentRecord {
   uint64_t id = 0;
   SegmentState state = SegmentState::kOpen;
@@ -113,6 +124,26 @@ struct SegmentRecord {
 };
 std::string EncodeSegment(const SegmentRecord& s);
 Result<SegmentRecord> DecodeSegment(uint64_t id, std::string_view value);
+
+// An imported file's source: object `key` of import `import_id`, at the ETag it had when listed.
+struct ObjectRef {
+  uint64_t import_id = 0;
+  std::string key;
+  std::string etag;
+  bool operator==(const ObjectRef&) const = default;
+};
+std::string EncodeObjectRef(const ObjectRef& r);
+Result<ObjectRef> DecodeObjectRef(std::string_view value);
+
+// An import: the object store URL whose keys it mirrors, and the directory it fills.
+struct ImportRecord {
+  uint64_t id = 0;
+  std::string url;
+  uint64_t dest_ino = 0;
+  bool operator==(const ImportRecord&) const = default;
+};
+std::string EncodeImport(const ImportRecord& r);
+Result<ImportRecord> DecodeImport(uint64_t id, std::string_view value);
 
 // Validates one path component: non-empty, no '/', no NUL, not "." or "..", at most 255 bytes.
 Status CheckName(std::string_view name);

@@ -9,6 +9,7 @@
 #include <cstring>
 #include <fstream>
 #include <sstream>
+#include <vector>
 
 #include "common/file.h"
 #include "server/admin_server.h"
@@ -31,6 +32,43 @@ std::string Unescape(const std::string& s) {
 }
 
 }  // namespace
+
+namespace {
+// Cairn mounts: (mount point, data directory).
+std::vector<std::pair<std::string, std::string>> CairnMounts() {
+  std::vector<std::pair<std::string, std::string>> out;
+  std::ifstream in("/proc/self/mountinfo");
+  std::string line;
+  while (std::getline(in, line)) {
+    std::istringstream ls(line);
+    std::string id, parent, dev, root, mnt;
+    ls >> id >> parent >> dev >> root >> mnt;
+    auto dash = line.find(" - ");
+    if (dash == std::string::npos) continue;
+    std::istringstream rest(line.substr(dash + 3));
+    std::string fstype, source;
+    rest >> fstype >> source;
+    if (fstype == "fuse.cairn") out.emplace_back(Unescape(mnt), Unescape(source));
+  }
+  return out;
+}
+}  // namespace
+
+Result<std::string> DataDirOfPath(const std::string& path) {
+  char real[PATH_MAX];
+  if (!::realpath(path.c_str(), real)) return Err(ErrnoStatus(path));
+  std::string p = real;
+  std::string best_mnt, best_dir;
+  for (const auto& [mnt, dir] : CairnMounts()) {
+    const bool inside = p == mnt || (p.starts_with(mnt) && (mnt == "/" || p[mnt.size()] == '/'));
+    if (inside && mnt.size() > best_mnt.size()) {
+      best_mnt = mnt;
+      best_dir = dir;
+    }
+  }
+  if (best_dir.empty()) return Err(Code::kInvalid, path + " is not inside a Cairn mount");
+  return best_dir;
+}
 
 Result<std::string> DataDirOfMount(const std::string& mountpoint) {
   char real[PATH_MAX];
@@ -62,7 +100,8 @@ Result<std::string> DataDirOfMount(const std::string& mountpoint) {
   return found;
 }
 
-Result<nlohmann::json> AdminCall(const std::string& data_dir, const nlohmann::json& request) {
+Result<nlohmann::json> AdminCall(const std::string& data_dir, const nlohmann::json& request,
+                                 const std::function<void(const nlohmann::json&)>& on_progress) {
   std::string path = AdminSocketPath(data_dir);
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
@@ -83,14 +122,32 @@ Result<nlohmann::json> AdminCall(const std::string& data_dir, const nlohmann::js
   if (::write(fd, out.data(), out.size()) != static_cast<ssize_t>(out.size())) {
     return Err(ErrnoStatus("write " + path));
   }
+  std::string pending;
   std::string reply;
   char buf[4096];
   for (;;) {
     ssize_t n = ::read(fd, buf, sizeof(buf));
-    if (n < 0) return Err(ErrnoStatus("read " + path));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return Err(ErrnoStatus("read " + path));
+    }
     if (n == 0) break;
-    reply.append(buf, static_cast<size_t>(n));
-    if (reply.find('\n') != std::string::npos) break;
+    pending.append(buf, static_cast<size_t>(n));
+    size_t nl;
+    bool got_reply = false;
+    while ((nl = pending.find('\n')) != std::string::npos) {
+      std::string line = pending.substr(0, nl);
+      pending.erase(0, nl + 1);
+      auto j = nlohmann::json::parse(line, nullptr, false);
+      if (!j.is_discarded() && j.is_object() && j.value("progress", false)) {
+        if (on_progress) on_progress(j);
+        continue;
+      }
+      reply = line;
+      got_reply = true;
+      break;
+    }
+    if (got_reply) break;
   }
   auto j = nlohmann::json::parse(reply, nullptr, false);
   if (j.is_discarded()) return Err(Code::kIo, "bad reply from the mount's admin socket");

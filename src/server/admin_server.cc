@@ -48,6 +48,12 @@ void AdminServer::Stop() {
     (void)!::write(stop_pipe_[1], &c, 1);
     thread_.join();
   }
+  std::vector<std::thread> conns;
+  {
+    std::lock_guard lock(conns_mu_);
+    conns.swap(conns_);
+  }
+  for (auto& t : conns) t.join();
   for (int* fd : {&listen_fd_, &stop_pipe_[0], &stop_pipe_[1]}) {
     if (*fd >= 0) ::close(*fd);
     *fd = -1;
@@ -67,8 +73,11 @@ void AdminServer::Loop() {
     if (fds[0].revents & POLLIN) {
       int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
       if (fd < 0) continue;
-      Serve(fd);
-      ::close(fd);
+      std::lock_guard lock(conns_mu_);
+      conns_.emplace_back([this, fd] {
+        Serve(fd);
+        ::close(fd);
+      });
     }
   }
 }
@@ -84,19 +93,26 @@ void AdminServer::Serve(int fd) {
     line.append(buf, static_cast<size_t>(n));
   }
   auto request = nlohmann::json::parse(line.substr(0, line.find('\n')), nullptr, false);
+  auto send = [fd](const nlohmann::json& j) {
+    std::string out = j.dump() + "\n";
+    size_t done = 0;
+    while (done < out.size()) {
+      ssize_t n = ::send(fd, out.data() + done, out.size() - done, MSG_NOSIGNAL);
+      if (n <= 0) return;  // the client went away; the operation still completes
+      done += static_cast<size_t>(n);
+    }
+  };
   nlohmann::json reply;
   if (request.is_discarded() || !request.is_object() || !request.contains("op")) {
     reply = {{"ok", false}, {"error", "bad request"}};
   } else {
-    reply = handler_(request);
+    reply = handler_(request, [&](const nlohmann::json& p) {
+      nlohmann::json line = p;
+      line["progress"] = true;
+      send(line);
+    });
   }
-  std::string out = reply.dump() + "\n";
-  size_t done = 0;
-  while (done < out.size()) {
-    ssize_t n = ::write(fd, out.data() + done, out.size() - done);
-    if (n <= 0) return;
-    done += static_cast<size_t>(n);
-  }
+  send(reply);
 }
 
 }  // namespace cairn::server

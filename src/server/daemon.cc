@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <climits>
 #include <cstdio>
 #include <cstdlib>
@@ -12,8 +13,10 @@
 
 #include "common/file.h"
 #include "common/logging.h"
+#include "common/metrics.h"
 #include "common/units.h"
 #include "server/admin_server.h"
+#include "server/metrics_server.h"
 
 namespace cairn::server {
 namespace {
@@ -46,9 +49,157 @@ nlohmann::json StatsJson(fs::FileSystem& fs) {
   };
 }
 
-nlohmann::json Handle(fs::FileSystem& fs, const nlohmann::json& req) {
+nlohmann::json TierJson(fs::FileSystem& fs) {
+  tier::TierStatus t = fs.tier().GetStatus();
+  auto total = [](const tier::TierStatus::Total& x) {
+    return nlohmann::json{{"segments", x.segments}, {"bytes", x.bytes}};
+  };
+  nlohmann::json ops = nlohmann::json::object();
+  for (const auto& m : metrics::Snapshot()) {
+    if (!m.name.starts_with("cairn_object_store_")) continue;
+    // labels look like op="get"
+    std::string op = m.labels.size() > 5 ? m.labels.substr(4, m.labels.size() - 5) : m.labels;
+    std::string name = m.name.substr(std::strlen("cairn_object_store_"));
+    if (m.histogram) {
+      ops[op]["seconds_total"] = m.sum;
+    } else {
+      if (name.ends_with("_total")) name.resize(name.size() - 6);
+      ops[op][name] = m.value;
+    }
+  }
+  return {
+      {"ok", true},
+      {"object_store", t.object_store},
+      {"segments",
+       {{"open", total(t.open)},
+        {"sealed", total(t.sealed)},
+        {"uploaded", total(t.uploaded)},
+        {"evicted", total(t.evicted)}}},
+      {"cached_objects", {{"objects", t.cached_objects}, {"bytes", t.cached_object_bytes}}},
+      {"nvme_used", t.nvme_used},
+      {"nvme_capacity", t.nvme_capacity},
+      {"upload_queue", t.upload_queue},
+      {"download_queue", t.download_queue},
+      {"upload_rate", t.upload_rate},
+      {"download_rate", t.download_rate},
+      {"uploaded_bytes", t.uploaded_bytes},
+      {"downloaded_bytes", t.downloaded_bytes},
+      {"upload_failures", t.upload_failures},
+      {"waiting_for_space", t.waiting_for_space},
+      {"operations", ops},
+  };
+}
+
+// Gauges for /metrics, rendered at scrape time.
+std::string TierGauges(fs::FileSystem& fs) {
+  tier::TierStatus t = fs.tier().GetStatus();
+  std::string out = "# TYPE cairn_segment_bytes gauge\n";
+  for (auto [name, x] : {std::pair{"open", t.open}, std::pair{"sealed", t.sealed},
+                         std::pair{"uploaded", t.uploaded}, std::pair{"evicted", t.evicted}}) {
+    out += fmt::format("cairn_segment_bytes{{state=\"{}\"}} {}\n", name, x.bytes);
+  }
+  out += "# TYPE cairn_segments gauge\n";
+  for (auto [name, x] : {std::pair{"open", t.open}, std::pair{"sealed", t.sealed},
+                         std::pair{"uploaded", t.uploaded}, std::pair{"evicted", t.evicted}}) {
+    out += fmt::format("cairn_segments{{state=\"{}\"}} {}\n", name, x.segments);
+  }
+  out += fmt::format(
+      "# TYPE cairn_nvme_used_bytes gauge\ncairn_nvme_used_bytes {}\n"
+      "# TYPE cairn_nvme_capacity_bytes gauge\ncairn_nvme_capacity_bytes {}\n"
+      "# TYPE cairn_upload_queue gauge\ncairn_upload_queue {}\n"
+      "# TYPE cairn_download_queue gauge\ncairn_download_queue {}\n"
+      "# TYPE cairn_cached_object_bytes gauge\ncairn_cached_object_bytes {}\n",
+      t.nvme_used, t.nvme_capacity, t.upload_queue, t.download_queue, t.cached_object_bytes);
+  fs::Stats s = fs.GetStats();
+  out += fmt::format(
+      "# TYPE cairn_files gauge\ncairn_files {}\n# TYPE cairn_directories gauge\n"
+      "cairn_directories {}\n# TYPE cairn_file_bytes gauge\ncairn_file_bytes {}\n",
+      s.files, s.directories, s.bytes);
+  return out;
+}
+
+nlohmann::json Error(const Status& st) { return {{"ok", false}, {"error", st.ToString()}}; }
+
+nlohmann::json Handle(fs::FileSystem& fs, const nlohmann::json& req, const AdminEmit& emit,
+                      const std::string& metrics_url) {
   const std::string op = req.value("op", "");
-  if (op == "status") return StatsJson(fs);
+  if (op == "status") {
+    nlohmann::json j = StatsJson(fs);
+    j["metrics_url"] = metrics_url;
+    j["tier"] = TierJson(fs);
+    return j;
+  }
+  if (op == "tier_status") {
+    nlohmann::json j = TierJson(fs);
+    j["metrics_url"] = metrics_url;
+    return j;
+  }
+  if (op == "tier_location" || op == "tier_fetch" || op == "tier_release" || op == "import") {
+    if (!req.contains("ino") || !req["ino"].is_number_unsigned()) {
+      return {{"ok", false}, {"error", "request needs an inode number"}};
+    }
+  }
+  const uint64_t ino = req.value("ino", uint64_t{0});
+  if (op == "tier_location") {
+    auto loc = fs.TierLocation(ino);
+    if (!loc) return Error(loc.error());
+    return {{"ok", true},
+            {"files", loc->files},
+            {"local_bytes", loc->local_bytes},
+            {"remote_bytes", loc->remote_bytes}};
+  }
+  if (op == "tier_fetch") {
+    auto last = std::chrono::steady_clock::now();
+    auto missed = fs.TierFetch(ino, [&](uint64_t done, uint64_t total) {
+      auto now = std::chrono::steady_clock::now();
+      if (now - last < std::chrono::milliseconds(200) && done != total) return;
+      last = now;
+      emit({{"done", done}, {"total", total}});
+    });
+    if (!missed) return Error(missed.error());
+    auto loc = fs.TierLocation(ino);
+    if (!loc) return Error(loc.error());
+    return {{"ok", true},
+            {"no_room_bytes", *missed},
+            {"local_bytes", loc->local_bytes},
+            {"remote_bytes", loc->remote_bytes}};
+  }
+  if (op == "tier_release") {
+    auto r = fs.TierRelease(ino);
+    if (!r) return Error(r.error());
+    return {{"ok", true}, {"released_bytes", r->first}, {"not_uploaded_bytes", r->second}};
+  }
+  if (op == "tier_flush") {
+    Status st = fs.tier().Flush(std::chrono::milliseconds(req.value("timeout_ms", 600000)));
+    if (!st.ok()) return Error(st);
+    return {{"ok", true}};
+  }
+  if (op == "import") {
+    fs::Context ctx{req.value("uid", 0u), req.value("gid", 0u)};
+    auto last = std::chrono::steady_clock::now();
+    auto report = fs.Import(ctx, ino, req.value("url", ""), req.value("refresh", false),
+                            [&](std::string_view phase, uint64_t done) {
+                              auto now = std::chrono::steady_clock::now();
+                              if (now - last < std::chrono::milliseconds(200)) return;
+                              last = now;
+                              emit({{"phase", phase}, {"done", done}});
+                            });
+    if (!report) return Error(report.error());
+    nlohmann::json skipped = nlohmann::json::array();
+    for (const auto& [key, reason] : report->skipped) {
+      skipped.push_back({{"key", key}, {"reason", reason}});
+    }
+    return {{"ok", true},
+            {"import_id", report->import_id},
+            {"listed", report->listed},
+            {"files_created", report->files_created},
+            {"files_updated", report->files_updated},
+            {"files_deleted", report->files_deleted},
+            {"files_unchanged", report->files_unchanged},
+            {"dirs_created", report->dirs_created},
+            {"bytes", report->bytes},
+            {"skipped", skipped}};
+  }
   if (op == "compact") {
     double threshold = req.value("threshold", 0.5);
     auto n = fs.CompactOnce(threshold);
@@ -74,8 +225,19 @@ int Serve(const DaemonOptions& o, int ready_fd) {
   }
   std::string pid_path = o.data_dir + "/cairn.pid";
   (void)WriteFileAtomic(pid_path, fmt::format("{}\n", ::getpid()));
+  MetricsServer metrics(o.mount.metrics_address, [&] { return TierGauges(**fs); });
+  if (!o.mount.metrics_address.empty()) {
+    Status mst = metrics.Start();
+    if (!mst.ok()) {
+      Report(ready_fd, "cannot serve /metrics: " + mst.ToString());
+      return 1;
+    }
+    log::Info("metrics at {}", metrics.url());
+  }
   AdminServer admin(AdminSocketPath(o.data_dir),
-                    [&](const nlohmann::json& r) { return Handle(**fs, r); });
+                    [&](const nlohmann::json& r, const AdminEmit& emit) {
+                      return Handle(**fs, r, emit, metrics.url());
+                    });
   Status st = admin.Start();
   if (!st.ok()) {
     Report(ready_fd, "cannot start the admin socket: " + st.ToString());
@@ -86,12 +248,15 @@ int Serve(const DaemonOptions& o, int ready_fd) {
     Report(ready_fd, mount.error().ToString());
     return 1;
   }
+  (*fs)->SetKernelCache(mount->get());
   log::Info("mounted {} at {} (pid {})", o.data_dir, o.mountpoint, ::getpid());
   Report(ready_fd, "OK");
   st = (*mount)->Run();
   if (!st.ok()) log::Error("{}", st.ToString());
+  admin.Stop();  // waits for admin requests in progress (they may use the kernel cache)
+  (*fs)->SetKernelCache(nullptr);
   mount->reset();  // unmount (if still mounted) before flushing
-  admin.Stop();
+  metrics.Stop();
   st = (*fs)->Shutdown();
   if (!st.ok()) {
     log::Error("flush at unmount failed: {}", st.ToString());
