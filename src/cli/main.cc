@@ -229,7 +229,8 @@ int CmdTierFlush(const std::string& mountpoint, double timeout_s) {
   return 0;
 }
 
-int CmdImport(const std::string& url, const std::string& dest, bool refresh, bool json) {
+int CmdImport(const std::string& url, const std::string& dest, bool refresh, int parallel,
+              bool json) {
   if (!refresh) {
     // DEST may not exist yet: create it (and its parents) through the mount.
     std::string partial;
@@ -249,6 +250,7 @@ int CmdImport(const std::string& url, const std::string& dest, bool refresh, boo
                          {"ino", t->ino},
                          {"url", url},
                          {"refresh", refresh},
+                         {"parallel", parallel},
                          {"uid", ::getuid()},
                          {"gid", ::getgid()}},
                         [&](const nlohmann::json& p) {
@@ -481,6 +483,12 @@ int main(int argc, char** argv) {
   import->add_option("URL", url, "s3://bucket/prefix or file:///path")->required();
   import->add_option("DEST", path, "A directory in a Cairn mount (created if missing)")->required();
   import->add_flag("--refresh", refresh, "Pick up new, changed and deleted objects");
+  int parallel_listing = 1;
+  import
+      ->add_option("--parallel-listing", parallel_listing,
+                   "Walk prefixes with N listings in flight (needs a server that reports every "
+                   "common prefix; default 1: one flat listing)")
+      ->check(CLI::Range(1, 64));
   import->add_flag("--json", json, "Machine-readable output");
 
   CLI11_PARSE(app, argc, argv);
@@ -491,7 +499,7 @@ int main(int argc, char** argv) {
   if (*tier_release) return CmdTierRelease(paths);
   if (*tier_location) return CmdTierLocation(path, json);
   if (*tier_flush) return CmdTierFlush(mountpoint, timeout_s);
-  if (*import) return CmdImport(url, path, refresh, json);
+  if (*import) return CmdImport(url, path, refresh, parallel_listing, json);
   if (*mount) {
     auto rt = ParseDuration(remote_timeout);
     if (!rt) return Fail("mount", rt.error());

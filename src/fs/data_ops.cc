@@ -253,6 +253,11 @@ Status FileSystem::MaterializeLocked(meta::Inode& inode, kv::WriteBatch* batch, 
   }
   batch->Delete(meta::ObjectRefKey(inode.ino));
   inode.is_remote = false;
+  // Committed on its own, before the change that follows: that change trims extents as the
+  // metadata store holds them, so the copied extents must be there already.
+  batch->Put(meta::InodeKey(inode.ino), meta::EncodeInode(inode));
+  CAIRN_RETURN_IF_ERROR(kv_->Write(*batch, false));
+  *batch = kv::WriteBatch();
   tier_->DropObject(inode.ino);
   return Status::Ok();
 }

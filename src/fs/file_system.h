@@ -165,9 +165,10 @@ class FileSystem {
 
   // cairn import (fs/import_ops.cc): mirrors the keys of url under directory dest. With refresh,
   // an earlier import of url into dest picks up new, changed and deleted objects.
+  // list_parallel: see tier::ListForImport.
   using ImportProgress = std::function<void(std::string_view phase, uint64_t done)>;
   Result<ImportReport> Import(const Context& ctx, uint64_t dest, const std::string& url,
-                              bool refresh, const ImportProgress& progress);
+                              bool refresh, int list_parallel, const ImportProgress& progress);
   // Compacts sealed segments whose live fraction is below the threshold; returns how many.
   Result<size_t> CompactOnce(double live_threshold);
   // Flushes everything, reclaims orphans, seals the open segment. Idempotent.

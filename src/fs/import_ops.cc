@@ -4,10 +4,11 @@
 //
 // The listing runs first (tier/import.h); then directories are created parents first, then files
 // in batches of up to kBatch entries per directory, each batch one atomic namespace change. With
-// refresh, a file whose ETag changed gets the new size, mtime and ETag (its cached copy is
-// dropped), and files whose key disappeared are unlinked, as long as they are still imported
-// (a file written to since is the user's and stays). Everything stays inside dest: names are
-// single validated path components, created only under dest's subtree.
+// refresh, a file whose ETag changed is replaced by a new inode with the new size, mtime and
+// ETag (the old one, and its cached copy, go once nothing holds it), and files whose key
+// disappeared are unlinked, as long as they are still imported (a file written to since is the
+// user's and stays). Everything stays inside dest: names are single validated path components,
+// created only under dest's subtree.
 #include <dirent.h>
 #include <fmt/format.h>
 
@@ -35,7 +36,8 @@ std::string JoinParts(const std::vector<std::string>& parts, size_t n) {
 }  // namespace
 
 Result<ImportReport> FileSystem::Import(const Context& ctx, uint64_t dest, const std::string& url,
-                                        bool refresh, const ImportProgress& progress) {
+                                        bool refresh, int list_parallel,
+                                        const ImportProgress& progress) {
   ImportReport report;
   {
     CAIRN_ASSIGN_OR_RETURN(meta::Inode d, meta_->GetInode(dest));
@@ -72,7 +74,7 @@ Result<ImportReport> FileSystem::Import(const Context& ctx, uint64_t dest, const
 
   if (progress) progress("listing", 0);
   CAIRN_ASSIGN_OR_RETURN(tier::ImportListing listing,
-                         tier::ListForImport(*store, 16, [&](uint64_t n) {
+                         tier::ListForImport(*store, list_parallel, [&](uint64_t n) {
                            if (progress) progress("listing", n);
                          }));
   report.listed = listing.listed;
@@ -81,7 +83,6 @@ Result<ImportReport> FileSystem::Import(const Context& ctx, uint64_t dest, const
   // Directories first, parents before children (the listing is sorted by key).
   std::unordered_map<std::string, uint64_t> dirs = {{"", dest}};
   std::vector<std::pair<uint64_t, std::string>> invalidate_entries;  // for the kernel, at the end
-  std::vector<uint64_t> invalidate_inodes;
   std::unordered_set<uint64_t> new_dirs;  // the kernel knows nothing under these yet
   auto skip = [&](const tier::ImportEntry& e, std::string reason) {
     report.skipped.emplace_back(e.info.key, std::move(reason));
@@ -133,7 +134,6 @@ Result<ImportReport> FileSystem::Import(const Context& ctx, uint64_t dest, const
   for (const auto& [parent, entries] : by_dir) {
     for (size_t begin = 0; begin < entries.size(); begin += kBatch) {
       const size_t end = std::min(entries.size(), begin + kBatch);
-      std::vector<uint64_t> drop_cache;
       {
         std::lock_guard ns(ns_mu_);
         Txn txn(this);
@@ -147,6 +147,7 @@ Result<ImportReport> FileSystem::Import(const Context& ctx, uint64_t dest, const
           const std::string& name = e.parts.back();
           const meta::Timespec mtime{e.info.mtime, 0};
           meta::ObjectRef ref{record.id, e.info.key, e.info.etag};
+          bool replaced = false;
           auto existing = meta_->GetDentry(parent, name);
           if (existing) {
             if (existing->type != DT_REG) {
@@ -166,16 +167,16 @@ Result<ImportReport> FileSystem::Import(const Context& ctx, uint64_t dest, const
               ++report.files_unchanged;
               continue;
             }
-            inode->size = e.info.size;
-            inode->mtime = mtime;
+            // Changed: the entry gets a new inode (as if replaced by rename), so the kernel
+            // drops what it cached of the old one; the old inode goes once nothing holds it.
+            --inode->nlink;
             inode->ctime = meta::Now();
-            txn.batch().Put(meta::ObjectRefKey(inode->ino), meta::EncodeObjectRef(ref));
-            drop_cache.push_back(inode->ino);
+            if (inode->nlink == 0) txn.batch().Put(meta::OrphanKey(inode->ino), "");
             ++report.files_updated;
-            report.bytes += e.info.size;
-            continue;
+            replaced = true;
+          } else if (existing.error().code() != Code::kNotFound) {
+            return Err(existing.error());
           }
-          if (existing.error().code() != Code::kNotFound) return Err(existing.error());
           CAIRN_ASSIGN_OR_RETURN(uint64_t ino, inos_->Next());
           meta::Inode inode;
           inode.ino = ino;
@@ -193,17 +194,13 @@ Result<ImportReport> FileSystem::Import(const Context& ctx, uint64_t dest, const
                           meta::EncodeDentry({ino, meta::DirentType(inode.mode)}));
           created.push_back(std::move(inode));
           if (!new_dirs.count(parent)) invalidate_entries.emplace_back(parent, name);
-          ++report.files_created;
+          if (!replaced) ++report.files_created;
           report.bytes += e.info.size;
         }
         dir->mtime = dir->ctime = meta::Now();
         CAIRN_RETURN_IF_ERROR(txn.Commit());
         // New inodes went straight to the store (not the cache): count them here.
         for (const auto& inode : created) Account(nullptr, &inode);
-      }
-      for (uint64_t ino : drop_cache) {
-        tier_->DropObject(ino);
-        invalidate_inodes.push_back(ino);
       }
       applied += end - begin;
       if (progress) progress("creating", applied);
@@ -249,7 +246,6 @@ Result<ImportReport> FileSystem::Import(const Context& ctx, uint64_t dest, const
   // The kernel may cache entries, attributes and pages of what changed.
   if (kernel_) {
     for (const auto& [parent, name] : invalidate_entries) kernel_->InvalidateEntry(parent, name);
-    for (uint64_t ino : invalidate_inodes) kernel_->InvalidateInode(ino);
     std::unordered_set<uint64_t> parents;
     for (const auto& [parent, name] : invalidate_entries) parents.insert(parent);
     for (uint64_t p : parents) kernel_->InvalidateInode(p);

@@ -44,11 +44,12 @@ Result<ImportListing> ListForImport(ObjectStore& store, int parallel,
 
   // Lists one prefix with the delimiter: its objects, and a task per sub-prefix, so that a tree
   // of prefixes lists in parallel.
+  const std::string delimiter = parallel > 1 ? "/" : "";
   std::function<void(std::string)> list_prefix = [&](std::string prefix) {
     std::string token;
     Status st;
     for (;;) {
-      auto page = store.List(prefix, "/", token, 1000);
+      auto page = store.List(prefix, delimiter, token, 1000);
       if (!page) {
         st = page.error();
         break;

@@ -31,8 +31,11 @@ struct ImportListing {
 // The path components of key, or kInvalid with the reason it is unsafe.
 Result<std::vector<std::string>> SplitImportKey(std::string_view key);
 
-// Lists every key under the store's root, `parallel` prefixes at a time; progress(listed) is
-// called as pages arrive.
+// Lists every key under the store's root; progress(listed) is called as pages arrive.
+// parallel <= 1: one flat paged listing, correct on every S3-compatible server. parallel > 1:
+// walks the prefixes ('/' delimiter) with that many listings in flight; faster for trees of
+// prefixes, but it relies on the server reporting every common prefix, which some do not (s3rver
+// omits a prefix that holds only sub-prefixes).
 Result<ImportListing> ListForImport(ObjectStore& store, int parallel,
                                     const std::function<void(uint64_t listed)>& progress);
 

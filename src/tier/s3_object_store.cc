@@ -1093,7 +1093,9 @@ Result<size_t> S3ObjectStore::GetRange(std::string_view key, uint64_t offset, si
   if (!r) return Err(r.error());
   if (past_end && !if_match.empty()) {
     // Past the end of the object; that is only a clean end if it is still the same object.
-    auto info = Head(key, o);
+    // The HEAD gets what is left of this call's deadline.
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    auto info = Head(key, CallOptions{std::max(left, std::chrono::milliseconds(1))});
     if (!info) return Err(info.error());
     if (info->etag != StripQuotes(if_match)) {
       return Err(Code::kChanged, fmt::format("s3 {}: object changed (ETag {} is not {})", what,

@@ -507,10 +507,16 @@ std::string CairnMount::Path(std::string_view relative) const {
   return path;
 }
 
-CommandResult CairnMount::Format() { return RunCairn({"format", data_dir_}); }
+CommandResult CairnMount::Format(const std::vector<std::string>& extra) {
+  std::vector<std::string> args = {"format", data_dir_};
+  args.insert(args.end(), extra.begin(), extra.end());
+  return RunCairn(args);
+}
 
-CommandResult CairnMount::Mount() {
-  CommandResult result = RunCairn({"mount", data_dir_, mountpoint_});
+CommandResult CairnMount::Mount(const std::vector<std::string>& extra) {
+  std::vector<std::string> args = {"mount", data_dir_, mountpoint_};
+  args.insert(args.end(), extra.begin(), extra.end());
+  CommandResult result = RunCairn(args);
   if (!result.ok()) return result;
   if (!IsMounted(mountpoint_)) {
     result.exit_code = -1;

@@ -157,9 +157,11 @@ class CairnMount {
   // mountpoint()/relative
   std::string Path(std::string_view relative) const;
 
-  CommandResult Format();
-  // `cairn mount`; on success also checks that the mount is visible and remembers the daemon pid.
-  CommandResult Mount();
+  // `cairn format DATA_DIR EXTRA...`.
+  CommandResult Format(const std::vector<std::string>& extra = {});
+  // `cairn mount DATA_DIR MOUNTPOINT EXTRA...`; on success also checks that the mount is visible
+  // and remembers the daemon pid.
+  CommandResult Mount(const std::vector<std::string>& extra = {});
   // `cairn unmount`.
   CommandResult Unmount();
   // `fusermount3 -uz`, for a mount whose daemon is dead or stuck. True if nothing is mounted after.
