@@ -11,11 +11,11 @@ bash scripts/build.sh
 if [ "${CAIRN_SKIP_SANITIZERS:-0}" != 1 ]; then
   cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCAIRN_SANITIZE=ON \
     -DCAIRN_BUILD_BENCH=OFF >/dev/null
-  ninja -C build-asan common_test kv_test meta_test data_test fs_test cairn \
-    integration_posix_test integration_cli_test
+  ninja -C build-asan common_test kv_test meta_test data_test fs_test sigv4_test tier_unit_test \
+    cairn integration_posix_test integration_cli_test integration_tier_test
   (cd build-asan && ctest --output-on-failure -j2 -L unit)
-  # The mount itself under ASan/UBSan: the POSIX and CLI suites drive a sanitized daemon. (Leak
-  # checking is off here: the daemon leaves through _exit in its forked child.)
+  # The mount itself under ASan/UBSan: the POSIX, CLI and tier suites drive a sanitized daemon.
+  # (Leak checking is off here: the daemon leaves through _exit in its forked child.)
   (cd build-asan && ASAN_OPTIONS=detect_leaks=0 ctest --output-on-failure \
-    -R 'integration_(posix|cli)_test')
+    -R 'integration_(posix|cli|tier)_test')
 fi

@@ -4,7 +4,11 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <map>
+#include <vector>
 
 #include "kv/memory_kv_store.h"
 
@@ -143,6 +147,107 @@ TEST_F(SegmentStoreTest, ReopenAfterCrashSealsTheOpenSegment) {
   // New appends go to a new segment.
   auto f = store_->Append(3, 1000, data.data(), data.size());
   EXPECT_NE(f->segment_id, e->segment_id);
+}
+
+// Stands in for the object tier: "uploads" are copies of the segment files kept in memory.
+class CopyRemote : public RemoteSegments {
+ public:
+  explicit CopyRemote(std::string dir) : dir_(std::move(dir)) {}
+  void Upload(uint64_t id) {
+    std::ifstream in(SegmentStore::SegmentPath(dir_, id), std::ios::binary);
+    objects_[id].assign(std::istreambuf_iterator<char>(in), {});
+  }
+  Status ReadRemote(uint64_t id, uint64_t offset, size_t n, char* out) override {
+    ++remote_reads;
+    const std::string& o = objects_.at(id);
+    if (offset + n > o.size()) return Status(Code::kCorruption, "short");
+    std::memcpy(out, o.data() + offset, n);
+    return Status::Ok();
+  }
+  void OnRemoteRead(uint64_t) override {}
+  void OnRemoved(uint64_t id) override { removed.push_back(id); }
+  const std::string& object(uint64_t id) { return objects_.at(id); }
+
+  int remote_reads = 0;
+  std::vector<uint64_t> removed;
+
+ private:
+  std::string dir_;
+  std::map<uint64_t, std::string> objects_;
+};
+
+TEST_F(SegmentStoreTest, TierStatesUploadEvictReadRemotelyHydrate) {
+  CopyRemote remote(dir_);
+  store_->SetRemote(&remote);
+  std::string data = Pattern(300000, 'q');
+  auto e = store_->Append(7, 0, data.data(), data.size());
+  ASSERT_TRUE(e);
+  const uint64_t id = e->segment_id;
+  auto sealed = store_->SealIfOlderThan(0);
+  ASSERT_TRUE(sealed && *sealed);
+  // Only sealed segments are uploaded; only uploaded ones are evicted.
+  EXPECT_EQ(*store_->Evict(id), 0u);
+  remote.Upload(id);
+  ASSERT_TRUE(store_->MarkUploaded(id).ok());
+  const uint64_t local = store_->LocalBytes();
+  auto freed = store_->Evict(id);
+  ASSERT_TRUE(freed);
+  EXPECT_GT(*freed, data.size());
+  EXPECT_EQ(store_->LocalBytes(), local - *freed);
+  EXPECT_FALSE(std::filesystem::exists(SegmentStore::SegmentPath(dir_, id)));
+
+  // Evicted data reads from the remote, verified by the same checksums.
+  std::string out(data.size(), '\0');
+  ASSERT_TRUE(store_->Read(*e, 0, e->length, out.data()).ok());
+  EXPECT_EQ(out, data);
+  EXPECT_GT(remote.remote_reads, 0);
+
+  // The state survives a reopen; a damaged download is refused; a good one is installed.
+  Reopen();
+  store_->SetRemote(&remote);
+  for (const auto& seg : store_->List()) {
+    if (seg.id == id) {
+      EXPECT_EQ(seg.state, meta::SegmentState::kEvicted);
+    }
+  }
+  const std::string tmp = store_->HydratePath(id);
+  {
+    std::ofstream bad(tmp, std::ios::binary);
+    bad << remote.object(id).substr(0, 1000);
+  }
+  EXPECT_EQ(store_->InstallHydrated(id, tmp).code(), Code::kCorruption);
+  {
+    std::ofstream good(tmp, std::ios::binary);
+    good << remote.object(id);
+  }
+  ASSERT_TRUE(store_->InstallHydrated(id, tmp).ok());
+  const int before = remote.remote_reads;
+  ASSERT_TRUE(store_->Read(*e, 0, e->length, out.data()).ok());
+  EXPECT_EQ(out, data);
+  EXPECT_EQ(remote.remote_reads, before);  // local again
+  ASSERT_TRUE(store_->Remove(id).ok());
+  EXPECT_EQ(remote.removed, std::vector<uint64_t>{id});
+}
+
+TEST_F(SegmentStoreTest, CorruptRemoteDataIsDetected) {
+  CopyRemote remote(dir_);
+  store_->SetRemote(&remote);
+  std::string data = Pattern(100000, 'c');
+  auto e = store_->Append(9, 0, data.data(), data.size());
+  ASSERT_TRUE(e);
+  ASSERT_TRUE(store_->SealIfOlderThan(0));
+  // Flip a byte of the blob before "uploading".
+  {
+    auto f = File::Open(SegmentStore::SegmentPath(dir_, e->segment_id), O_RDWR);
+    ASSERT_TRUE(f);
+    char c = 0x55;
+    ASSERT_TRUE(f->WriteAt(e->blob_offset + 10, &c, 1).ok());
+  }
+  remote.Upload(e->segment_id);
+  ASSERT_TRUE(store_->MarkUploaded(e->segment_id).ok());
+  ASSERT_TRUE(store_->Evict(e->segment_id));
+  std::string out(data.size(), '\0');
+  EXPECT_EQ(store_->Read(*e, 0, e->length, out.data()).code(), Code::kCorruption);
 }
 
 TEST(RecordHeader, GoldenBytesAndDamage) {
