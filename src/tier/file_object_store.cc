@@ -46,6 +46,13 @@ class FileObjectStore final : public ObjectStore {
   Status PutFile(std::string_view key, const std::string& path, uint64_t offset, uint64_t length,
                  const CallOptions&) override {
     CAIRN_ASSIGN_OR_RETURN(File src, File::Open(path, O_RDONLY));
+    CAIRN_ASSIGN_OR_RETURN(uint64_t size, src.Size());
+    if (offset == 0 && length == size) {
+      // A whole immutable file (a sealed segment) on the same file system: link it, no copy.
+      // The store then shares the bytes with NVMe, as the embedded default shares the disk.
+      Status linked = Link(key, path);
+      if (linked.ok()) return linked;
+    }
     return Write(key, [&](const File& f) -> Status {
       loff_t in = static_cast<loff_t>(offset);
       loff_t out = 0;
@@ -138,6 +145,26 @@ class FileObjectStore final : public ObjectStore {
       }
     }
     return f;
+  }
+
+  // Publishes the file at path under key by a hard link (kCrossDevice when on another file
+  // system).
+  Status Link(std::string_view key, const std::string& path) {
+    CAIRN_RETURN_IF_ERROR(CheckKey(key));
+    CAIRN_RETURN_IF_ERROR(MakeParents(root_, key));
+    std::string dst = Path(key);
+    const size_t slash = dst.rfind('/');
+    std::string tmp = fmt::format("{}{}{}.{}", dst.substr(0, slash + 1), kTmpPrefix, ::getpid(),
+                                  next_tmp_.fetch_add(1));
+    if (::link(path.c_str(), tmp.c_str()) != 0) {
+      return Status(errno == EXDEV ? Code::kCrossDevice : Code::kIo, "link " + path);
+    }
+    if (::rename(tmp.c_str(), dst.c_str()) != 0) {
+      Status st = ErrnoStatus("rename " + dst);
+      ::unlink(tmp.c_str());
+      return st;
+    }
+    return SyncDir(dst.substr(0, slash));
   }
 
   template <typename Fill>
