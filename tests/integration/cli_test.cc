@@ -114,6 +114,35 @@ TEST_F(CliTest, FormatRefusesNonEmptyDirectory) {
       << "a refused format must not leave anything behind";
 }
 
+TEST_F(CliTest, FormatRejectsBadTierSettingsAndLeavesNothing) {
+  const std::vector<std::vector<std::string>> bad = {
+      {"--object-store", "http://example/bucket"},
+      {"--object-store", "file://relative/path"},
+      {"--object-store", "s3://"},
+      {"--nvme-capacity", "1MiB"},
+      {"--nvme-capacity", "lots"},
+      {"--high-watermark", "50%", "--low-watermark", "70%"},
+      {"--high-watermark", "150%"},
+      {"--tiering-delay", "5x"},
+      {"--seal-timeout", "-1s"},
+      {"--retention", "forever"},
+  };
+  for (const auto& args : bad) {
+    EXPECT_TRUE(FailsWithMessage(mount_->Format(args))) << args[0] << " " << args[1];
+    EXPECT_NE(access(mount_->data_dir().c_str(), F_OK), 0) << "format left " << args[0];
+  }
+  // An S3 store that cannot be reached is refused at format, with the reason.
+  setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:1", 1);
+  setenv("AWS_ACCESS_KEY_ID", "cairn-test", 1);
+  setenv("AWS_SECRET_ACCESS_KEY", "do-not-print-me", 1);
+  CommandResult unreachable = mount_->Format({"--object-store", "s3://bucket/prefix"});
+  unsetenv("AWS_ENDPOINT_URL");
+  unsetenv("AWS_ACCESS_KEY_ID");
+  unsetenv("AWS_SECRET_ACCESS_KEY");
+  EXPECT_TRUE(FailsWithMessage(unreachable));
+  EXPECT_EQ(unreachable.err.find("do-not-print-me"), std::string::npos) << unreachable.err;
+}
+
 TEST_F(CliTest, FormatRefusesRegularFile) {
   ASSERT_EQ(ErrnoName(WriteFile(mount_->data_dir(), "a file")), "OK");
   EXPECT_TRUE(FailsWithMessage(mount_->Format()));
