@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Cairn's main job on its embedded default: install, build, format a file system, mount it, put a
-# generated training data set on it, show `cairn status`, and run the core benchmark side by side
-# with ext4 on the same disk. Run as root. CAIRN_FILES sets the data set size (default 20000).
+# generated training data set on it, show `cairn status`, tier it to the embedded object store
+# (a local directory inside the data directory), read it back from there, and run the core
+# benchmark side by side with ext4 on the same disk. Run as root. CAIRN_FILES sets the data set size (default 20000).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
@@ -20,6 +21,14 @@ echo "== generating a sample training set of $files files"
 build/bench/cairn_bench generate --root "$work/mnt/train" --files "$files"
 echo "== cairn status $work/mnt"
 build/src/cairn status "$work/mnt"
+echo "== cairn tier flush / release: everything to the object store, then off NVMe"
+build/src/cairn tier flush "$work/mnt"
+build/src/cairn tier release "$work/mnt"
+build/src/cairn tier location "$work/mnt/train"
+echo "== reading the training set back from the object store (cairn_bench run epoch)"
+sync && echo 3 >/proc/sys/vm/drop_caches
+build/bench/cairn_bench run --root "$work/mnt/train" --files "$files" --workloads epoch
+build/src/cairn tier status "$work/mnt"
 build/src/cairn unmount "$work/mnt"
 trap - EXIT
 echo "== cairn fsck $work/data"
