@@ -417,26 +417,37 @@ void TierEngine::DropObject(uint64_t ino) {
   ::unlink(ObjectCachePath(ino).c_str());
 }
 
-Status TierEngine::WriteCachedObject(uint64_t ino, const std::string& etag, std::string_view data) {
+Status TierEngine::CacheObject(uint64_t ino, const std::string& etag, uint64_t size,
+                               const std::function<Status(uint64_t, size_t, char*)>& fill) {
   if (etag.size() > kMaxEtag) return Status::Ok();  // not cacheable; served by range reads
-  std::string trailer;
-  trailer.reserve(4 * Chunks(data.size()));
-  for (uint64_t off = 0; off < data.size(); off += meta::kChunkSize) {
-    PutFixed32(&trailer,
-               Crc32c(data.data() + off, std::min<uint64_t>(meta::kChunkSize, data.size() - off)));
-  }
-  std::string header = EncodeObjHeader(data.size(), etag);
+  static std::atomic<uint64_t> next_tmp{0};
   const std::string path = ObjectCachePath(ino);
-  const std::string tmp = path + ".tmp";
-  {
+  const std::string tmp = fmt::format("{}.{}.tmp", path, next_tmp.fetch_add(1));
+  std::string trailer;
+  trailer.reserve(4 * Chunks(size));
+  Status st = [&]() -> Status {
     CAIRN_ASSIGN_OR_RETURN(File f, File::Open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0600));
-    iovec iov[3] = {{header.data(), header.size()},
-                    {const_cast<char*>(data.data()), data.size()},
-                    {trailer.data(), trailer.size()}};
-    CAIRN_RETURN_IF_ERROR(f.WriteVAt(0, iov, 3, header.size() + data.size() + trailer.size()));
+    // Pieces of whole chunks, so that each chunk's CRC comes from one piece.
+    constexpr size_t kPiece = 128 * meta::kChunkSize;
+    std::vector<char> buf(std::min<uint64_t>(kPiece, std::max<uint64_t>(size, 1)));
+    for (uint64_t off = 0; off < size; off += buf.size()) {
+      const size_t n = static_cast<size_t>(std::min<uint64_t>(buf.size(), size - off));
+      CAIRN_RETURN_IF_ERROR(fill(off, n, buf.data()));
+      for (size_t c = 0; c < n; c += meta::kChunkSize) {
+        PutFixed32(&trailer, Crc32c(buf.data() + c, std::min<size_t>(meta::kChunkSize, n - c)));
+      }
+      CAIRN_RETURN_IF_ERROR(f.WriteAt(kObjHeaderSize + off, buf.data(), n));
+    }
+    std::string header = EncodeObjHeader(size, etag);
+    CAIRN_RETURN_IF_ERROR(f.WriteAt(0, header.data(), header.size()));
+    return f.WriteAt(kObjHeaderSize + size, trailer.data(), trailer.size());
+  }();
+  if (st.ok() && ::rename(tmp.c_str(), path.c_str()) != 0) st = ErrnoStatus("rename " + path);
+  if (!st.ok()) {
+    ::unlink(tmp.c_str());
+    return st;
   }
-  if (::rename(tmp.c_str(), path.c_str()) != 0) return ErrnoStatus("rename " + path);
-  CachedObject obj{data.size(), etag, header.size() + data.size() + trailer.size(), Now()};
+  CachedObject obj{size, etag, kObjHeaderSize + size + trailer.size(), Now()};
   std::lock_guard lock(objects_mu_);
   auto& slot = objects_[ino];
   object_bytes_ -= slot.file_bytes;
@@ -484,22 +495,21 @@ Status TierEngine::ReadCachedObject(uint64_t ino, uint64_t offset, size_t n, cha
 Status TierEngine::HydrateObject(const ObjectTarget& t) {
   if (ObjectCached(t.ino, t.ref.etag)) return Status::Ok();
   CAIRN_ASSIGN_OR_RETURN(auto store, ImportStore(t.ref.import_id));
-  std::string data(t.size, '\0');
-  Status st = RetryRemote([&](const CallOptions& o) -> Status {
-    if (t.size == 0) return Status::Ok();
-    CAIRN_ASSIGN_OR_RETURN(size_t got,
-                           store->GetRange(t.ref.key, 0, t.size, data.data(), t.ref.etag, o));
-    if (got != t.size) {
-      return Status(Code::kChanged, "object " + t.ref.key + " is shorter than when imported");
-    }
-    return Status::Ok();
-  });
-  CAIRN_RETURN_IF_ERROR(st);
-  downloaded_bytes_ += t.size;
   const uint64_t high = static_cast<uint64_t>(options_.capacity * options_.high_watermark);
   if (LocalBytes() + t.size > high) EvictDownTo(high > t.size ? high - t.size : 0, {});
   if (LocalBytes() + t.size > high) return Status::Ok();  // no room: keep reading by range
-  return WriteCachedObject(t.ino, t.ref.etag, data);
+  // Every piece is a ranged GET with If-Match: a change midway is kChanged, never mixed data.
+  return CacheObject(t.ino, t.ref.etag, t.size, [&](uint64_t off, size_t n, char* out) {
+    Status st = RetryRemote([&](const CallOptions& o) -> Status {
+      CAIRN_ASSIGN_OR_RETURN(size_t got, store->GetRange(t.ref.key, off, n, out, t.ref.etag, o));
+      if (got != n) {
+        return Status(Code::kChanged, "object " + t.ref.key + " is shorter than when imported");
+      }
+      return Status::Ok();
+    });
+    if (st.ok()) downloaded_bytes_ += n;
+    return st;
+  });
 }
 
 Status TierEngine::ReadObject(const ObjectTarget& t, uint64_t offset, size_t n, char* out) {

@@ -142,7 +142,10 @@ class TierEngine final : public data::RemoteSegments {
   std::string ObjectCachePath(uint64_t ino) const;
   void LoadObjectCache();
   Status ReadCachedObject(uint64_t ino, uint64_t offset, size_t n, char* out);
-  Status WriteCachedObject(uint64_t ino, const std::string& etag, std::string_view data);
+  // Writes DATA_DIR/objcache/<ino>.obj from fill(offset, n, out), which supplies the object in
+  // pieces, then publishes it by rename.
+  Status CacheObject(uint64_t ino, const std::string& etag, uint64_t size,
+                     const std::function<Status(uint64_t, size_t, char*)>& fill);
 
   const TierOptions options_;
   std::unique_ptr<ObjectStore> store_;
