@@ -179,7 +179,7 @@ nlohmann::json Handle(fs::FileSystem& fs, const nlohmann::json& req, const Admin
     fs::Context ctx{req.value("uid", 0u), req.value("gid", 0u)};
     auto last = std::chrono::steady_clock::now();
     auto report = fs.Import(ctx, ino, req.value("url", ""), req.value("refresh", false),
-                            std::clamp(req.value("parallel", 1), 1, 64),
+                            std::clamp(req.value("parallel", 8), 1, 64),
                             [&](std::string_view phase, uint64_t done) {
                               auto now = std::chrono::steady_clock::now();
                               if (now - last < std::chrono::milliseconds(200)) return;

@@ -80,6 +80,12 @@ Result<ListPage> FaultObjectStore::List(std::string_view prefix, std::string_vie
   return base_->List(prefix, delimiter, token, max_keys, o);
 }
 
+Result<ListPage> FaultObjectStore::ListAfter(std::string_view prefix, std::string_view start_after,
+                                             int max_keys, const CallOptions& o) {
+  CAIRN_RETURN_IF_ERROR(Inject("list", prefix));
+  return base_->ListAfter(prefix, start_after, max_keys, o);
+}
+
 Status FaultObjectStore::Delete(std::string_view key, const CallOptions& o) {
   CAIRN_RETURN_IF_ERROR(Inject("delete", key));
   return base_->Delete(key, o);

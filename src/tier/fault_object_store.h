@@ -38,6 +38,8 @@ class FaultObjectStore final : public ObjectStore {
   Result<ObjectInfo> Head(std::string_view key, const CallOptions& o) override;
   Result<ListPage> List(std::string_view prefix, std::string_view delimiter, std::string_view token,
                         int max_keys, const CallOptions& o) override;
+  Result<ListPage> ListAfter(std::string_view prefix, std::string_view start_after, int max_keys,
+                             const CallOptions& o) override;
   Status Delete(std::string_view key, const CallOptions& o) override;
   std::string Describe() const override;
 

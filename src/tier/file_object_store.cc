@@ -114,6 +114,12 @@ class FileObjectStore final : public ObjectStore {
     return page;
   }
 
+  // The token of this store is the last key listed: start_after serves as one.
+  Result<ListPage> ListAfter(std::string_view prefix, std::string_view start_after, int max_keys,
+                             const CallOptions& o) override {
+    return List(prefix, "", start_after, max_keys, o);
+  }
+
   Status Delete(std::string_view key, const CallOptions&) override {
     CAIRN_RETURN_IF_ERROR(CheckKey(key));
     std::string path = Path(key);

@@ -35,58 +35,91 @@ Result<std::vector<std::string>> SplitImportKey(std::string_view key) {
 Result<ImportListing> ListForImport(ObjectStore& store, int parallel,
                                     const std::function<void(uint64_t listed)>& progress) {
   std::mutex mu;
-  std::condition_variable done_cv;
   std::vector<ObjectInfo> objects;  // GUARDED_BY(mu)
   Status error;                     // GUARDED_BY(mu)
-  size_t pending = 0;               // GUARDED_BY(mu)
   std::atomic<uint64_t> listed{0};
-  ThreadPool pool(std::max(1, parallel));
-
-  // Lists one prefix with the delimiter: its objects, and a task per sub-prefix, so that a tree
-  // of prefixes lists in parallel.
-  const std::string delimiter = parallel > 1 ? "/" : "";
-  std::function<void(std::string)> list_prefix = [&](std::string prefix) {
+  auto add = [&](std::vector<ObjectInfo>& page) {
+    listed += page.size();
+    if (progress) progress(listed.load());
+    std::lock_guard lock(mu);
+    for (auto& o : page) objects.push_back(std::move(o));
+  };
+  // Every key starting with prefix, page after page.
+  auto list_flat = [&](const std::string& prefix) -> Status {
     std::string token;
+    for (;;) {
+      CAIRN_ASSIGN_OR_RETURN(ListPage page, store.List(prefix, "", token, 1000));
+      add(page.objects);
+      if (page.next_token.empty()) return Status::Ok();
+      token = page.next_token;
+    }
+  };
+
+  if (parallel <= 1) {
+    CAIRN_RETURN_IF_ERROR(list_flat(""));
+  } else {
+    // The top-level prefixes split the key space: each is listed flat by a worker, while this
+    // thread lists the rest, jumping over the ranges the workers cover. A prefix the server
+    // fails to report is listed here, so the result is complete on any server.
+    CAIRN_ASSIGN_OR_RETURN(ListPage top, store.List("", "/", "", 1000));
+    std::set<std::string> known(top.prefixes.begin(), top.prefixes.end());
+    ThreadPool pool(parallel);
+    for (const auto& prefix : known) {
+      pool.Submit([&, prefix] {
+        Status st = list_flat(prefix);
+        std::lock_guard lock(mu);
+        if (!st.ok() && error.ok()) error = st;
+      });
+    }
+    // U+10FFFF, the largest code point: prefix + this sorts after every key under prefix.
+    constexpr std::string_view kAfterAll = "\xF4\x8F\xBF\xBF";
+    std::string token, after;
     Status st;
     for (;;) {
-      auto page = store.List(prefix, delimiter, token, 1000);
+      auto page = !token.empty()  ? store.List("", "", token, 1000)
+                  : after.empty() ? store.List("", "", "", 1000)
+                                  : store.ListAfter("", after, 1000);
       if (!page) {
         st = page.error();
         break;
       }
-      listed += page->objects.size();
-      if (progress) progress(listed.load());
-      {
-        std::lock_guard lock(mu);
-        for (auto& o : page->objects) objects.push_back(std::move(o));
-        for (auto& p : page->prefixes) {
-          ++pending;
-          pool.Submit([&, p] { list_prefix(p); });
+      std::vector<ObjectInfo> mine;
+      std::string jump;
+      for (auto& o : page->objects) {
+        const size_t slash = o.key.find('/');
+        if (slash != std::string::npos && known.count(o.key.substr(0, slash + 1))) {
+          std::string target = o.key.substr(0, slash + 1) + std::string(kAfterAll);
+          if (target > o.key) {
+            jump = std::move(target);
+            break;
+          }
+          continue;  // a worker lists it
         }
+        mine.push_back(std::move(o));
+      }
+      add(mine);
+      if (!jump.empty()) {
+        after = std::move(jump);
+        token.clear();
+        continue;
       }
       if (page->next_token.empty()) break;
       token = page->next_token;
     }
+    pool.Stop();
+    CAIRN_RETURN_IF_ERROR(st);
     std::lock_guard lock(mu);
-    if (!st.ok() && error.ok()) error = st;
-    --pending;
-    done_cv.notify_all();
-  };
-  {
-    std::lock_guard lock(mu);
-    ++pending;
+    CAIRN_RETURN_IF_ERROR(error);
   }
-  pool.Submit([&] { list_prefix(""); });
-  {
-    std::unique_lock lock(mu);
-    done_cv.wait(lock, [&] { return pending == 0; });
-  }
-  pool.Stop();
-  if (!error.ok()) return Err(error);
 
   std::sort(objects.begin(), objects.end(),
             [](const ObjectInfo& a, const ObjectInfo& b) { return a.key < b.key; });
   ImportListing out;
+  // A key listed twice (a worker and the main listing met at a range's edge) counts once.
+  objects.erase(
+      std::unique(objects.begin(), objects.end(),
+                  [](const ObjectInfo& a, const ObjectInfo& b) { return a.key == b.key; }),
+      objects.end());
   out.listed = objects.size();
   // Every directory some key needs, to find keys that are both an object and a prefix.
   std::set<std::string> dirs;

@@ -32,10 +32,10 @@ struct ImportListing {
 Result<std::vector<std::string>> SplitImportKey(std::string_view key);
 
 // Lists every key under the store's root; progress(listed) is called as pages arrive.
-// parallel <= 1: one flat paged listing, correct on every S3-compatible server. parallel > 1:
-// walks the prefixes ('/' delimiter) with that many listings in flight; faster for trees of
-// prefixes, but it relies on the server reporting every common prefix, which some do not (s3rver
-// omits a prefix that holds only sub-prefixes).
+// parallel <= 1: one flat paged listing. parallel > 1: the top-level prefixes are listed by that
+// many workers at once while one more listing covers the keys outside them (jumping over the
+// workers' ranges with start-after), so the result is complete even on a server that does not
+// report every common prefix (s3rver omits prefixes that hold only sub-prefixes).
 Result<ImportListing> ListForImport(ObjectStore& store, int parallel,
                                     const std::function<void(uint64_t listed)>& progress);
 

@@ -70,6 +70,10 @@ class MeteredObjectStore final : public ObjectStore {
                         int max_keys, const CallOptions& o) override {
     return Measure(list_, [&] { return base_->List(prefix, delimiter, token, max_keys, o); });
   }
+  Result<ListPage> ListAfter(std::string_view prefix, std::string_view start_after, int max_keys,
+                             const CallOptions& o) override {
+    return Measure(list_, [&] { return base_->ListAfter(prefix, start_after, max_keys, o); });
+  }
   Status Delete(std::string_view key, const CallOptions& o) override {
     return Measure(delete_, [&] { return base_->Delete(key, o); });
   }

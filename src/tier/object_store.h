@@ -66,6 +66,10 @@ class ObjectStore {
   virtual Result<ListPage> List(std::string_view prefix, std::string_view delimiter,
                                 std::string_view token, int max_keys = 1000,
                                 const CallOptions& o = {}) = 0;
+  // The first page of a flat listing of the keys starting with prefix that sort after
+  // start_after (a full key relative to the root); later pages: List with the page's next_token.
+  virtual Result<ListPage> ListAfter(std::string_view prefix, std::string_view start_after,
+                                     int max_keys = 1000, const CallOptions& o = {}) = 0;
   // Deletes key; deleting a missing key is not an error.
   virtual Status Delete(std::string_view key, const CallOptions& o = {}) = 0;
   // The store's URL, without credentials, for messages.

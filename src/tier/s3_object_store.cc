@@ -538,7 +538,16 @@ class S3ObjectStore final : public ObjectStore {
                              std::string_view if_match, const CallOptions& o) override;
   Result<ObjectInfo> Head(std::string_view key, const CallOptions& o) override;
   Result<ListPage> List(std::string_view prefix, std::string_view delimiter, std::string_view token,
-                        int max_keys, const CallOptions& o) override;
+                        int max_keys, const CallOptions& o) override {
+    return ListImpl(prefix, delimiter, token, {}, max_keys, o);
+  }
+  Result<ListPage> ListAfter(std::string_view prefix, std::string_view start_after, int max_keys,
+                             const CallOptions& o) override {
+    return ListImpl(prefix, {}, {}, start_after, max_keys, o);
+  }
+  Result<ListPage> ListImpl(std::string_view prefix, std::string_view delimiter,
+                            std::string_view token, std::string_view start_after, int max_keys,
+                            const CallOptions& o);
   Status Delete(std::string_view key, const CallOptions& o) override;
 
   std::string Describe() const override {
@@ -1172,8 +1181,9 @@ Result<ObjectInfo> S3ObjectStore::Head(std::string_view key, const CallOptions& 
   return info;
 }
 
-Result<ListPage> S3ObjectStore::List(std::string_view prefix, std::string_view delimiter,
-                                     std::string_view token, int max_keys, const CallOptions& o) {
+Result<ListPage> S3ObjectStore::ListImpl(std::string_view prefix, std::string_view delimiter,
+                                         std::string_view token, std::string_view start_after,
+                                         int max_keys, const CallOptions& o) {
   if (max_keys <= 0 || max_keys > 1000) max_keys = 1000;
   HttpRequest req;
   req.method = "GET";
@@ -1181,6 +1191,7 @@ Result<ListPage> S3ObjectStore::List(std::string_view prefix, std::string_view d
       {"list-type", "2"}, {"max-keys", std::to_string(max_keys)}, {"prefix", FullKey(prefix)}};
   if (!delimiter.empty()) req.query.emplace_back("delimiter", std::string(delimiter));
   if (!token.empty()) req.query.emplace_back("continuation-token", std::string(token));
+  if (!start_after.empty()) req.query.emplace_back("start-after", FullKey(start_after));
   const std::string what = fmt::format("list '{}'", prefix);
   ListPage page;
   auto r = Execute(

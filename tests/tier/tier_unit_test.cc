@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <map>
 #include <mutex>
+#include <set>
 #include <string>
 
 #include "common/metrics.h"
@@ -88,6 +89,7 @@ class MemoryStore final : public ObjectStore {
         break;
       }
       last = entry;
+      if (is_prefix && hidden_prefixes.count(entry)) continue;  // a server that omits it
       if (is_prefix) {
         page.prefixes.push_back(entry);
       } else {
@@ -98,12 +100,18 @@ class MemoryStore final : public ObjectStore {
     if (!page.next_token.empty() && page.next_token.ends_with("/")) page.next_token += "\xff";
     return page;
   }
+  Result<ListPage> ListAfter(std::string_view prefix, std::string_view start_after, int max_keys,
+                             const CallOptions& o) override {
+    return List(prefix, "", start_after, max_keys, o);
+  }
   Status Delete(std::string_view key, const CallOptions&) override {
     std::lock_guard lock(mu_);
     objects_.erase(std::string(key));
     return Status::Ok();
   }
   std::string Describe() const override { return "memory"; }
+
+  std::set<std::string> hidden_prefixes;  // never reported as common prefixes
 
  private:
   std::mutex mu_;
@@ -236,6 +244,34 @@ TEST(ImportKeys, ListingSkipsUnsafeKeysAndKeepsDirectories) {
     EXPECT_TRUE(std::is_sorted(
         listing->entries.begin(), listing->entries.end(),
         [](const ImportEntry& a, const ImportEntry& b) { return a.info.key < b.info.key; }));
+  }
+}
+
+TEST(ImportKeys, ParallelListingIsCompleteWhenTheServerOmitsPrefixes) {
+  MemoryStore memory;
+  ObjectStore& store = memory;
+  std::set<std::string> keys;
+  for (int d = 0; d < 5; ++d) {
+    for (int i = 0; i < 700; ++i)
+      keys.insert("d" + std::to_string(d) + "/sub/" + std::to_string(i));
+  }
+  for (std::string k : {"a.txt", "d1.txt", "e2", "z/z", "\xC3\xA4/x"}) keys.insert(k);
+  for (const auto& k : keys) ASSERT_TRUE(store.Put(k, "x").ok());
+  memory.hidden_prefixes = {"d1/", "d3/", "z/"};
+  for (int parallel : {1, 3, 8}) {
+    auto listing = ListForImport(store, parallel, nullptr);
+    ASSERT_TRUE(listing) << listing.error().ToString();
+    std::set<std::string> got;
+    for (const auto& e : listing->entries) got.insert(e.info.key);
+    std::vector<std::string> missing, extra;
+    std::set_difference(keys.begin(), keys.end(), got.begin(), got.end(),
+                        std::back_inserter(missing));
+    std::set_difference(got.begin(), got.end(), keys.begin(), keys.end(),
+                        std::back_inserter(extra));
+    EXPECT_TRUE(missing.empty()) << "parallel " << parallel << ": " << missing.size()
+                                 << " missing, first " << missing.front();
+    EXPECT_TRUE(extra.empty()) << "parallel " << parallel;
+    EXPECT_EQ(listing->listed, keys.size());
   }
 }
 
