@@ -420,7 +420,7 @@ int main(int argc, char** argv) {
   format->add_option("--low-watermark", tf.low, "... down to this share (80%)");
   format->add_option("--tiering-delay", tf.delay, "Upload sealed segments after this long (10s)");
   format->add_option("--seal-timeout", tf.seal_timeout,
-                     "Seal an open segment with data after this long (5s)");
+                     "Seal an open segment with data after this long (5s; 0: only when full)");
   format->add_option("--retention", tf.retention,
                      "Evict uploaded data unread this long, e.g. 7d (0: only when space runs out)");
 

@@ -20,7 +20,7 @@ struct TierSettings {
   double high_watermark = 0.90;  // above this fraction of capacity, evict ...
   double low_watermark = 0.80;   // ... down to this one
   double tiering_delay_s = 10;   // a sealed segment uploads this long after sealing
-  double seal_timeout_s = 5;     // an open segment with data seals after this long
+  double seal_timeout_s = 5;     // an open segment with data seals after this long (0: never)
   double retention_s = 0;        // uploaded and unread this long: evicted (0: only for space)
 };
 

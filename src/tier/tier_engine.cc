@@ -119,7 +119,7 @@ void TierEngine::MainLoop() {
 
 void TierEngine::Tick(bool flush) {
   const int64_t now = Now();
-  if (flush || options_.seal_timeout_s >= 0) {
+  if (flush || options_.seal_timeout_s > 0) {  // 0: seal only when full
     auto sealed =
         segments_->SealIfOlderThan(flush ? 0 : static_cast<int64_t>(options_.seal_timeout_s));
     if (!sealed) log::Warn("sealing the open segment: {}", sealed.error().ToString());

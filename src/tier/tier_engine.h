@@ -46,8 +46,8 @@ struct TierOptions {
   double high_watermark = 0.90;
   double low_watermark = 0.80;
   double tiering_delay_s = 10;
-  double seal_timeout_s = 5;
-  double retention_s = 0;  // 0: evict only for space
+  double seal_timeout_s = 5;  // 0: seal only when full
+  double retention_s = 0;     // 0: evict only for space
   std::chrono::milliseconds remote_timeout{30000};
   int upload_parallel = 4;
   int hydrate_parallel = 4;
