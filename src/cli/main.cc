@@ -141,7 +141,9 @@ int CmdTierStatus(const std::string& mountpoint, bool json) {
              t["download_queue"].get<uint64_t>(),
              FormatSize(static_cast<uint64_t>(t["download_rate"].get<double>())),
              FormatSize(t["downloaded_bytes"].get<uint64_t>()));
-  fmt::print("  object store operations (requests, errors, retries, bytes, mean latency):\n");
+  fmt::print(
+      "  object store operations, this store and imported ones (requests, errors, retries, "
+      "bytes, mean latency):\n");
   for (auto& [op, m] : t["operations"].items()) {
     const uint64_t n = m.value("requests", uint64_t{0});
     fmt::print("    {:<8} {:>10} {:>8} {:>8} {:>12} {:>9.2f} ms\n", op, n,

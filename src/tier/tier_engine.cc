@@ -14,6 +14,7 @@
 #include "common/coding.h"
 #include "common/file.h"
 #include "common/logging.h"
+#include "common/metrics.h"
 #include "tier/metered_object_store.h"
 
 namespace cairn::tier {
@@ -71,7 +72,10 @@ std::string TierEngine::SegmentKey(const std::string& uuid, uint64_t segment_id)
 
 TierEngine::TierEngine(TierOptions options, std::unique_ptr<ObjectStore> store,
                        data::SegmentStore* segments)
-    : options_(std::move(options)), store_(std::move(store)), segments_(segments) {}
+    : options_(std::move(options)),
+      store_(std::move(store)),
+      segments_(segments),
+      read_from_download_(metrics::GetCounter("cairn_tier_bytes_read_from_downloads_total")) {}
 
 TierEngine::~TierEngine() { Stop(); }
 
@@ -273,7 +277,35 @@ Status TierEngine::RetryRemote(const std::function<Status(const CallOptions&)>& 
                             options_.remote_timeout.count() / 1000.0, st.message()));
 }
 
+bool TierEngine::ReadFromDownload(uint64_t segment_id, uint64_t offset, size_t n, char* out) {
+  {
+    std::lock_guard lock(mu_);
+    if (!hydrating_.count(segment_id)) return false;
+  }
+  // The download writes the object front to back; bytes below its current size are in place.
+  // (A retried download starts over; a short or stale read then fails the caller's checksum
+  // check or falls back to a ranged GET.)
+  auto f = File::Open(segments_->HydratePath(segment_id), O_RDONLY);
+  if (!f) return false;
+  constexpr uint64_t kWaitWindow = 8ull << 20;  // wait for bytes at most this far ahead
+  for (int poll = 0; poll < 20; ++poll) {
+    auto size = f->Size();
+    if (!size) return false;
+    if (*size >= offset + n) {
+      auto got = f->ReadAt(offset, out, n);
+      return got && *got == n;
+    }
+    if (offset + n - *size > kWaitWindow) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return false;
+}
+
 Status TierEngine::ReadRemote(uint64_t segment_id, uint64_t offset, size_t n, char* out) {
+  if (ReadFromDownload(segment_id, offset, n, out)) {
+    read_from_download_.Add(n);
+    return Status::Ok();
+  }
   const std::string key = SegmentKey(options_.uuid, segment_id);
   Status st = RetryRemote([&](const CallOptions& o) -> Status {
     CAIRN_ASSIGN_OR_RETURN(size_t got, store_->GetRange(key, offset, n, out, {}, o));

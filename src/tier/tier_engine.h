@@ -32,6 +32,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "common/metrics.h"
 #include "common/thread_pool.h"
 #include "data/segment_store.h"
 #include "meta/schema.h"
@@ -138,6 +139,9 @@ class TierEngine final : public data::RemoteSegments {
   void Hydrate(uint64_t segment_id);
   Status HydrateObject(const ObjectTarget& target);
   Status RetryRemote(const std::function<Status(const CallOptions&)>& call);
+  // Serves a remote read from the segment's download in progress when it has (or is about to
+  // have) the bytes: one stream instead of a ranged GET per read.
+  bool ReadFromDownload(uint64_t segment_id, uint64_t offset, size_t n, char* out);
   uint64_t LocalBytes() const;
   std::string ObjectCachePath(uint64_t ino) const;
   void LoadObjectCache();
@@ -173,6 +177,7 @@ class TierEngine final : public data::RemoteSegments {
   std::atomic<uint64_t> object_bytes_{0};
 
   std::atomic<uint64_t> uploaded_bytes_{0}, downloaded_bytes_{0}, upload_failures_{0};
+  metrics::Counter& read_from_download_;
   std::mutex rate_mu_;
   double upload_rate_ = 0, download_rate_ = 0;  // GUARDED_BY(rate_mu_)
   uint64_t last_up_ = 0, last_down_ = 0;        // GUARDED_BY(rate_mu_)
