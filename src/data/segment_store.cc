@@ -413,6 +413,12 @@ uint64_t SegmentStore::SegmentSize(uint64_t segment_id) const {
   return it == segments_.end() ? 0 : it->second->size.load();
 }
 
+bool SegmentStore::IsLocal(uint64_t segment_id) const {
+  std::shared_lock lock(map_mu_);
+  auto it = segments_.find(segment_id);
+  return it != segments_.end() && it->second->state != meta::SegmentState::kEvicted;
+}
+
 Status SegmentStore::InstallHydrated(uint64_t segment_id, const std::string& path) {
   std::shared_ptr<Segment> seg;
   {

@@ -122,6 +122,8 @@ class SegmentStore {
   uint64_t LocalBytes() const { return local_bytes_.load(std::memory_order_relaxed); }
   // The size recorded for a segment (0 when unknown).
   uint64_t SegmentSize(uint64_t segment_id) const;
+  // Whether the segment exists and is not evicted (its bytes are on NVMe).
+  bool IsLocal(uint64_t segment_id) const;
 
   // Compaction support: the file of a sealed segment, and its removal once nothing maps it.
   Result<std::shared_ptr<File>> GetFile(uint64_t segment_id) const;

@@ -31,10 +31,8 @@ std::string Unescape(const std::string& s) {
   return out;
 }
 
-}  // namespace
-
-namespace {
-// Cairn mounts: (mount point, data directory).
+// Cairn mounts: (mount point, data directory), from /proc/self/mountinfo lines
+// "id parent major:minor root mountpoint options [optional fields] - fstype source superopts".
 std::vector<std::pair<std::string, std::string>> CairnMounts() {
   std::vector<std::pair<std::string, std::string>> out;
   std::ifstream in("/proc/self/mountinfo");
@@ -81,20 +79,9 @@ Result<std::string> DataDirOfMount(const std::string& mountpoint) {
     }
     return Err(ErrnoStatus(mountpoint));
   }
-  std::ifstream in("/proc/self/mountinfo");
-  std::string line;
   std::string found;
-  while (std::getline(in, line)) {
-    // id parent major:minor root mountpoint options [optional fields] - fstype source superopts
-    std::istringstream ls(line);
-    std::string id, parent, dev, root, mnt;
-    ls >> id >> parent >> dev >> root >> mnt;
-    auto dash = line.find(" - ");
-    if (dash == std::string::npos) continue;
-    std::istringstream rest(line.substr(dash + 3));
-    std::string fstype, source;
-    rest >> fstype >> source;
-    if (Unescape(mnt) == real && fstype == "fuse.cairn") found = Unescape(source);
+  for (const auto& [mnt, dir] : CairnMounts()) {
+    if (mnt == real) found = dir;
   }
   if (found.empty()) return Err(Code::kInvalid, mountpoint + " is not a Cairn mount point");
   return found;

@@ -367,12 +367,7 @@ void TierEngine::OnRemoved(uint64_t segment_id) {
   });
 }
 
-bool TierEngine::IsLocal(uint64_t segment_id) {
-  for (const auto& seg : segments_->List()) {
-    if (seg.id == segment_id) return seg.state != meta::SegmentState::kEvicted;
-  }
-  return false;
-}
+bool TierEngine::IsLocal(uint64_t segment_id) { return segments_->IsLocal(segment_id); }
 
 // --- imported objects ---------------------------------------------------------------------
 
