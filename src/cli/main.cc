@@ -1,4 +1,4 @@
-// The `cairn` command: format, mount, unmount, status, fsck, compact, tier, import.
+// The `cairn` command: format, mount, unmount, status, fsck, compact, tier, import, snap.
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <sys/file.h>
@@ -13,6 +13,8 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "cli/cli_common.h"
+#include "cli/snap_commands.h"
 #include "common/units.h"
 #include "fs/options.h"
 #include "server/admin_client.h"
@@ -22,12 +24,10 @@
 namespace {
 
 using namespace cairn;
+using cli::EndProgress;
+using cli::Fail;
+using cli::ShowProgress;
 
-int Fail(std::string_view command, const Status& st) {
-  fmt::print(stderr, "cairn {}: {}\n", command,
-             st.message().empty() ? st.ToString() : st.message());
-  return 1;
-}
 
 struct TierFlags {
   std::string object_store, nvme_capacity = "0", high = "90%", low = "80%", delay = "10s",
@@ -91,21 +91,6 @@ Result<Target> ResolvePath(const std::string& path) {
   struct stat st;
   if (::stat(path.c_str(), &st) != 0) return Err(ErrnoStatus(path));
   return Target{data_dir, static_cast<uint64_t>(st.st_ino)};
-}
-
-// A progress bar on stderr when it is a terminal.
-void ShowProgress(const char* what, uint64_t done, uint64_t total, bool bytes) {
-  if (!::isatty(2)) return;
-  const int width = 30;
-  const double frac = total ? std::min(1.0, static_cast<double>(done) / total) : 1.0;
-  const int fill = static_cast<int>(frac * width);
-  std::string text = bytes ? fmt::format("{} / {}", FormatSize(done), FormatSize(total))
-                           : fmt::format("{} / {}", done, total);
-  fmt::print(stderr, "\r{} [{}{}] {:3.0f}% {}   ", what, std::string(fill, '#'),
-             std::string(width - fill, '.'), frac * 100, text);
-}
-void EndProgress() {
-  if (::isatty(2)) fmt::print(stderr, "\n");
 }
 
 int CmdTierStatus(const std::string& mountpoint, bool json) {
@@ -297,6 +282,10 @@ int RunProgram(const std::vector<std::string>& argv) {
 int CmdUnmount(const std::string& mountpoint, double timeout_s) {
   auto data_dir = server::DataDirOfMount(mountpoint);
   if (!data_dir) return Fail("unmount", data_dir.error());
+  if (::geteuid() == 0) {
+    // The read-only bind of .snapshots goes first (EINVAL when there is none).
+    (void)::umount2((mountpoint + "/.snapshots").c_str(), MNT_DETACH | UMOUNT_NOFOLLOW);
+  }
   int r = ::geteuid() == 0 ? (::umount2(mountpoint.c_str(), 0) == 0 ? 0 : -1)
                            : RunProgram({"fusermount3", "-u", mountpoint});
   if (r != 0) {
@@ -493,8 +482,11 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 64));
   import->add_flag("--json", json, "Machine-readable output");
 
+  cli::SnapCommands snap(app);
+
   CLI11_PARSE(app, argc, argv);
 
+  if (int r = snap.Run(); r >= 0) return r;
   if (*format) return CmdFormat(data_dir, inline_max, segment_size, tf);
   if (*tier_status) return CmdTierStatus(mountpoint, json);
   if (*tier_fetch) return CmdTierFetch(paths);

@@ -52,6 +52,8 @@ const char* CodeName(Code code) {
       return "object store unavailable";
     case Code::kChanged:
       return "object changed";
+    case Code::kReadOnly:
+      return "read-only snapshot";
   }
   return "unknown";
 }
@@ -103,6 +105,8 @@ int ToErrno(Code code) {
     case Code::kUnavailable:
     case Code::kChanged:
       return EIO;
+    case Code::kReadOnly:
+      return EROFS;
   }
   return EIO;
 }

@@ -35,6 +35,7 @@ enum class Code : int {
   kBadHandle,     // EBADF
   kUnavailable,   // EIO: the object store cannot be reached now (retryable; timed out)
   kChanged,       // EIO: an object changed under Cairn (ETag mismatch); never mixed data
+  kReadOnly,      // EROFS: a snapshot (read-only view)
 };
 
 const char* CodeName(Code code);

@@ -3,6 +3,9 @@
 // Thread-safety: Submit and Pending may be called from any thread.
 #pragma once
 
+#include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <functional>
@@ -10,6 +13,8 @@
 #include <string>
 #include <thread>
 #include <vector>
+
+#include "common/status.h"
 
 namespace cairn {
 
@@ -68,5 +73,40 @@ class ThreadPool {
   bool stopping_ = false;                    // GUARDED_BY(mu_)
   std::vector<std::thread> workers_;
 };
+
+// Runs fn(i) for i in [0, n) on up to `threads` threads; the calling thread calls tick() about
+// every 200 ms while they run, and once at the end. After one call fails, the items not started
+// yet are skipped; the first error is returned.
+inline Status RunParallel(size_t n, int threads, const std::function<Status(size_t)>& fn,
+                          const std::function<void()>& tick = {}) {
+  std::atomic<size_t> next{0};
+  std::mutex mu;
+  Status first;
+  std::atomic<bool> failed{false};
+  std::atomic<int> running{0};
+  std::vector<std::thread> workers;
+  const int count = static_cast<int>(std::min<size_t>(n, static_cast<size_t>(std::max(1, threads))));
+  running = count;
+  for (int t = 0; t < count; ++t) {
+    workers.emplace_back([&] {
+      for (size_t i; !failed && (i = next++) < n;) {
+        Status st = fn(i);
+        if (!st.ok()) {
+          std::lock_guard lock(mu);
+          if (first.ok()) first = st;
+          failed = true;
+        }
+      }
+      --running;
+    });
+  }
+  while (running > 0) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(tick ? 200 : 5));
+    if (tick) tick();
+  }
+  for (auto& w : workers) w.join();
+  if (tick) tick();
+  return first;
+}
 
 }  // namespace cairn

@@ -94,6 +94,8 @@ Result<std::unique_ptr<SegmentStore>> SegmentStore::Open(const std::string& data
     std::string path = SegmentPath(data_dir, rec.id);
     auto seg = std::make_shared<Segment>();
     seg->state_since = now;
+    seg->origin = rec.origin;
+    seg->pushed = rec.pushed;
     store->segments_[rec.id] = seg;
     if (!options.read_only) (void)::unlink(store->HydratePath(rec.id).c_str());  // a stale download
     if (rec.state == meta::SegmentState::kEvicted) {
@@ -138,9 +140,12 @@ Result<std::unique_ptr<SegmentStore>> SegmentStore::Open(const std::string& data
   return store;
 }
 
-Status SegmentStore::PutRecord(uint64_t id, meta::SegmentState state, uint64_t size, bool sync) {
+Status SegmentStore::PutRecord(const Segment& seg, uint64_t id, meta::SegmentState state,
+                               uint64_t size, bool sync) {
+  std::lock_guard lock(record_mu_);  // so that a concurrent SetPushed is never overwritten
   kv::WriteBatch batch;
-  batch.Put(meta::SegmentKey(id), meta::EncodeSegment({id, state, size}));
+  batch.Put(meta::SegmentKey(id),
+            meta::EncodeSegment({id, state, size, seg.origin, seg.pushed.load()}));
   return kv_->Write(batch, sync);
 }
 
@@ -150,7 +155,7 @@ Status SegmentStore::SealLocked() {
   while (active_->inflight.load(std::memory_order_acquire) > 0) std::this_thread::yield();
   CAIRN_RETURN_IF_ERROR(active_->file->DataSync());
   CAIRN_RETURN_IF_ERROR(
-      PutRecord(active_id_, meta::SegmentState::kSealed, active_->size.load(), false));
+      PutRecord(*active_, active_id_, meta::SegmentState::kSealed, active_->size.load(), false));
   {
     std::unique_lock lock(map_mu_);
     active_->state = meta::SegmentState::kSealed;
@@ -169,9 +174,9 @@ Status SegmentStore::RollLocked() {
   CAIRN_ASSIGN_OR_RETURN(File file, File::Open(path, O_RDWR | O_CREAT | O_EXCL, 0600));
   std::string header = EncodeSegmentHeader(id);
   CAIRN_RETURN_IF_ERROR(file.WriteAt(0, header.data(), header.size()));
-  // The segment record commits before any extent can point into the segment.
-  CAIRN_RETURN_IF_ERROR(PutRecord(id, meta::SegmentState::kOpen, 0, false));
   auto seg = std::make_shared<Segment>();
+  // The segment record commits before any extent can point into the segment.
+  CAIRN_RETURN_IF_ERROR(PutRecord(*seg, id, meta::SegmentState::kOpen, 0, false));
   seg->file = std::make_shared<File>(std::move(file));
   seg->state = meta::SegmentState::kOpen;
   seg->size = kSegmentHeaderSize;
@@ -312,7 +317,7 @@ std::vector<SegmentInfo> SegmentStore::List() const {
   out.reserve(segments_.size());
   for (const auto& [id, seg] : segments_) {
     out.push_back({id, seg->state, seg->size.load(), seg->live.load(), seg->last_read.load(),
-                   seg->state_since});
+                   seg->state_since, seg->origin, seg->pushed.load()});
   }
   return out;
 }
@@ -330,6 +335,7 @@ Result<std::shared_ptr<File>> SegmentStore::GetFile(uint64_t segment_id) const {
 
 Status SegmentStore::Remove(uint64_t segment_id) {
   bool remote = false;
+  bool keep_object = false;
   {
     std::unique_lock lock(map_mu_);
     auto it = segments_.find(segment_id);
@@ -339,6 +345,8 @@ Status SegmentStore::Remove(uint64_t segment_id) {
     }
     remote = it->second->state == meta::SegmentState::kUploaded ||
              it->second->state == meta::SegmentState::kEvicted;
+    // Another file system's object, or part of a pushed snapshot: not this removal's to delete.
+    keep_object = !it->second->origin.empty() || it->second->pushed.load();
     if (it->second->file) local_bytes_ -= it->second->size.load();
     segments_.erase(it);
   }
@@ -347,7 +355,7 @@ Status SegmentStore::Remove(uint64_t segment_id) {
   CAIRN_RETURN_IF_ERROR(kv_->Write(batch, true));
   std::string path = SegmentPath(dir_, segment_id);
   if (::unlink(path.c_str()) != 0 && errno != ENOENT) return ErrnoStatus("unlink " + path);
-  if (remote && remote_) remote_->OnRemoved(segment_id);
+  if (remote && remote_) remote_->OnRemoved(segment_id, !keep_object);
   return Status::Ok();
 }
 
@@ -369,7 +377,7 @@ Status SegmentStore::MarkUploaded(uint64_t segment_id) {
     if (seg->state != meta::SegmentState::kSealed) return Status::Ok();
   }
   CAIRN_RETURN_IF_ERROR(
-      PutRecord(segment_id, meta::SegmentState::kUploaded, seg->size.load(), false));
+      PutRecord(*seg, segment_id, meta::SegmentState::kUploaded, seg->size.load(), false));
   std::unique_lock lock(map_mu_);
   if (seg->state == meta::SegmentState::kSealed) {
     seg->state = meta::SegmentState::kUploaded;
@@ -389,7 +397,7 @@ Result<uint64_t> SegmentStore::Evict(uint64_t segment_id) {
   }
   // Durable before the file goes: after a crash the segment is read from the object store.
   CAIRN_RETURN_IF_ERROR(
-      PutRecord(segment_id, meta::SegmentState::kEvicted, seg->size.load(), true));
+      PutRecord(*seg, segment_id, meta::SegmentState::kEvicted, seg->size.load(), true));
   {
     std::unique_lock lock(map_mu_);
     if (seg->state != meta::SegmentState::kUploaded || !seg->file) return 0;
@@ -417,6 +425,33 @@ bool SegmentStore::IsLocal(uint64_t segment_id) const {
   std::shared_lock lock(map_mu_);
   auto it = segments_.find(segment_id);
   return it != segments_.end() && it->second->state != meta::SegmentState::kEvicted;
+}
+
+std::string SegmentStore::Origin(uint64_t segment_id) const {
+  std::shared_lock lock(map_mu_);
+  auto it = segments_.find(segment_id);
+  return it == segments_.end() ? std::string() : it->second->origin;
+}
+
+Status SegmentStore::SetPushed(const std::vector<uint64_t>& segment_ids, bool pushed) {
+  std::lock_guard record_lock(record_mu_);
+  kv::WriteBatch batch;
+  {
+    std::shared_lock lock(map_mu_);
+    for (uint64_t id : segment_ids) {
+      auto it = segments_.find(id);
+      if (it == segments_.end() || it->second->pushed.load() == pushed) continue;
+      Segment& seg = *it->second;
+      if (seg.state == meta::SegmentState::kOpen) {
+        return Status(Code::kBusy, fmt::format("segment {} is still open", id));
+      }
+      seg.pushed = pushed;
+      batch.Put(meta::SegmentKey(id),
+                meta::EncodeSegment({id, seg.state, seg.size.load(), seg.origin, pushed}));
+    }
+  }
+  if (batch.empty()) return Status::Ok();
+  return kv_->Write(batch, true);
 }
 
 Status SegmentStore::InstallHydrated(uint64_t segment_id, const std::string& path) {
@@ -447,7 +482,7 @@ Status SegmentStore::InstallHydrated(uint64_t segment_id, const std::string& pat
   CAIRN_RETURN_IF_ERROR(file.DataSync());
   std::string final_path = SegmentPath(dir_, segment_id);
   if (::rename(path.c_str(), final_path.c_str()) != 0) return ErrnoStatus("rename " + final_path);
-  CAIRN_RETURN_IF_ERROR(PutRecord(segment_id, meta::SegmentState::kUploaded, size, false));
+  CAIRN_RETURN_IF_ERROR(PutRecord(*seg, segment_id, meta::SegmentState::kUploaded, size, false));
   std::unique_lock lock(map_mu_);
   if (seg->state != meta::SegmentState::kEvicted) return Status::Ok();
   seg->file = std::make_shared<File>(std::move(file));

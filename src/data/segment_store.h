@@ -60,6 +60,8 @@ struct SegmentInfo {
   int64_t live = 0;         // bytes mapped by extents
   int64_t last_read = 0;    // steady-clock seconds of the last read (0: never read)
   int64_t state_since = 0;  // steady-clock seconds when it entered its state (this process)
+  std::string origin;       // see meta::SegmentRecord
+  bool pushed = false;
 };
 
 // The object tier as the segment store sees it (implemented by tier::TierEngine): it serves
@@ -72,8 +74,10 @@ class RemoteSegments {
   virtual Status ReadRemote(uint64_t segment_id, uint64_t offset, size_t n, char* out) = 0;
   // A read needed segment id from the object store (a hint to hydrate it).
   virtual void OnRemoteRead(uint64_t segment_id) = 0;
-  // Segment id left the file system (compaction); its object is no longer needed.
-  virtual void OnRemoved(uint64_t segment_id) = 0;
+  // Segment id left the file system (compaction). delete_object: its object is this file
+  // system's and nothing else needs it (false for another file system's segment, or one that a
+  // pushed snapshot references).
+  virtual void OnRemoved(uint64_t segment_id, bool delete_object) = 0;
 };
 
 // Steady-clock seconds, the time base of SegmentInfo.
@@ -124,6 +128,10 @@ class SegmentStore {
   uint64_t SegmentSize(uint64_t segment_id) const;
   // Whether the segment exists and is not evicted (its bytes are on NVMe).
   bool IsLocal(uint64_t segment_id) const;
+  // The file system whose object-store prefix holds the segment ("" for this one).
+  std::string Origin(uint64_t segment_id) const;
+  // Records (durably) whether a pushed snapshot references each segment. kBusy for an open one.
+  Status SetPushed(const std::vector<uint64_t>& segment_ids, bool pushed);
 
   // Compaction support: the file of a sealed segment, and its removal once nothing maps it.
   Result<std::shared_ptr<File>> GetFile(uint64_t segment_id) const;
@@ -140,11 +148,14 @@ class SegmentStore {
     std::atomic<uint64_t> size{0};  // bytes reserved by appends (written once inflight is 0)
     std::atomic<int64_t> live{0};
     std::atomic<int> inflight{0};  // appends that reserved space but have not written it yet
+    std::string origin;            // fixed when the segment is loaded
+    std::atomic<bool> pushed{false};
   };
   SegmentStore(std::string data_dir, kv::KvStore* kv, SegmentStoreOptions options);
   Status RollLocked();  // REQUIRES: append_mu_ held
   Status SealLocked();  // REQUIRES: append_mu_ held
-  Status PutRecord(uint64_t id, meta::SegmentState state, uint64_t size, bool sync);
+  Status PutRecord(const Segment& seg, uint64_t id, meta::SegmentState state, uint64_t size,
+                   bool sync);
 
   const std::string dir_;
   kv::KvStore* const kv_;
@@ -159,6 +170,7 @@ class SegmentStore {
   uint64_t active_id_ = 0;           // GUARDED_BY(append_mu_)
   std::atomic<uint64_t> active_id_snapshot_{0};
   std::mutex sync_mu_;
+  std::mutex record_mu_;  // serializes writes of segment records
   std::atomic<uint64_t> local_bytes_{0};
   RemoteSegments* remote_ = nullptr;
 };

@@ -20,6 +20,10 @@ constexpr uint64_t kMaxFileSize = 1ull << 62;
 }  // namespace
 
 Status FileSystem::Open(uint64_t ino, int flags) {
+  if (IsSnapIno(ino)) {
+    if ((flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC)) return Status(Code::kReadOnly, "snapshots are read-only");
+    return SnapGetAttr(ino).has_value() ? Status::Ok() : Status(Code::kNotFound, "");
+  }
   CAIRN_ASSIGN_OR_RETURN(auto state, cache_->Get(ino, 0, 1));
   std::unique_lock lock(state->lock);
   Status st;
@@ -53,6 +57,7 @@ Result<struct stat> FileSystem::Create(const Context& ctx, uint64_t parent, std:
 }
 
 Status FileSystem::Release(uint64_t ino) {
+  if (IsSnapIno(ino)) return Status::Ok();
   cache_->Drop(ino, 0, 1);
   auto state = cache_->Get(ino);
   if (state) MaybeReclaim(ino, *state);
@@ -67,6 +72,7 @@ Status FileSystem::Fsync(uint64_t /*ino*/) {
 }
 
 Result<size_t> FileSystem::Read(uint64_t ino, uint64_t offset, size_t size, char* out) {
+  if (IsSnapIno(ino)) return SnapRead(ino, offset, size, out);
   CAIRN_ASSIGN_OR_RETURN(auto state, cache_->Get(ino));
   std::shared_lock lock(state->lock);
   if (state->deleted) return Err(Code::kNotFound);
@@ -75,7 +81,9 @@ Result<size_t> FileSystem::Read(uint64_t ino, uint64_t offset, size_t size, char
 }
 
 Result<size_t> FileSystem::ReadLocked(const meta::Inode& inode, uint64_t offset, size_t size,
-                                      char* out) {
+                                      char* out, meta::MetaStore* meta, uint64_t cache_ino) {
+  if (!meta) meta = meta_.get();
+  if (cache_ino == 0) cache_ino = inode.ino;
   if (offset >= inode.size || size == 0) return 0;
   const size_t n = static_cast<size_t>(std::min<uint64_t>(size, inode.size - offset));
   if (inode.is_inline) {
@@ -83,9 +91,9 @@ Result<size_t> FileSystem::ReadLocked(const meta::Inode& inode, uint64_t offset,
     return n;
   }
   if (inode.is_remote) {
-    CAIRN_ASSIGN_OR_RETURN(std::string value, kv_->Get(meta::ObjectRefKey(inode.ino)));
+    CAIRN_ASSIGN_OR_RETURN(std::string value, meta->kv().Get(meta::ObjectRefKey(inode.ino)));
     CAIRN_ASSIGN_OR_RETURN(meta::ObjectRef ref, meta::DecodeObjectRef(value));
-    Status st = tier_->ReadObject({inode.ino, ref, inode.size}, offset, n, out);
+    Status st = tier_->ReadObject({cache_ino, ref, inode.size}, offset, n, out);
     if (!st.ok()) {
       log::Error("read of imported inode {} (object {}) at {}: {}", inode.ino, ref.key, offset,
                  st.ToString());
@@ -94,7 +102,7 @@ Result<size_t> FileSystem::ReadLocked(const meta::Inode& inode, uint64_t offset,
     return n;
   }
   const uint64_t end = offset + n;
-  CAIRN_ASSIGN_OR_RETURN(auto extents, meta_->GetExtents(inode.ino, offset, end));
+  CAIRN_ASSIGN_OR_RETURN(auto extents, meta->GetExtents(inode.ino, offset, end));
   uint64_t pos = offset;
   for (const auto& e : extents) {
     const uint64_t b = std::max(offset, e.file_offset);
@@ -114,6 +122,7 @@ Result<size_t> FileSystem::ReadLocked(const meta::Inode& inode, uint64_t offset,
 }
 
 Result<size_t> FileSystem::Write(uint64_t ino, uint64_t offset, const char* data, size_t size) {
+  if (IsSnapIno(ino)) return Err(Code::kReadOnly, "snapshots are read-only");
   if (offset > kMaxFileSize || size > kMaxFileSize - offset) return Err(Code::kTooBig);
   tier_->WaitForSpace();  // backpressure while NVMe is full of data not yet uploaded
   CAIRN_ASSIGN_OR_RETURN(auto state, cache_->Get(ino));
@@ -273,6 +282,7 @@ Status FileSystem::CommitData(InodeState& state, const meta::Inode& updated, kv:
 }
 
 Status FileSystem::Fallocate(uint64_t ino, int mode, uint64_t offset, uint64_t length) {
+  if (IsSnapIno(ino)) return Status(Code::kReadOnly, "snapshots are read-only");
   if (length == 0) return Status(Code::kInvalid, "zero length");
   if (offset > kMaxFileSize || length > kMaxFileSize - offset) return Status(Code::kTooBig, "");
   const bool punch = mode == (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE);
@@ -313,10 +323,11 @@ Result<size_t> FileSystem::CompactOnce(double live_threshold) {
   const uint64_t active = segments_->active_id();
   for (const auto& seg : segments_->List()) {
     if (seg.id == active || seg.state == meta::SegmentState::kOpen) continue;
+    if (Pinned(seg.id)) continue;  // a snapshot shows its bytes where they are
     if (seg.state == meta::SegmentState::kEvicted) {
       // Only in the object store: dropped once nothing maps it; never downloaded to compact.
       if (seg.live <= 0) {
-        CAIRN_RETURN_IF_ERROR(segments_->Remove(seg.id));
+        CAIRN_RETURN_IF_ERROR(RemoveSegment(seg.id));
         ++done;
       }
       continue;
@@ -405,7 +416,7 @@ Status FileSystem::CompactSegment(uint64_t segment_id) {
     }
   }
   CAIRN_RETURN_IF_ERROR(kv_->SyncWal());
-  CAIRN_RETURN_IF_ERROR(segments_->Remove(segment_id));
+  CAIRN_RETURN_IF_ERROR(RemoveSegment(segment_id));
   compacted_++;
   log::Info("compacted segment {}: moved {} bytes", segment_id, moved);
   return Status::Ok();

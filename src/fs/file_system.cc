@@ -46,6 +46,7 @@ Status FileSystem::Load() {
   seg_opts.segment_size = super_.segment_size;
   CAIRN_ASSIGN_OR_RETURN(segments_, data::SegmentStore::Open(data_dir_, kv_.get(), seg_opts));
   cache_ = std::make_unique<InodeCache>(meta_.get());
+  CAIRN_RETURN_IF_ERROR(LoadSnapshots());
   CAIRN_RETURN_IF_ERROR(OpenTier());
 
   // One pass over inodes and extents rebuilds the counters and each segment's live bytes.
@@ -108,12 +109,15 @@ void FileSystem::Account(const meta::Inode* before, const meta::Inode* after) {
 }
 
 Result<struct stat> FileSystem::Lookup(uint64_t parent, std::string_view name) {
+  if (IsSnapIno(parent)) return SnapLookup(parent, name);
+  if (parent == meta::kRootIno && name == kSnapDirName) return SnapDirStat();
   if (name.size() > meta::kMaxNameLength) return Err(Code::kNameTooLong);
   CAIRN_ASSIGN_OR_RETURN(meta::Dentry d, meta_->GetDentry(parent, name));
   return Remember(d.ino);
 }
 
 Result<struct stat> FileSystem::Remember(uint64_t ino) {
+  if (IsSnapIno(ino)) return SnapGetAttr(ino);
   CAIRN_ASSIGN_OR_RETURN(auto state, cache_->Get(ino, 1));
   std::shared_lock lock(state->lock);
   if (state->deleted) {
@@ -125,6 +129,7 @@ Result<struct stat> FileSystem::Remember(uint64_t ino) {
 }
 
 void FileSystem::Forget(uint64_t ino, uint64_t n) {
+  if (IsSnapIno(ino)) return;  // views keep no per-inode state
   if (ino == meta::kRootIno) return;
   if (!cache_->Drop(ino, n, 0)) return;
   auto state = cache_->Get(ino);
@@ -236,6 +241,7 @@ Status FileSystem::OpenTier() {
 }
 
 Result<struct stat> FileSystem::GetAttr(uint64_t ino) {
+  if (IsSnapIno(ino)) return SnapGetAttr(ino);
   CAIRN_ASSIGN_OR_RETURN(auto state, cache_->Get(ino));
   std::shared_lock lock(state->lock);
   if (state->deleted) return Err(Code::kNotFound);
@@ -246,6 +252,7 @@ Result<struct stat> FileSystem::GetAttr(uint64_t ino) {
 }
 
 Result<struct stat> FileSystem::SetAttr(uint64_t ino, const SetAttrRequest& req) {
+  if (IsSnapIno(ino)) return Err(Code::kReadOnly, "snapshots are read-only");
   CAIRN_ASSIGN_OR_RETURN(auto state, cache_->Get(ino));
   std::unique_lock lock(state->lock);
   if (state->deleted) return Err(Code::kNotFound);

@@ -18,9 +18,12 @@
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
+#include <shared_mutex>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -29,6 +32,7 @@
 #include "data/segment_store.h"
 #include "fs/inode_cache.h"
 #include "fs/options.h"
+#include "fs/snapshot_view.h"
 #include "kv/kv_store.h"
 #include "meta/meta_store.h"
 #include "tier/tier_engine.h"
@@ -81,6 +85,31 @@ struct ImportReport {
   uint64_t dirs_created = 0;
   uint64_t bytes = 0;                                        // of the files created or updated
   std::vector<std::pair<std::string, std::string>> skipped;  // key, reason
+};
+
+struct SnapshotInfo {
+  std::string name;
+  uint32_t index = 0;
+  meta::Timespec created;
+  uint64_t pinned_segments = 0;
+  std::vector<std::string> pushed_to;
+};
+
+// What a push did (cairn snap push).
+struct PushReport {
+  std::string url;
+  std::string manifest_key;
+  uint64_t segments = 0, metadata_files = 0;
+  uint64_t objects_uploaded = 0, objects_present = 0;
+  uint64_t bytes_uploaded = 0, bytes_present = 0;
+  uint64_t files = 0, file_bytes = 0;
+  double seconds = 0;
+};
+
+struct RemoteDeleteReport {
+  std::string manifest_key;
+  uint64_t objects_deleted = 0, bytes_deleted = 0;
+  uint64_t objects_kept = 0;  // still referenced (by the live tree or another snapshot)
 };
 
 struct Stats {
@@ -169,6 +198,20 @@ class FileSystem {
   using ImportProgress = std::function<void(std::string_view phase, uint64_t done)>;
   Result<ImportReport> Import(const Context& ctx, uint64_t dest, const std::string& url,
                               bool refresh, int list_parallel, const ImportProgress& progress);
+  // Snapshots (fs/snapshot_ops.cc, fs/snapshot_push.cc). Creation checkpoints the metadata and
+  // pins the segments; the snapshot shows at .snapshots/<name>, read-only.
+  Result<SnapshotInfo> CreateSnapshot(std::string_view name);
+  std::vector<SnapshotInfo> ListSnapshots();
+  Status DeleteSnapshot(std::string_view name);
+  // Uploads what snapshot `name` needs that url (empty: the file system's own object store)
+  // lacks, then its manifest. progress(phase, done_bytes, total_bytes).
+  using PushProgress = std::function<void(std::string_view phase, uint64_t done, uint64_t total)>;
+  Result<PushReport> PushSnapshot(std::string_view name, const std::string& url,
+                                  const PushProgress& progress);
+  // Deletes the pushed snapshot `name` of this file system from url, and the objects of this
+  // file system that nothing else references (docs/ARCHITECTURE.md, "Snapshots").
+  Result<RemoteDeleteReport> DeleteRemoteSnapshot(std::string_view name, const std::string& url);
+
   // Compacts sealed segments whose live fraction is below the threshold; returns how many.
   Result<size_t> CompactOnce(double live_threshold);
   // Flushes everything, reclaims orphans, seals the open segment. Idempotent.
@@ -212,12 +255,35 @@ class FileSystem {
   Status TruncateLocked(meta::Inode& inode, uint64_t size, kv::WriteBatch* batch, LiveDeltas* live);
   Status CommitData(InodeState& state, const meta::Inode& updated, kv::WriteBatch* batch,
                     const LiveDeltas& live);
-  Result<size_t> ReadLocked(const meta::Inode& inode, uint64_t offset, size_t size, char* out);
+  // meta: where the inode's extents are (nullptr: the live store); cache_ino: the inode number
+  // that names an imported file's cached object.
+  Result<size_t> ReadLocked(const meta::Inode& inode, uint64_t offset, size_t size, char* out,
+                            meta::MetaStore* meta = nullptr, uint64_t cache_ino = 0);
   Status CompactSegment(uint64_t segment_id);
   // Copies an imported file's bytes into segments (before its first change). REQUIRES: the
   // inode's lock held exclusive.
   Status MaterializeLocked(meta::Inode& inode, kv::WriteBatch* batch, LiveDeltas* live);
   Status OpenTier();
+  // Snapshots: loading at mount, views (fs/snapshot_view.cc), pins.
+  Status LoadSnapshots();
+  Result<std::shared_ptr<SnapshotView>> View(uint32_t index);
+  Result<std::shared_ptr<SnapshotView>> ViewByName(std::string_view name);
+  Result<struct stat> SnapGetAttr(uint64_t ino);
+  Result<struct stat> SnapLookup(uint64_t parent, std::string_view name);
+  Result<std::string> SnapReadlink(uint64_t ino);
+  Result<size_t> SnapRead(uint64_t ino, uint64_t offset, size_t size, char* out);
+  Result<uint64_t> SnapOpenDir(uint64_t ino);
+  Result<std::string> SnapGetXattr(uint64_t ino, std::string_view name);
+  Result<std::vector<std::string>> SnapListXattr(uint64_t ino);
+  uint64_t AddDirHandle(std::shared_ptr<std::vector<DirEntry>> entries);
+  struct stat SnapDirStat();
+  // Removes a segment nothing maps, unless a snapshot pins it; rewrites refs/<uuid>.json when it
+  // was another file system's.
+  Status RemoveSegment(uint64_t segment_id);
+  bool Pinned(uint64_t segment_id);
+  void RecomputePinsLocked();  // REQUIRES: snap_mu_ and views_mu_ held
+  Status WriteRefs();
+  struct stat ViewStat(uint32_t index, const meta::Inode& inode) const;
   // Calls visit for every inode of the tree at ino (each once, hard links included).
   Status WalkTree(uint64_t ino, const std::function<Status(const meta::Inode&)>& visit);
   Status MoveBlob(uint64_t segment_id, const data::RecordHeader& header, uint64_t blob_offset,
@@ -243,6 +309,13 @@ class FileSystem {
   std::mutex dirs_mu_;
   uint64_t next_dir_handle_ = 1;  // GUARDED_BY(dirs_mu_)
   std::unordered_map<uint64_t, std::shared_ptr<const std::vector<DirEntry>>> dirs_;
+
+  std::mutex snap_mu_;  // snapshot creation and deletion, pins, segment removal
+  std::set<uint64_t> pinned_;  // GUARDED_BY(snap_mu_)
+  std::shared_mutex views_mu_;
+  std::map<uint32_t, std::shared_ptr<SnapshotView>> views_;  // GUARDED_BY(views_mu_)
+  std::mutex remote_mu_;       // pushes and remote deletes, one at a time
+  std::mutex refs_mu_;         // writes of refs/<uuid>.json
 
   std::mutex compactor_mu_;
   std::condition_variable compactor_cv_;

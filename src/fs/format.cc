@@ -18,8 +18,6 @@
 #include "meta/schema.h"
 
 namespace cairn::fs {
-namespace {
-
 std::string NewUuid() {
   std::random_device rd;
   uint64_t a = (static_cast<uint64_t>(rd()) << 32) | rd();
@@ -27,6 +25,8 @@ std::string NewUuid() {
   return fmt::format("{:08x}-{:04x}-{:04x}-{:04x}-{:012x}", a >> 32, (a >> 16) & 0xffff,
                      (a & 0x0fff) | 0x4000, ((b >> 48) & 0x3fff) | 0x8000, b & 0xffffffffffff);
 }
+
+namespace {
 
 Result<bool> DirIsEmptyOrAbsent(const std::string& path) {
   DIR* d = ::opendir(path.c_str());
@@ -102,7 +102,9 @@ Status Format(const std::string& data_dir, const FormatOptions& options) {
   if (::mkdir((data_dir + "/segments").c_str(), 0700) != 0) {
     return ErrnoStatus("create " + data_dir + "/segments");
   }
-  {
+  if (options.fill_meta) {
+    CAIRN_RETURN_IF_ERROR(options.fill_meta(data_dir));
+  } else {
     kv::RocksDbOptions kv_opts;
     kv_opts.create_if_missing = true;
     CAIRN_ASSIGN_OR_RETURN(auto kv, kv::RocksDbKvStore::Open(data_dir + "/meta", kv_opts));
@@ -125,11 +127,12 @@ Status Format(const std::string& data_dir, const FormatOptions& options) {
   nlohmann::json j = {
       {"tier", TierJson(tier)},
       {"format_version", kFormatVersion},
-      {"uuid", NewUuid()},
+      {"uuid", options.uuid.empty() ? NewUuid() : options.uuid},
       {"inline_max", options.inline_max},
       {"segment_size", options.segment_size},
       {"created", static_cast<int64_t>(::time(nullptr))},
   };
+  if (!options.restored_from.empty()) j["restored_from"] = options.restored_from;
   return WriteFileAtomic(data_dir + "/" + kSuperblockFile, j.dump(2) + "\n");
 }
 
@@ -179,6 +182,9 @@ Result<Superblock> ReadSuperblock(const std::string& data_dir) {
   sb.inline_max = j["inline_max"].get<uint64_t>();
   sb.segment_size = j["segment_size"].get<uint64_t>();
   sb.created = j.value("created", int64_t{0});
+  if (j.contains("restored_from") && j["restored_from"].is_string()) {
+    sb.restored_from = j["restored_from"].get<std::string>();
+  }
   sb.tier.object_store = DefaultObjectStore(data_dir);
   if (j.contains("tier") && j["tier"].is_object()) try {
       const auto& t = j["tier"];

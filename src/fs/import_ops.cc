@@ -38,6 +38,7 @@ std::string JoinParts(const std::vector<std::string>& parts, size_t n) {
 Result<ImportReport> FileSystem::Import(const Context& ctx, uint64_t dest, const std::string& url,
                                         bool refresh, int list_parallel,
                                         const ImportProgress& progress) {
+  if (IsSnapIno(dest)) return Err(Code::kReadOnly, "snapshots are read-only");
   ImportReport report;
   {
     CAIRN_ASSIGN_OR_RETURN(meta::Inode d, meta_->GetInode(dest));

@@ -19,6 +19,8 @@ Result<std::shared_ptr<InodeState>> FileSystem::Dir(uint64_t ino) {
 Result<struct stat> FileSystem::MakeNode(const Context& ctx, uint64_t parent, std::string_view name,
                                          uint32_t mode, uint64_t rdev,
                                          std::string_view symlink_target) {
+  if (IsSnapIno(parent)) return Err(Code::kReadOnly, "snapshots are read-only");
+  if (parent == meta::kRootIno && name == kSnapDirName) return Err(Code::kExists);
   CAIRN_RETURN_IF_ERROR(meta::CheckName(name));
   std::lock_guard ns(ns_mu_);
   Txn txn(this);
@@ -87,6 +89,8 @@ Result<struct stat> FileSystem::Symlink(const Context& ctx, uint64_t parent, std
 }
 
 Result<struct stat> FileSystem::Link(uint64_t ino, uint64_t new_parent, std::string_view new_name) {
+  if (IsSnapIno(ino) || IsSnapIno(new_parent)) return Err(Code::kReadOnly, "snapshots are read-only");
+  if (new_parent == meta::kRootIno && new_name == kSnapDirName) return Err(Code::kExists);
   CAIRN_RETURN_IF_ERROR(meta::CheckName(new_name));
   std::lock_guard ns(ns_mu_);
   Txn txn(this);
@@ -121,6 +125,9 @@ Status FileSystem::Rmdir(uint64_t parent, std::string_view name) {
 }
 
 Status FileSystem::RemoveEntry(uint64_t parent, std::string_view name, bool dir) {
+  if (IsSnapIno(parent) || (parent == meta::kRootIno && name == kSnapDirName)) {
+    return Status(Code::kReadOnly, "snapshots are read-only");
+  }
   if (name.size() > meta::kMaxNameLength) return Status(Code::kNameTooLong, "");
   if (dir && name == ".") return Status(Code::kInvalid, "cannot remove '.'");
   if (dir && name == "..") return Status(Code::kNotEmpty, "cannot remove '..'");
@@ -150,6 +157,7 @@ Status FileSystem::RemoveEntry(uint64_t parent, std::string_view name, bool dir)
 }
 
 Result<std::string> FileSystem::Readlink(uint64_t ino) {
+  if (IsSnapIno(ino)) return SnapReadlink(ino);
   CAIRN_ASSIGN_OR_RETURN(auto state, cache_->Get(ino));
   std::shared_lock lock(state->lock);
   if (state->deleted) return Err(Code::kNotFound);
@@ -158,6 +166,7 @@ Result<std::string> FileSystem::Readlink(uint64_t ino) {
 }
 
 Result<uint64_t> FileSystem::OpenDir(uint64_t ino) {
+  if (IsSnapIno(ino)) return SnapOpenDir(ino);
   CAIRN_ASSIGN_OR_RETURN(auto state, Dir(ino));
   uint64_t parent;
   {

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -31,12 +32,18 @@ struct Superblock {
   uint64_t segment_size = 64ull << 20;  // bytes per segment file
   int64_t created = 0;                  // seconds since the epoch
   TierSettings tier;
+  std::string restored_from;  // the manifest key of the snapshot it was restored from, if any
 };
 
 struct FormatOptions {
   uint64_t inline_max = 4096;
   uint64_t segment_size = 64ull << 20;
   TierSettings tier;  // tier.object_store empty: file://DATA_DIR/objects
+  // Restore (fs/snapshot_restore.cc): the new file system's uuid (empty: a fresh one), and what
+  // fills DATA_DIR/meta instead of an empty root directory.
+  std::string uuid;
+  std::string restored_from;
+  std::function<Status(const std::string& data_dir)> fill_meta;
 };
 
 struct MountOptions {
@@ -53,6 +60,8 @@ struct MountOptions {
 
 // file://<data_dir>/objects: the object store of a file system formatted without one.
 std::string DefaultObjectStore(const std::string& data_dir);
+// A fresh random (version 4) UUID, which names a file system and prefixes its objects.
+std::string NewUuid();
 // Creates a file system in data_dir, which must be empty or absent.
 Status Format(const std::string& data_dir, const FormatOptions& options);
 Result<Superblock> ReadSuperblock(const std::string& data_dir);

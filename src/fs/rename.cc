@@ -9,6 +9,11 @@ namespace cairn::fs {
 
 Status FileSystem::Rename(uint64_t parent, std::string_view name, uint64_t new_parent,
                           std::string_view new_name, unsigned flags) {
+  if (IsSnapIno(parent) || IsSnapIno(new_parent) ||
+      (parent == meta::kRootIno && name == kSnapDirName) ||
+      (new_parent == meta::kRootIno && new_name == kSnapDirName)) {
+    return Status(Code::kReadOnly, "snapshots are read-only");
+  }
   if (flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE)) {
     return Status(Code::kInvalid, "unsupported rename flags");
   }

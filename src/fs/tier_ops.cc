@@ -9,6 +9,7 @@
 namespace cairn::fs {
 
 Status FileSystem::WalkTree(uint64_t ino, const std::function<Status(const meta::Inode&)>& visit) {
+  if (IsSnapIno(ino)) return Status(Code::kNotSupported, "not for paths inside .snapshots");
   std::unordered_set<uint64_t> seen;
   std::vector<uint64_t> todo = {ino};
   while (!todo.empty()) {
@@ -34,6 +35,7 @@ Status FileSystem::WalkTree(uint64_t ino, const std::function<Status(const meta:
 }
 
 Result<Location> FileSystem::TierLocation(uint64_t ino) {
+  if (IsSnapIno(ino)) return Err(Code::kNotSupported, "not for paths inside .snapshots");
   Location loc;
   std::unordered_map<uint64_t, bool> local;  // segment id -> on NVMe
   for (const auto& seg : segments_->List()) {
@@ -69,6 +71,7 @@ struct TreeData {
 }  // namespace
 
 Result<uint64_t> FileSystem::TierFetch(uint64_t ino, const tier::TierEngine::Progress& progress) {
+  if (IsSnapIno(ino)) return Err(Code::kNotSupported, "not for paths inside .snapshots");
   TreeData tree;
   CAIRN_RETURN_IF_ERROR(WalkTree(ino, [&](const meta::Inode& inode) -> Status {
     if (!inode.IsReg() || inode.is_inline) return Status::Ok();
@@ -86,6 +89,7 @@ Result<uint64_t> FileSystem::TierFetch(uint64_t ino, const tier::TierEngine::Pro
 }
 
 Result<std::pair<uint64_t, uint64_t>> FileSystem::TierRelease(uint64_t ino) {
+  if (IsSnapIno(ino)) return Err(Code::kNotSupported, "not for paths inside .snapshots");
   TreeData tree;
   if (ino == meta::kRootIno) {
     // The whole file system: every segment, even those only garbage still sits in.

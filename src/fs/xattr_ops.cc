@@ -12,6 +12,7 @@ constexpr size_t kMaxXattrValue = 64 * 1024;
 
 Status FileSystem::SetXattr(uint64_t ino, std::string_view name, std::string_view value,
                             int flags) {
+  if (IsSnapIno(ino)) return Status(Code::kReadOnly, "snapshots are read-only");
   if (name.empty()) return Status(Code::kInvalid, "empty attribute name");
   if (name.size() > kMaxXattrName) return Status(Code::kRange, "attribute name too long");
   if (value.size() > kMaxXattrValue) return Status(Code::kNoSpace, "attribute value too large");
@@ -30,6 +31,11 @@ Status FileSystem::SetXattr(uint64_t ino, std::string_view name, std::string_vie
 }
 
 Result<std::string> FileSystem::GetXattr(uint64_t ino, std::string_view name) {
+  if (IsSnapIno(ino)) {
+    auto v = SnapGetXattr(ino, name);
+    if (!v && v.error().code() == Code::kNotFound) return Err(Code::kNoData);
+    return v;
+  }
   if (name.size() > kMaxXattrName) return Err(Code::kRange);
   auto v = meta_->GetXattr(ino, name);
   if (!v && v.error().code() == Code::kNotFound) return Err(Code::kNoData);
@@ -37,10 +43,12 @@ Result<std::string> FileSystem::GetXattr(uint64_t ino, std::string_view name) {
 }
 
 Result<std::vector<std::string>> FileSystem::ListXattr(uint64_t ino) {
+  if (IsSnapIno(ino)) return SnapListXattr(ino);
   return meta_->ListXattrs(ino);
 }
 
 Status FileSystem::RemoveXattr(uint64_t ino, std::string_view name) {
+  if (IsSnapIno(ino)) return Status(Code::kReadOnly, "snapshots are read-only");
   CAIRN_ASSIGN_OR_RETURN(auto state, cache_->Get(ino));
   std::unique_lock lock(state->lock);
   if (state->deleted) return Status(Code::kNotFound, "");

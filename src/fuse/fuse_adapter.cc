@@ -4,7 +4,10 @@
 #include <fmt/format.h>
 #include <fuse_lowlevel.h>
 #include <linux/fs.h>
+#include <fcntl.h>
+#include <sys/mount.h>
 #include <sys/xattr.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
@@ -520,10 +523,31 @@ void FuseMount::InvalidateInode(uint64_t ino) {
   (void)fuse_lowlevel_notify_inval_inode(session_, ino, 0, 0);
 }
 
+void FuseMount::BindSnapshotsReadOnly(const std::string& mountpoint) {
+  if (::geteuid() != 0) return;  // mount(2) needs CAP_SYS_ADMIN; snapshots still refuse writes
+  // No descriptor is kept on the bind: it would keep the superblock, and so this FUSE session,
+  // alive after the mount is gone. Unmounting detaches it with the mount (fuse_session_unmount
+  // unmounts lazily, which takes submounts along; cairn unmount detaches it first).
+  binder_ = std::thread([path = mountpoint + "/" + fs::kSnapDirName] {
+    if (::mount(path.c_str(), path.c_str(), nullptr, MS_BIND, nullptr) != 0) {
+      log::Warn("cannot bind {} read-only: {}", path, std::strerror(errno));
+      return;
+    }
+    if (::mount(nullptr, path.c_str(), nullptr, MS_REMOUNT | MS_BIND | MS_RDONLY, nullptr) != 0) {
+      log::Warn("cannot make {} read-only: {}", path, std::strerror(errno));
+      (void)::umount2(path.c_str(), MNT_DETACH);
+    }
+  });
+}
+
 FuseMount::~FuseMount() {
-  if (!session_) return;
+  if (!session_) {
+    if (binder_.joinable()) binder_.join();
+    return;
+  }
   if (signals_) fuse_remove_signal_handlers(session_);
   if (mounted_) fuse_session_unmount(session_);
+  if (binder_.joinable()) binder_.join();
   fuse_session_destroy(session_);
 }
 

@@ -7,6 +7,7 @@
 
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "fs/file_system.h"
@@ -45,6 +46,10 @@ class FuseMount : public fs::KernelCache {
   void InvalidateInode(uint64_t ino) override;
   // Serves requests until the file system is unmounted or a termination signal arrives.
   Status Run();
+  // Makes MOUNTPOINT/.snapshots a read-only bind mount of itself (root only; in the background,
+  // as it needs Run to answer the kernel's lookups), so the kernel refuses every write into a
+  // snapshot with EROFS before it reaches the page cache. Undone when the mount goes.
+  void BindSnapshotsReadOnly(const std::string& mountpoint);
 
  private:
   FuseMount() = default;
@@ -52,6 +57,7 @@ class FuseMount : public fs::KernelCache {
   bool mounted_ = false;
   bool signals_ = false;
   std::unique_ptr<Context> ctx_;
+  std::thread binder_;
 };
 
 }  // namespace cairn::fuse

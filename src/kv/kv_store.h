@@ -65,6 +65,12 @@ class KvStore {
   virtual Status SyncWal() = 0;
   // Persists everything to the main files (clean shutdown).
   virtual Status Flush() = 0;
+  // Writes a consistent, durable copy of the store as of now into dir (which must not exist),
+  // sharing immutable files by hard link where it can. Cheap: no full copy.
+  virtual Status Checkpoint(const std::string& dir) {
+    (void)dir;
+    return Status(Code::kNotSupported, "this metadata store has no checkpoints");
+  }
 };
 
 // Collects every key-value pair in [begin, end); cold paths and tests.

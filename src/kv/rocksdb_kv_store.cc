@@ -3,6 +3,7 @@
 #include <rocksdb/db.h>
 #include <rocksdb/filter_policy.h>
 #include <rocksdb/table.h>
+#include <rocksdb/utilities/checkpoint.h>
 #include <rocksdb/write_batch.h>
 
 namespace cairn::kv {
@@ -69,7 +70,8 @@ Result<std::unique_ptr<RocksDbKvStore>> RocksDbKvStore::Open(const std::string& 
   table.cache_index_and_filter_blocks = true;
   opts.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
   rocksdb::DB* raw = nullptr;
-  auto s = rocksdb::DB::Open(opts, dir, &raw);
+  auto s = options.read_only ? rocksdb::DB::OpenForReadOnly(opts, dir, &raw)
+                             : rocksdb::DB::Open(opts, dir, &raw);
   if (!s.ok()) return Err(FromRocks(s, "open metadata store " + dir));
   return std::unique_ptr<RocksDbKvStore>(new RocksDbKvStore(std::unique_ptr<rocksdb::DB>(raw)));
 }
@@ -106,6 +108,15 @@ Status RocksDbKvStore::SyncWal() { return FromRocks(db_->SyncWAL(), "sync WAL");
 Status RocksDbKvStore::Flush() {
   CAIRN_RETURN_IF_ERROR(FromRocks(db_->FlushWAL(true), "flush WAL"));
   return FromRocks(db_->Flush(rocksdb::FlushOptions()), "flush");
+}
+
+Status RocksDbKvStore::Checkpoint(const std::string& dir) {
+  rocksdb::Checkpoint* raw = nullptr;
+  CAIRN_RETURN_IF_ERROR(FromRocks(rocksdb::Checkpoint::Create(db_.get(), &raw), "checkpoint"));
+  std::unique_ptr<rocksdb::Checkpoint> checkpoint(raw);
+  // log_size_for_flush 0: flush the memtable first, so the checkpoint is SST files and a small
+  // MANIFEST rather than a copy of the write-ahead log.
+  return FromRocks(checkpoint->CreateCheckpoint(dir, 0), "checkpoint into " + dir);
 }
 
 }  // namespace cairn::kv

@@ -16,6 +16,7 @@ namespace cairn::kv {
 struct RocksDbOptions {
   bool create_if_missing = false;
   size_t block_cache_bytes = 256 << 20;
+  bool read_only = false;  // a checkpoint opened for reading: no writes, no lock
 };
 
 class RocksDbKvStore final : public KvStore {
@@ -29,6 +30,7 @@ class RocksDbKvStore final : public KvStore {
   std::unique_ptr<Iterator> NewIterator() override;
   Status SyncWal() override;
   Status Flush() override;
+  Status Checkpoint(const std::string& dir) override;
 
  private:
   explicit RocksDbKvStore(std::unique_ptr<rocksdb::DB> db);

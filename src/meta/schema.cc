@@ -28,6 +28,14 @@ bool GetTime(Decoder* d, Timespec* t) {
   return true;
 }
 
+bool GetString(Decoder* d, std::string* out) {
+  uint32_t n;
+  std::string_view bytes;
+  if (!d->Get32(&n) || !d->GetBytes(n, &bytes)) return false;
+  out->assign(bytes);
+  return true;
+}
+
 Status Corrupt(std::string_view what, uint64_t id) {
   return Status(Code::kCorruption, fmt::format("bad {} record for {}", what, id));
 }
@@ -56,6 +64,8 @@ std::string XattrPrefix(uint64_t ino) { return Tagged('X', ino); }
 std::string SegmentKey(uint64_t segment_id) { return Tagged('S', segment_id); }
 std::string SegmentPrefix() { return "S"; }
 std::string OrphanKey(uint64_t ino) { return Tagged('O', ino); }
+std::string SnapshotKey(std::string_view name) { return "N" + std::string(name); }
+std::string SnapshotPrefix() { return "N"; }
 std::string OrphanPrefix() { return "O"; }
 std::string CounterKey(std::string_view name) { return "M" + std::string(name); }
 std::string ObjectRefKey(uint64_t ino) { return Tagged('R', ino); }
@@ -206,6 +216,11 @@ std::string EncodeSegment(const SegmentRecord& s) {
   out.push_back(static_cast<char>(kRecordVersion));
   out.push_back(static_cast<char>(s.state));
   PutFixed64(&out, s.size);
+  if (s.pushed || !s.origin.empty()) {  // optional tail: absent in records of plain segments
+    out.push_back(static_cast<char>(s.pushed ? 1 : 0));
+    PutFixed32(&out, static_cast<uint32_t>(s.origin.size()));
+    out.append(s.origin);
+  }
   return out;
 }
 
@@ -219,6 +234,13 @@ Result<SegmentRecord> DecodeSegment(uint64_t id, std::string_view value) {
     return Err(Corrupt("segment", id));
   }
   s.state = static_cast<SegmentState>(state);
+  if (!d.empty()) {
+    uint8_t flags;
+    if (!d.Get8(&flags) || flags > 1 || !GetString(&d, &s.origin) || !d.empty()) {
+      return Err(Corrupt("segment", id));
+    }
+    s.pushed = flags & 1;
+  }
   return s;
 }
 
@@ -249,13 +271,6 @@ std::string EncodeObjectRef(const ObjectRef& r) {
 }
 
 namespace {
-bool GetString(Decoder* d, std::string* out) {
-  uint32_t n;
-  std::string_view bytes;
-  if (!d->Get32(&n) || !d->GetBytes(n, &bytes)) return false;
-  out->assign(bytes);
-  return true;
-}
 }  // namespace
 
 Result<ObjectRef> DecodeObjectRef(std::string_view value) {
@@ -277,6 +292,47 @@ std::string EncodeImport(const ImportRecord& r) {
   PutFixed32(&out, static_cast<uint32_t>(r.url.size()));
   out.append(r.url);
   return out;
+}
+
+std::string EncodeSnapshot(const SnapshotRecord& r) {
+  std::string out;
+  out.push_back(static_cast<char>(kRecordVersion));
+  PutFixed32(&out, r.index);
+  PutTime(&out, r.created);
+  PutFixed32(&out, static_cast<uint32_t>(r.pins.size()));
+  for (uint64_t id : r.pins) PutFixed64(&out, id);
+  PutFixed32(&out, static_cast<uint32_t>(r.pushed_to.size()));
+  for (const auto& url : r.pushed_to) {
+    PutFixed32(&out, static_cast<uint32_t>(url.size()));
+    out.append(url);
+  }
+  return out;
+}
+
+Result<SnapshotRecord> DecodeSnapshot(std::string_view name, std::string_view value) {
+  Decoder d(value);
+  SnapshotRecord r;
+  r.name = name;
+  uint8_t version;
+  uint32_t pins, urls;
+  auto bad = [&] {
+    return Status(Code::kCorruption, fmt::format("bad snapshot record for '{}'", name));
+  };
+  if (!d.Get8(&version) || version != kRecordVersion || !d.Get32(&r.index) ||
+      !GetTime(&d, &r.created) || !d.Get32(&pins) || pins > d.rest().size() / 8) {
+    return Err(bad());
+  }
+  r.pins.resize(pins);
+  for (auto& id : r.pins) {
+    if (!d.Get64(&id)) return Err(bad());
+  }
+  if (!d.Get32(&urls) || urls > d.rest().size() / 4) return Err(bad());
+  r.pushed_to.resize(urls);
+  for (auto& url : r.pushed_to) {
+    if (!GetString(&d, &url)) return Err(bad());
+  }
+  if (!d.empty() || r.index == 0 || r.index > kMaxSnapshotIndex) return Err(bad());
+  return r;
 }
 
 Result<ImportRecord> DecodeImport(uint64_t id, std::string_view value) {

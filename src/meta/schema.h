@@ -11,6 +11,7 @@
 //   'M' name                 -> counters (next_ino, next_segment)
 //   'R' ino                  -> ObjectRef (an imported file: its bytes are a foreign object)
 //   'P' import_id            -> ImportRecord (the source URL of an import)
+//   'N' name                 -> SnapshotRecord (a snapshot: its checkpoint and segment pins)
 // Pure functions; thread-safe.
 #pragma once
 
@@ -46,6 +47,8 @@ std::string CounterKey(std::string_view name);
 std::string ObjectRefKey(uint64_t ino);
 std::string ImportKey(uint64_t import_id);
 std::string ImportPrefix();
+std::string SnapshotKey(std::string_view name);
+std::string SnapshotPrefix();
 // The smallest key greater than every key starting with prefix.
 std::string PrefixEnd(std::string_view prefix);
 // Reads the integer after the one-byte tag (or after tag+8 bytes when second is true).
@@ -120,6 +123,12 @@ struct SegmentRecord {
   uint64_t id = 0;
   SegmentState state = SegmentState::kOpen;
   uint64_t size = 0;  // bytes in the file when sealed
+  // The file system whose prefix holds the segment's object, when not this one (a file system
+  // restored from a snapshot reads its source's segments and never deletes them).
+  std::string origin;
+  // Part of a snapshot pushed to this file system's object store: its object outlives the
+  // segment until `cairn snap delete --remote` finds nothing that references it.
+  bool pushed = false;
   bool operator==(const SegmentRecord&) const = default;
 };
 std::string EncodeSegment(const SegmentRecord& s);
@@ -144,6 +153,21 @@ struct ImportRecord {
 };
 std::string EncodeImport(const ImportRecord& r);
 Result<ImportRecord> DecodeImport(uint64_t id, std::string_view value);
+
+// A snapshot: a checkpoint of the metadata in DATA_DIR/snapshots/<index>, shown read-only at
+// .snapshots/<name>. pins: the segments that existed when it was taken (a superset of those it
+// references); compaction and removal leave them alone while the snapshot exists.
+struct SnapshotRecord {
+  std::string name;   // from the key
+  uint32_t index = 0;  // 1..kMaxSnapshotIndex: names the checkpoint and the view's inode numbers
+  Timespec created;
+  std::vector<uint64_t> pins;
+  std::vector<std::string> pushed_to;  // object store URLs it was pushed to
+  bool operator==(const SnapshotRecord&) const = default;
+};
+constexpr uint32_t kMaxSnapshotIndex = (1u << 15) - 1;
+std::string EncodeSnapshot(const SnapshotRecord& r);
+Result<SnapshotRecord> DecodeSnapshot(std::string_view name, std::string_view value);
 
 // Validates one path component: non-empty, no '/', no NUL, not "." or "..", at most 255 bytes.
 Status CheckName(std::string_view name);

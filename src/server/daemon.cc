@@ -208,6 +208,70 @@ nlohmann::json Handle(fs::FileSystem& fs, const nlohmann::json& req, const Admin
     if (!n) return {{"ok", false}, {"error", n.error().ToString()}};
     return {{"ok", true}, {"compacted", *n}};
   }
+  if (op == "snap_create") {
+    auto info = fs.CreateSnapshot(req.value("name", ""));
+    if (!info) return Error(info.error());
+    return {{"ok", true},
+            {"name", info->name},
+            {"created", info->created.sec},
+            {"pinned_segments", info->pinned_segments}};
+  }
+  if (op == "snap_list") {
+    nlohmann::json list = nlohmann::json::array();
+    for (const auto& s : fs.ListSnapshots()) {
+      list.push_back({{"name", s.name},
+                      {"created", s.created.sec},
+                      {"pinned_segments", s.pinned_segments},
+                      {"pushed_to", s.pushed_to}});
+    }
+    return {{"ok", true}, {"snapshots", list}};
+  }
+  if (op == "snap_delete") {
+    const std::string name = req.value("name", "");
+    const bool remote = req.value("remote", false);
+    nlohmann::json out = {{"ok", true}, {"local", false}};
+    Status st = fs.DeleteSnapshot(name);
+    if (st.ok()) {
+      out["local"] = true;
+    } else if (!remote || st.code() != Code::kNotFound) {
+      return Error(st);
+    }
+    if (remote) {
+      const std::string url = req.value("url", "");
+      auto r = fs.DeleteRemoteSnapshot(name, url);
+      if (!r) return Error(r.error());
+      out["url"] = url.empty() ? fs.superblock().tier.object_store : url;
+      out["objects_deleted"] = r->objects_deleted;
+      out["bytes_deleted"] = r->bytes_deleted;
+      out["objects_kept"] = r->objects_kept;
+    }
+    return out;
+  }
+  if (op == "snap_push") {
+    auto last = std::chrono::steady_clock::now() - std::chrono::seconds(1);
+    auto r = fs.PushSnapshot(req.value("name", ""), req.value("url", ""),
+                             [&](std::string_view phase, uint64_t done, uint64_t total) {
+                               auto now = std::chrono::steady_clock::now();
+                               if (now - last < std::chrono::milliseconds(200) && done != total) {
+                                 return;
+                               }
+                               last = now;
+                               emit({{"phase", phase}, {"done", done}, {"total", total}});
+                             });
+    if (!r) return Error(r.error());
+    return {{"ok", true},
+            {"url", r->url},
+            {"manifest_key", r->manifest_key},
+            {"segments", r->segments},
+            {"metadata_files", r->metadata_files},
+            {"objects_uploaded", r->objects_uploaded},
+            {"objects_present", r->objects_present},
+            {"bytes_uploaded", r->bytes_uploaded},
+            {"bytes_present", r->bytes_present},
+            {"files", r->files},
+            {"file_bytes", r->file_bytes},
+            {"seconds", r->seconds}};
+  }
   if (op == "ping") return {{"ok", true}, {"pid", ::getpid()}};
   return {{"ok", false}, {"error", "unknown op '" + op + "'"}};
 }
@@ -251,6 +315,7 @@ int Serve(const DaemonOptions& o, int ready_fd) {
     return 1;
   }
   (*fs)->SetKernelCache(mount->get());
+  (*mount)->BindSnapshotsReadOnly(o.mountpoint);
   log::Info("mounted {} at {} (pid {})", o.data_dir, o.mountpoint, ::getpid());
   Report(ready_fd, "OK");
   st = (*mount)->Run();

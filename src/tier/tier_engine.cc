@@ -306,7 +306,7 @@ Status TierEngine::ReadRemote(uint64_t segment_id, uint64_t offset, size_t n, ch
     read_from_download_.Add(n);
     return Status::Ok();
   }
-  const std::string key = SegmentKey(options_.uuid, segment_id);
+  const std::string key = KeyOf(segment_id);
   Status st = RetryRemote([&](const CallOptions& o) -> Status {
     CAIRN_ASSIGN_OR_RETURN(size_t got, store_->GetRange(key, offset, n, out, {}, o));
     if (got != n) {
@@ -347,7 +347,7 @@ void TierEngine::Hydrate(uint64_t segment_id) {
         const std::string tmp = segments_->HydratePath(segment_id);
         CallOptions o;
         o.deadline = std::max(options_.remote_timeout, std::chrono::milliseconds(600000));
-        auto got = store_->GetToFile(SegmentKey(options_.uuid, segment_id), tmp, {}, o);
+        auto got = store_->GetToFile(KeyOf(segment_id), tmp, {}, o);
         st = got ? segments_->InstallHydrated(segment_id, tmp) : got.error();
         if (got && st.ok()) downloaded_bytes_ += *got;
         if (!got) ::unlink(tmp.c_str());
@@ -359,7 +359,21 @@ void TierEngine::Hydrate(uint64_t segment_id) {
   });
 }
 
-void TierEngine::OnRemoved(uint64_t segment_id) {
+std::string TierEngine::KeyOf(uint64_t segment_id) const {
+  std::string origin = segments_->Origin(segment_id);
+  return SegmentKey(origin.empty() ? options_.uuid : origin, segment_id);
+}
+
+void TierEngine::UploadNow() {
+  {
+    std::lock_guard lock(mu_);
+    upload_retry_at_.clear();
+  }
+  Tick(true);
+}
+
+void TierEngine::OnRemoved(uint64_t segment_id, bool delete_object) {
+  if (!delete_object) return;
   const std::string key = SegmentKey(options_.uuid, segment_id);
   uploads_->Submit([this, key] {
     Status st = store_->Delete(key);
@@ -628,7 +642,7 @@ Result<uint64_t> TierEngine::Fetch(const std::set<uint64_t>& segment_ids,
       if (LocalBytes() + size > high) return finish(size, false, {});
       const std::string tmp = segments_->HydratePath(id) + ".fetch";
       Status st = RetryRemote([&](const CallOptions& o) -> Status {
-        return internal::ToStatus(store_->GetToFile(SegmentKey(options_.uuid, id), tmp, {}, o));
+        return internal::ToStatus(store_->GetToFile(KeyOf(id), tmp, {}, o));
       });
       if (st.ok()) st = segments_->InstallHydrated(id, tmp);
       if (!st.ok()) ::unlink(tmp.c_str());

@@ -89,12 +89,16 @@ class TierEngine final : public data::RemoteSegments {
   void Stop();
 
   static std::string SegmentKey(const std::string& uuid, uint64_t segment_id);
+  // The object key of a segment of this file system (under its origin's prefix when it came
+  // with a restored snapshot).
+  std::string KeyOf(uint64_t segment_id) const;
   ObjectStore& store() { return *store_; }
+  const std::string& uuid() const { return options_.uuid; }
 
   // data::RemoteSegments
   Status ReadRemote(uint64_t segment_id, uint64_t offset, size_t n, char* out) override;
   void OnRemoteRead(uint64_t segment_id) override;
-  void OnRemoved(uint64_t segment_id) override;
+  void OnRemoved(uint64_t segment_id, bool delete_object) override;
 
   // Blocks while NVMe is full of data not yet uploaded (backpressure on writes).
   void WaitForSpace();
@@ -119,6 +123,8 @@ class TierEngine final : public data::RemoteSegments {
   // Seals the open segment and uploads every sealed one now; returns once all are uploaded or
   // the deadline passes (kUnavailable).
   Status Flush(std::chrono::milliseconds deadline);
+  // Seals the open segment and starts the upload of every sealed one, without waiting.
+  void UploadNow();
 
   TierStatus GetStatus();
   bool IsLocal(uint64_t segment_id);

@@ -165,7 +165,7 @@ class CopyRemote : public RemoteSegments {
     return Status::Ok();
   }
   void OnRemoteRead(uint64_t) override {}
-  void OnRemoved(uint64_t id) override { removed.push_back(id); }
+  void OnRemoved(uint64_t id, bool) override { removed.push_back(id); }
   const std::string& object(uint64_t id) { return objects_.at(id); }
 
   int remote_reads = 0;

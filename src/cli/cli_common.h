@@ -1,0 +1,17 @@
+// Helpers shared by the cairn subcommands: error output and progress bars.
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+
+#include "common/status.h"
+
+namespace cairn::cli {
+
+// Prints "cairn COMMAND: message" to stderr; returns the exit code 1.
+int Fail(std::string_view command, const Status& st);
+// A progress bar on stderr when it is a terminal (bytes: show sizes, else counts).
+void ShowProgress(std::string_view what, uint64_t done, uint64_t total, bool bytes);
+void EndProgress();
+
+}  // namespace cairn::cli

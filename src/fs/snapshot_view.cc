@@ -1,0 +1,199 @@
+// FileSystem: the read-only views of snapshots under .snapshots (see fs/snapshot_view.h).
+#include "fs/snapshot_view.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/file.h"
+#include "common/logging.h"
+#include "fs/file_system.h"
+#include "kv/rocksdb_kv_store.h"
+
+namespace cairn::fs {
+
+Status RemoveTree(const std::string& path) {
+  DIR* d = ::opendir(path.c_str());
+  if (!d) {
+    if (errno == ENOENT) return Status::Ok();
+    if (errno == ENOTDIR) {
+      if (::unlink(path.c_str()) != 0 && errno != ENOENT) return ErrnoStatus("remove " + path);
+      return Status::Ok();
+    }
+    return ErrnoStatus("open " + path);
+  }
+  Status st;
+  while (struct dirent* e = ::readdir(d)) {
+    std::string_view n = e->d_name;
+    if (n == "." || n == "..") continue;
+    std::string child = path + "/" + std::string(n);
+    struct stat sb;
+    if (::lstat(child.c_str(), &sb) == 0 && S_ISDIR(sb.st_mode)) {
+      st = RemoveTree(child);
+    } else if (::unlink(child.c_str()) != 0 && errno != ENOENT) {
+      st = ErrnoStatus("remove " + child);
+    }
+    if (!st.ok()) break;
+  }
+  ::closedir(d);
+  if (!st.ok()) return st;
+  if (::rmdir(path.c_str()) != 0 && errno != ENOENT) return ErrnoStatus("remove " + path);
+  return Status::Ok();
+}
+
+SnapshotView::~SnapshotView() {
+  meta_.reset();
+  kv_.reset();
+  if (deleted_) {
+    Status st = RemoveTree(dir_);
+    if (!st.ok()) log::Error("removing snapshot checkpoint {}: {}", dir_, st.ToString());
+  }
+}
+
+Result<meta::MetaStore*> SnapshotView::Meta() {
+  std::lock_guard lock(mu_);
+  if (!meta_) {
+    kv::RocksDbOptions o;
+    o.read_only = true;
+    o.block_cache_bytes = 16 << 20;
+    auto kv = kv::RocksDbKvStore::Open(dir_, o);
+    if (!kv) {
+      return Err(kv.error().code(), "snapshot '" + record_.name + "': " + kv.error().message());
+    }
+    kv_ = std::move(*kv);
+    meta_ = std::make_unique<meta::MetaStore>(kv_.get());
+  }
+  return meta_.get();
+}
+
+Result<std::shared_ptr<SnapshotView>> FileSystem::View(uint32_t index) {
+  std::shared_lock lock(views_mu_);
+  auto it = views_.find(index);
+  if (it == views_.end()) return Err(Code::kNotFound);
+  return it->second;
+}
+
+Result<std::shared_ptr<SnapshotView>> FileSystem::ViewByName(std::string_view name) {
+  std::shared_lock lock(views_mu_);
+  for (const auto& [index, view] : views_) {
+    if (view->record().name == name) return view;
+  }
+  return Err(Code::kNotFound, "no snapshot named '" + std::string(name) + "'");
+}
+
+struct stat FileSystem::ViewStat(uint32_t index, const meta::Inode& inode) const {
+  struct stat st = ToStat(inode);
+  st.st_ino = SnapIno(index, inode.ino);
+  return st;
+}
+
+struct stat FileSystem::SnapDirStat() {
+  struct stat st {};
+  st.st_ino = kSnapDirIno;
+  st.st_mode = S_IFDIR | 0555;
+  st.st_blksize = 4096;
+  std::shared_lock lock(views_mu_);
+  st.st_nlink = 2 + views_.size();
+  meta::Timespec newest{super_.created, 0};
+  for (const auto& [index, view] : views_) {
+    const auto& c = view->record().created;
+    if (c.sec > newest.sec || (c.sec == newest.sec && c.nsec > newest.nsec)) newest = c;
+  }
+  st.st_atim = st.st_mtim = st.st_ctim = {newest.sec, newest.nsec};
+  return st;
+}
+
+Result<struct stat> FileSystem::SnapGetAttr(uint64_t ino) {
+  if (ino == kSnapDirIno) return SnapDirStat();
+  const uint32_t index = SnapIndexOf(ino);
+  CAIRN_ASSIGN_OR_RETURN(auto view, View(index));
+  CAIRN_ASSIGN_OR_RETURN(meta::MetaStore * meta, view->Meta());
+  CAIRN_ASSIGN_OR_RETURN(meta::Inode inode, meta->GetInode(SnapLocalIno(ino)));
+  return ViewStat(index, inode);
+}
+
+Result<struct stat> FileSystem::SnapLookup(uint64_t parent, std::string_view name) {
+  if (name.size() > meta::kMaxNameLength) return Err(Code::kNameTooLong);
+  if (parent == kSnapDirIno) {
+    CAIRN_ASSIGN_OR_RETURN(auto view, ViewByName(name));
+    return SnapGetAttr(SnapIno(view->record().index, meta::kRootIno));
+  }
+  const uint32_t index = SnapIndexOf(parent);
+  CAIRN_ASSIGN_OR_RETURN(auto view, View(index));
+  CAIRN_ASSIGN_OR_RETURN(meta::MetaStore * meta, view->Meta());
+  CAIRN_ASSIGN_OR_RETURN(meta::Dentry d, meta->GetDentry(SnapLocalIno(parent), name));
+  CAIRN_ASSIGN_OR_RETURN(meta::Inode inode, meta->GetInode(d.ino));
+  return ViewStat(index, inode);
+}
+
+Result<std::string> FileSystem::SnapReadlink(uint64_t ino) {
+  if (ino == kSnapDirIno) return Err(Code::kInvalid);
+  CAIRN_ASSIGN_OR_RETURN(auto view, View(SnapIndexOf(ino)));
+  CAIRN_ASSIGN_OR_RETURN(meta::MetaStore * meta, view->Meta());
+  CAIRN_ASSIGN_OR_RETURN(meta::Inode inode, meta->GetInode(SnapLocalIno(ino)));
+  if (!inode.IsSymlink()) return Err(Code::kInvalid);
+  return inode.inline_data;
+}
+
+Result<size_t> FileSystem::SnapRead(uint64_t ino, uint64_t offset, size_t size, char* out) {
+  if (ino == kSnapDirIno) return Err(Code::kIsDir);
+  CAIRN_ASSIGN_OR_RETURN(auto view, View(SnapIndexOf(ino)));
+  CAIRN_ASSIGN_OR_RETURN(meta::MetaStore * meta, view->Meta());
+  CAIRN_ASSIGN_OR_RETURN(meta::Inode inode, meta->GetInode(SnapLocalIno(ino)));
+  if (inode.IsDir()) return Err(Code::kIsDir);
+  return ReadLocked(inode, offset, size, out, meta, ino);
+}
+
+uint64_t FileSystem::AddDirHandle(std::shared_ptr<std::vector<DirEntry>> entries) {
+  std::lock_guard lock(dirs_mu_);
+  uint64_t handle = next_dir_handle_++;
+  dirs_[handle] = std::move(entries);
+  return handle;
+}
+
+Result<uint64_t> FileSystem::SnapOpenDir(uint64_t ino) {
+  auto entries = std::make_shared<std::vector<DirEntry>>();
+  if (ino == kSnapDirIno) {
+    entries->push_back({".", kSnapDirIno, DT_DIR});
+    entries->push_back({"..", meta::kRootIno, DT_DIR});
+    std::shared_lock lock(views_mu_);
+    for (const auto& [index, view] : views_) {
+      entries->push_back({view->record().name, SnapIno(index, meta::kRootIno), DT_DIR});
+    }
+    return AddDirHandle(std::move(entries));
+  }
+  const uint32_t index = SnapIndexOf(ino);
+  CAIRN_ASSIGN_OR_RETURN(auto view, View(index));
+  CAIRN_ASSIGN_OR_RETURN(meta::MetaStore * meta, view->Meta());
+  const uint64_t local = SnapLocalIno(ino);
+  CAIRN_ASSIGN_OR_RETURN(meta::Inode dir, meta->GetInode(local));
+  if (!dir.IsDir()) return Err(Code::kNotDir);
+  entries->push_back({".", ino, DT_DIR});
+  entries->push_back(
+      {"..", local == meta::kRootIno ? kSnapDirIno : SnapIno(index, dir.parent), DT_DIR});
+  std::string after;
+  for (;;) {
+    CAIRN_ASSIGN_OR_RETURN(auto page, meta->ListDir(local, after, 4096));
+    for (auto& [name, d] : page) entries->push_back({name, SnapIno(index, d.ino), d.type});
+    if (page.size() < 4096) break;
+    after = page.back().first;
+  }
+  return AddDirHandle(std::move(entries));
+}
+
+Result<std::string> FileSystem::SnapGetXattr(uint64_t ino, std::string_view name) {
+  if (ino == kSnapDirIno) return Err(Code::kNoData);
+  CAIRN_ASSIGN_OR_RETURN(auto view, View(SnapIndexOf(ino)));
+  CAIRN_ASSIGN_OR_RETURN(meta::MetaStore * meta, view->Meta());
+  return meta->GetXattr(SnapLocalIno(ino), name);
+}
+
+Result<std::vector<std::string>> FileSystem::SnapListXattr(uint64_t ino) {
+  if (ino == kSnapDirIno) return std::vector<std::string>{};
+  CAIRN_ASSIGN_OR_RETURN(auto view, View(SnapIndexOf(ino)));
+  CAIRN_ASSIGN_OR_RETURN(meta::MetaStore * meta, view->Meta());
+  return meta->ListXattrs(SnapLocalIno(ino));
+}
+
+}  // namespace cairn::fs
