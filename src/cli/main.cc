@@ -28,7 +28,6 @@ using cli::EndProgress;
 using cli::Fail;
 using cli::ShowProgress;
 
-
 struct TierFlags {
   std::string object_store, nvme_capacity = "0", high = "90%", low = "80%", delay = "10s",
                             seal_timeout = "5s", retention = "0";

@@ -105,7 +105,8 @@ int List(const std::string& target, bool json) {
   fmt::print("{:<24} {:<23} {:>8}  {}\n", "NAME", "CREATED", "SEGMENTS", "PUSHED TO");
   for (const auto& s : snaps) {
     std::string pushed;
-    for (const auto& u : s["pushed_to"]) pushed += (pushed.empty() ? "" : ", ") + u.get<std::string>();
+    for (const auto& u : s["pushed_to"])
+      pushed += (pushed.empty() ? "" : ", ") + u.get<std::string>();
     fmt::print("{:<24} {:<23} {:>8}  {}\n", s["name"].get<std::string>(),
                When(s["created"].get<int64_t>()), s["pinned_segments"].get<uint64_t>(),
                pushed.empty() ? "-" : pushed);
@@ -122,11 +123,11 @@ int Delete(const std::string& mountpoint, const std::string& name, bool remote,
   if (!j) return Fail("snap delete", j.error());
   if ((*j)["local"].get<bool>()) fmt::print("snapshot '{}' deleted\n", name);
   if (remote) {
-    fmt::print("pushed snapshot '{}' deleted from {}: {} objects ({}) deleted, {} kept because "
-               "something else references them\n",
-               name, (*j)["url"].get<std::string>(), (*j)["objects_deleted"].get<uint64_t>(),
-               FormatSize((*j)["bytes_deleted"].get<uint64_t>()),
-               (*j)["objects_kept"].get<uint64_t>());
+    fmt::print(
+        "pushed snapshot '{}' deleted from {}: {} objects ({}) deleted, {} kept because "
+        "something else references them\n",
+        name, (*j)["url"].get<std::string>(), (*j)["objects_deleted"].get<uint64_t>(),
+        FormatSize((*j)["bytes_deleted"].get<uint64_t>()), (*j)["objects_kept"].get<uint64_t>());
   }
   return 0;
 }
@@ -136,14 +137,13 @@ int Push(const std::string& mountpoint, const std::string& name, const std::stri
   auto data_dir = DataDir(mountpoint);
   if (!data_dir) return Fail("snap push", data_dir.error());
   std::string phase;
-  auto j = server::AdminCall(*data_dir, {{"op", "snap_push"}, {"name", name}, {"url", url}},
-                             [&](const nlohmann::json& p) {
-                               std::string now = p.value("phase", std::string());
-                               if (now != phase && !phase.empty()) EndProgress();
-                               phase = now;
-                               ShowProgress(phase, p.value("done", uint64_t{0}),
-                                            p.value("total", uint64_t{0}), true);
-                             });
+  auto j = server::AdminCall(
+      *data_dir, {{"op", "snap_push"}, {"name", name}, {"url", url}}, [&](const nlohmann::json& p) {
+        std::string now = p.value("phase", std::string());
+        if (now != phase && !phase.empty()) EndProgress();
+        phase = now;
+        ShowProgress(phase, p.value("done", uint64_t{0}), p.value("total", uint64_t{0}), true);
+      });
   if (!phase.empty()) EndProgress();
   if (!j) return Fail("snap push", j.error());
   j->erase("ok");
@@ -158,8 +158,8 @@ int Push(const std::string& mountpoint, const std::string& name, const std::stri
   fmt::print("  {} files, {}; {} segments, {} metadata files\n", u("files"),
              FormatSize(u("file_bytes")), u("segments"), u("metadata_files"));
   fmt::print("  uploaded {} in {} objects; already present {} in {} objects\n",
-             FormatSize(u("bytes_uploaded")), u("objects_uploaded"),
-             FormatSize(u("bytes_present")), u("objects_present"));
+             FormatSize(u("bytes_uploaded")), u("objects_uploaded"), FormatSize(u("bytes_present")),
+             u("objects_present"));
   fmt::print("  {:.1f} s ({}/s)\n", secs,
              FormatSize(secs > 0 ? static_cast<uint64_t>(u("bytes_uploaded") / secs) : 0));
   return 0;
@@ -188,9 +188,10 @@ int Restore(const std::string& url, const std::string& name, const std::string& 
                            .dump(2));
     return 0;
   }
-  fmt::print("restored {} into {} in {:.1f} s: {} files, {} (all in the object store; reads "
-             "fetch them, 'cairn tier fetch' warms them)\n",
-             r->manifest_key, data_dir, r->seconds, r->files, FormatSize(r->file_bytes));
+  fmt::print(
+      "restored {} into {} in {:.1f} s: {} files, {} (all in the object store; reads "
+      "fetch them, 'cairn tier fetch' warms them)\n",
+      r->manifest_key, data_dir, r->seconds, r->files, FormatSize(r->file_bytes));
   fmt::print("new file system {}; mount it with: cairn mount {} MOUNTPOINT\n", r->uuid, data_dir);
   return 0;
 }

@@ -85,7 +85,8 @@ inline Status RunParallel(size_t n, int threads, const std::function<Status(size
   std::atomic<bool> failed{false};
   std::atomic<int> running{0};
   std::vector<std::thread> workers;
-  const int count = static_cast<int>(std::min<size_t>(n, static_cast<size_t>(std::max(1, threads))));
+  const int count =
+      static_cast<int>(std::min<size_t>(n, static_cast<size_t>(std::max(1, threads))));
   running = count;
   for (int t = 0; t < count; ++t) {
     workers.emplace_back([&] {

@@ -21,7 +21,8 @@ constexpr uint64_t kMaxFileSize = 1ull << 62;
 
 Status FileSystem::Open(uint64_t ino, int flags) {
   if (IsSnapIno(ino)) {
-    if ((flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC)) return Status(Code::kReadOnly, "snapshots are read-only");
+    if ((flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC))
+      return Status(Code::kReadOnly, "snapshots are read-only");
     return SnapGetAttr(ino).has_value() ? Status::Ok() : Status(Code::kNotFound, "");
   }
   CAIRN_ASSIGN_OR_RETURN(auto state, cache_->Get(ino, 0, 1));

@@ -310,12 +310,12 @@ class FileSystem {
   uint64_t next_dir_handle_ = 1;  // GUARDED_BY(dirs_mu_)
   std::unordered_map<uint64_t, std::shared_ptr<const std::vector<DirEntry>>> dirs_;
 
-  std::mutex snap_mu_;  // snapshot creation and deletion, pins, segment removal
+  std::mutex snap_mu_;         // snapshot creation and deletion, pins, segment removal
   std::set<uint64_t> pinned_;  // GUARDED_BY(snap_mu_)
   std::shared_mutex views_mu_;
   std::map<uint32_t, std::shared_ptr<SnapshotView>> views_;  // GUARDED_BY(views_mu_)
-  std::mutex remote_mu_;       // pushes and remote deletes, one at a time
-  std::mutex refs_mu_;         // writes of refs/<uuid>.json
+  std::mutex remote_mu_;  // pushes and remote deletes, one at a time
+  std::mutex refs_mu_;    // writes of refs/<uuid>.json
 
   std::mutex compactor_mu_;
   std::condition_variable compactor_cv_;

@@ -89,7 +89,8 @@ Result<struct stat> FileSystem::Symlink(const Context& ctx, uint64_t parent, std
 }
 
 Result<struct stat> FileSystem::Link(uint64_t ino, uint64_t new_parent, std::string_view new_name) {
-  if (IsSnapIno(ino) || IsSnapIno(new_parent)) return Err(Code::kReadOnly, "snapshots are read-only");
+  if (IsSnapIno(ino) || IsSnapIno(new_parent))
+    return Err(Code::kReadOnly, "snapshots are read-only");
   if (new_parent == meta::kRootIno && new_name == kSnapDirName) return Err(Code::kExists);
   CAIRN_RETURN_IF_ERROR(meta::CheckName(new_name));
   std::lock_guard ns(ns_mu_);

@@ -25,13 +25,11 @@ struct RestoreReport {
   double seconds = 0;
 };
 
-using RestoreProgress =
-    std::function<void(std::string_view phase, uint64_t done, uint64_t total)>;
+using RestoreProgress = std::function<void(std::string_view phase, uint64_t done, uint64_t total)>;
 
 // url: the object store the snapshot was pushed to (it also becomes the new file system's).
 // name: "NAME" or "NAME@UUID". data_dir must be empty or absent; it is removed again on failure.
 Result<RestoreReport> RestoreSnapshot(const std::string& url, std::string_view name,
-                                      const std::string& data_dir,
-                                      const RestoreProgress& progress);
+                                      const std::string& data_dir, const RestoreProgress& progress);
 
 }  // namespace cairn::fs

@@ -318,8 +318,8 @@ Result<RemoteDeleteReport> FileSystem::DeleteRemoteSnapshot(std::string_view nam
   auto data = snap::GetObject(*dest, report.manifest_key);
   if (!data) {
     if (data.error().code() == Code::kNotFound) {
-      return Err(Code::kNotFound, fmt::format("{} holds no pushed snapshot '{}' of this file system",
-                                              where, name));
+      return Err(Code::kNotFound,
+                 fmt::format("{} holds no pushed snapshot '{}' of this file system", where, name));
     }
     return Err(data.error());
   }

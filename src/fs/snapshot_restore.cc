@@ -32,8 +32,8 @@ Status FetchMetadata(tier::ObjectStore& store, const snap::Manifest& m, const st
         const std::string path = meta_dir + "/" + f.file;
         auto got = store.GetToFile(f.key, path);
         if (!got) {
-          return Status(got.error().code(), fmt::format("metadata object {}: {}", f.key,
-                                                        got.error().message()));
+          return Status(got.error().code(),
+                        fmt::format("metadata object {}: {}", f.key, got.error().message()));
         }
         CAIRN_ASSIGN_OR_RETURN(std::string sha, snap::Sha256File(path));
         if (*got != f.size || sha != f.sha256) {
@@ -61,9 +61,9 @@ Status CheckSegments(tier::ObjectStore& store, const snap::Manifest& m,
         const auto& s = m.segments[i];
         const std::string owner = snap::KeyOwner(s.key);
         if (owner.empty() || tier::TierEngine::SegmentKey(owner, s.id) != s.key) {
-          return Status(Code::kCorruption,
-                        fmt::format("manifest names segment {} at an unexpected key {}", s.id,
-                                    s.key));
+          return Status(
+              Code::kCorruption,
+              fmt::format("manifest names segment {} at an unexpected key {}", s.id, s.key));
         }
         auto head = store.Head(s.key);
         if (!head) {
@@ -161,8 +161,7 @@ Result<RestoreReport> RestoreSnapshot(const std::string& url, std::string_view n
     (void)store.Delete(refs_key);
     return Err(st);
   }
-  report.seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return report;
 }
 

@@ -1,10 +1,10 @@
 #define FUSE_USE_VERSION 312
 #include "fuse/fuse_adapter.h"
 
+#include <fcntl.h>
 #include <fmt/format.h>
 #include <fuse_lowlevel.h>
 #include <linux/fs.h>
-#include <fcntl.h>
 #include <sys/mount.h>
 #include <sys/xattr.h>
 #include <unistd.h>

@@ -270,8 +270,7 @@ std::string EncodeObjectRef(const ObjectRef& r) {
   return out;
 }
 
-namespace {
-}  // namespace
+namespace {}  // namespace
 
 Result<ObjectRef> DecodeObjectRef(std::string_view value) {
   Decoder d(value);

@@ -158,7 +158,7 @@ Result<ImportRecord> DecodeImport(uint64_t id, std::string_view value);
 // .snapshots/<name>. pins: the segments that existed when it was taken (a superset of those it
 // references); compaction and removal leave them alone while the snapshot exists.
 struct SnapshotRecord {
-  std::string name;   // from the key
+  std::string name;    // from the key
   uint32_t index = 0;  // 1..kMaxSnapshotIndex: names the checkpoint and the view's inode numbers
   Timespec created;
   std::vector<uint64_t> pins;

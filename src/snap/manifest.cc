@@ -31,7 +31,9 @@ struct MdCtxFree {
 };
 
 // The bytes the manifest checksum covers: compact JSON, keys sorted (nlohmann's object order).
-std::string Canonical(const Json& j) { return j.dump(-1, ' ', false, Json::error_handler_t::replace); }
+std::string Canonical(const Json& j) {
+  return j.dump(-1, ' ', false, Json::error_handler_t::replace);
+}
 
 Status Bad(std::string_view key, std::string_view why) {
   return Status(Code::kCorruption, fmt::format("snapshot object {}: {}", key, why));
@@ -89,19 +91,12 @@ std::string EncodeManifest(const Manifest& m) {
   for (const auto& s : m.segments) {
     segs.push_back({{"id", s.id}, {"key", s.key}, {"size", s.size}});
   }
-  Json body = {{"format", kManifestFormat},
-               {"version", m.version},
-               {"name", m.name},
-               {"fs_uuid", m.fs_uuid},
-               {"created", m.created},
-               {"created_nsec", m.created_nsec},
-               {"pushed", m.pushed},
-               {"inline_max", m.inline_max},
-               {"segment_size", m.segment_size},
-               {"files", m.files},
-               {"file_bytes", m.file_bytes},
-               {"metadata", meta},
-               {"segments", segs}};
+  Json body = {
+      {"format", kManifestFormat}, {"version", m.version},       {"name", m.name},
+      {"fs_uuid", m.fs_uuid},      {"created", m.created},       {"created_nsec", m.created_nsec},
+      {"pushed", m.pushed},        {"inline_max", m.inline_max}, {"segment_size", m.segment_size},
+      {"files", m.files},          {"file_bytes", m.file_bytes}, {"metadata", meta},
+      {"segments", segs}};
   const std::string text = Canonical(body);
   return Json{{"manifest", body}, {"sha256", Sha256Hex(text)}}.dump(
              1, ' ', false, Json::error_handler_t::replace) +
@@ -287,9 +282,9 @@ Result<Manifest> FindSnapshot(tier::ObjectStore& store, std::string_view name) {
     for (const auto& k : keys) {
       which += fmt::format(" {}@{}", name, k.substr(k.rfind('/') + 1, 36));
     }
-    return Err(Code::kInvalid,
-               fmt::format("several file systems pushed a snapshot '{}'; name one of:{}", name,
-                           which));
+    return Err(
+        Code::kInvalid,
+        fmt::format("several file systems pushed a snapshot '{}'; name one of:{}", name, which));
   }
   CAIRN_ASSIGN_OR_RETURN(std::string data, GetObject(store, keys[0]));
   return DecodeManifest(data, keys[0]);

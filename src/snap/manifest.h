@@ -49,10 +49,10 @@ struct SegmentRef {
 struct Manifest {
   int version = kManifestVersion;
   std::string name;
-  std::string fs_uuid;     // the file system the snapshot was taken of
-  int64_t created = 0;     // seconds since the epoch, when the snapshot was taken
+  std::string fs_uuid;  // the file system the snapshot was taken of
+  int64_t created = 0;  // seconds since the epoch, when the snapshot was taken
   uint32_t created_nsec = 0;
-  int64_t pushed = 0;      // seconds since the epoch, when the push finished
+  int64_t pushed = 0;       // seconds since the epoch, when the push finished
   uint64_t inline_max = 0;  // the source's format settings, which a restore keeps
   uint64_t segment_size = 0;
   uint64_t files = 0;       // regular files
