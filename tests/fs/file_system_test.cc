@@ -14,6 +14,7 @@
 #include <random>
 
 #include "fs/options.h"
+#include "fs/restore.h"
 
 namespace cairn::fs {
 namespace {
@@ -313,6 +314,117 @@ TEST_F(FileSystemTest, ConcurrentWritersAndReaders) {
   for (auto& th : threads) th.join();
   EXPECT_EQ(failures.load(), 0);
   EXPECT_EQ(fs_->GetStats().files, static_cast<uint64_t>(kThreads * kFiles));
+}
+
+// Snapshots: a view shows the tree as it was; pins keep its segments through deletes and
+// compaction until the snapshot goes; every change inside it is refused.
+TEST_F(FileSystemTest, SnapshotPinsSegmentsAndStaysFrozen) {
+  const std::string big = Random(300000, 1);
+  uint64_t ino = CreateFile(kRoot, "big", big);
+  CreateFile(kRoot, "small", "tiny");
+  auto info = fs_->CreateSnapshot("s1");
+  ASSERT_TRUE(info) << info.error().ToString();
+  EXPECT_GT(info->pinned_segments, 0u);
+  EXPECT_EQ(fs_->CreateSnapshot("s1").error().code(), Code::kExists);
+  EXPECT_FALSE(fs_->CreateSnapshot(".x"));
+
+  auto dir = fs_->Lookup(kRoot, kSnapDirName);
+  ASSERT_TRUE(dir);
+  auto root = fs_->Lookup(dir->st_ino, "s1");
+  ASSERT_TRUE(root);
+  auto snap_big = fs_->Lookup(root->st_ino, "big");
+  ASSERT_TRUE(snap_big);
+  EXPECT_TRUE(IsSnapIno(snap_big->st_ino));
+
+  // The live file goes and compaction runs: the view still reads every byte.
+  ASSERT_TRUE(fs_->Unlink(kRoot, "big").ok());
+  fs_->Forget(ino, 1);
+  ASSERT_TRUE(fs_->CompactOnce(1.0));
+  EXPECT_EQ(ReadAll(snap_big->st_ino), big);
+  const uint64_t pinned_space = fs_->GetStats().space_used;
+  EXPECT_GE(pinned_space, big.size());
+
+  // Read-only, and not listed in the root.
+  EXPECT_EQ(fs_->Write(snap_big->st_ino, 0, "x", 1).error().code(), Code::kReadOnly);
+  EXPECT_EQ(fs_->Open(snap_big->st_ino, O_RDWR).code(), Code::kReadOnly);
+  EXPECT_EQ(fs_->Mkdir(ctx_, root->st_ino, "d", 0755).error().code(), Code::kReadOnly);
+  EXPECT_EQ(fs_->Unlink(root->st_ino, "small").code(), Code::kReadOnly);
+  EXPECT_EQ(fs_->Mkdir(ctx_, kRoot, kSnapDirName, 0755).error().code(), Code::kExists);
+  auto h = fs_->OpenDir(kRoot);
+  ASSERT_TRUE(h);
+  for (const auto& e : **fs_->DirHandle(*h)) EXPECT_NE(e.name, kSnapDirName);
+  fs_->ReleaseDir(*h);
+
+  // It survives a reopen; deleting it lets compaction reclaim the space.
+  Open();
+  root = fs_->Lookup(kSnapDirIno, "s1");
+  ASSERT_TRUE(root);
+  snap_big = fs_->Lookup(root->st_ino, "big");
+  ASSERT_TRUE(snap_big);
+  EXPECT_EQ(ReadAll(snap_big->st_ino), big);
+  ASSERT_TRUE(fs_->DeleteSnapshot("s1").ok());
+  EXPECT_FALSE(fs_->Lookup(kSnapDirIno, "s1"));
+  ASSERT_TRUE(fs_->CompactOnce(1.0));
+  EXPECT_LT(fs_->GetStats().space_used, pinned_space);
+  EXPECT_TRUE(fs_->ListSnapshots().empty());
+}
+
+// Push to the embedded object store, restore into a new directory, and read it all back; the
+// restored file system reads its source's segments and writes its own.
+TEST_F(FileSystemTest, PushAndRestoreThroughALocalObjectStore) {
+  const std::string a = Random(200000, 2), b = Random(90000, 3);
+  CreateFile(kRoot, "a", a);
+  auto sub = fs_->Mkdir(ctx_, kRoot, "sub", 0750);
+  ASSERT_TRUE(sub);
+  CreateFile(sub->st_ino, "b", b);
+  ASSERT_TRUE(fs_->SetXattr(sub->st_ino, "user.k", "v", 0).ok());
+  ASSERT_TRUE(fs_->CreateSnapshot("s1"));
+  auto push = fs_->PushSnapshot("s1", "", {});
+  ASSERT_TRUE(push) << push.error().ToString();
+  EXPECT_GE(push->bytes_uploaded, a.size() + b.size());
+  auto again = fs_->PushSnapshot("s1", "", {});
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->bytes_uploaded, 0u);
+
+  const std::string url = fs_->superblock().tier.object_store;
+  const std::string copy = dir_ + "-restored";
+  std::filesystem::remove_all(copy);
+  auto r = RestoreSnapshot(url, "s1", copy, {});
+  ASSERT_TRUE(r) << r.error().ToString();
+  EXPECT_EQ(r->files, 2u);
+  {
+    MountOptions mo;
+    mo.compaction_interval_s = 0;
+    auto restored = FileSystem::Open(copy, mo);
+    ASSERT_TRUE(restored) << restored.error().ToString();
+    auto& fs2 = **restored;
+    auto ra = fs2.Lookup(kRoot, "a");
+    ASSERT_TRUE(ra);
+    std::string back(a.size(), '\0');
+    ASSERT_EQ(*fs2.Read(ra->st_ino, 0, back.size(), back.data()), a.size());
+    EXPECT_EQ(back, a);
+    auto rsub = fs2.Lookup(kRoot, "sub");
+    ASSERT_TRUE(rsub);
+    EXPECT_EQ(rsub->st_mode & 07777, 0750u);
+    EXPECT_EQ(*fs2.GetXattr(rsub->st_ino, "user.k"), "v");
+    EXPECT_EQ(fs2.superblock().restored_from, push->manifest_key);
+    // Its own writes: a new file and an overwrite, under its own prefix.
+    auto st = fs2.Create(ctx_, kRoot, "new", 0644, 0);
+    ASSERT_TRUE(st);
+    ASSERT_TRUE(fs2.Write(st->st_ino, 0, b.data(), b.size()));
+    ASSERT_TRUE(fs2.Write(ra->st_ino, 0, "changed", 7));
+    ASSERT_TRUE(fs2.Shutdown().ok());
+  }
+  // The source still reads its original bytes.
+  auto la = fs_->Lookup(kRoot, "a");
+  ASSERT_TRUE(la);
+  EXPECT_EQ(ReadAll(la->st_ino), a);
+  // A second restore into the same directory is refused; a missing snapshot is reported.
+  EXPECT_EQ(RestoreSnapshot(url, "s1", copy, {}).error().code(), Code::kExists);
+  EXPECT_EQ(RestoreSnapshot(url, "nope", copy + "2", {}).error().code(), Code::kNotFound);
+  EXPECT_FALSE(std::filesystem::exists(copy + "2/cairn.json"));
+  std::filesystem::remove_all(copy);
+  std::filesystem::remove_all(copy + "2");
 }
 
 }  // namespace

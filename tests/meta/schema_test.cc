@@ -70,6 +70,42 @@ TEST(Schema, ExtentGoldenBytes) {
   EXPECT_EQ(*back, e);
 }
 
+TEST(Schema, SegmentGoldenBytes) {
+  // version 1, state uploaded, size 4096: the form of every segment written by this file system.
+  SegmentRecord plain{7, SegmentState::kUploaded, 4096, "", false};
+  EXPECT_EQ(Hex(EncodeSegment(plain)), "01030010000000000000");
+  // A segment of a restored file system: then flags (1: pushed) and the origin's uuid.
+  SegmentRecord foreign{7, SegmentState::kEvicted, 4096, "ab", true};
+  EXPECT_EQ(Hex(EncodeSegment(foreign)),
+            "010400100000000000000102000000"
+            "6162");
+  for (const auto& rec : {plain, foreign}) {
+    auto back = DecodeSegment(7, EncodeSegment(rec));
+    ASSERT_TRUE(back);
+    EXPECT_EQ(*back, rec);
+  }
+  std::string enc = EncodeSegment(foreign);
+  EXPECT_FALSE(DecodeSegment(7, enc.substr(0, enc.size() - 1)));
+  EXPECT_FALSE(DecodeSegment(7, enc + "x"));
+}
+
+TEST(Schema, SnapshotRecordRoundTripsAndRejectsDamage) {
+  SnapshotRecord r;
+  r.name = "s1";
+  r.index = 3;
+  r.created = {1790000000, 5};
+  r.pins = {1, 2, 9};
+  r.pushed_to = {"s3://bucket/fs"};
+  std::string enc = EncodeSnapshot(r);
+  auto back = DecodeSnapshot("s1", enc);
+  ASSERT_TRUE(back);
+  EXPECT_EQ(*back, r);
+  EXPECT_EQ(SnapshotKey("s1"), "Ns1");
+  for (size_t n = 0; n < enc.size(); ++n) EXPECT_FALSE(DecodeSnapshot("s1", enc.substr(0, n))) << n;
+  r.index = 0;  // not a valid index
+  EXPECT_FALSE(DecodeSnapshot("s1", EncodeSnapshot(r)));
+}
+
 TEST(Schema, TruncatedOrDamagedRecordsAreCorruption) {
   std::string inode = EncodeInode(SampleInode());
   for (size_t n = 0; n < 60; ++n) {
