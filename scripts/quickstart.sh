@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Cairn's main job on its embedded default: install, build, format a file system, mount it, put a
 # generated training data set on it, show `cairn status`, tier it to the embedded object store
-# (a local directory inside the data directory), read it back from there, and run the core
-# benchmark side by side with ext4 on the same disk. Run as root. CAIRN_FILES sets the data set size (default 20000).
+# (a local directory inside the data directory), read it back from there, snapshot it, push the
+# snapshot, restore it as a second file system and compare the two, and run the core benchmark
+# side by side with ext4 on the same disk. Run as root. CAIRN_FILES sets the data set size (default 20000).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
@@ -29,6 +30,16 @@ echo "== reading the training set back from the object store (cairn_bench run ep
 sync && echo 3 >/proc/sys/vm/drop_caches
 build/bench/cairn_bench run --root "$work/mnt/train" --files "$files" --workloads epoch
 build/src/cairn tier status "$work/mnt"
+echo "== cairn snap create / push / restore: the data set as a second file system"
+build/src/cairn snap create "$work/mnt" quickstart
+build/src/cairn snap push "$work/mnt" quickstart
+build/src/cairn snap list "file://$work/data/objects"
+build/src/cairn snap restore "file://$work/data/objects" quickstart "$work/copy"
+mkdir -p "$work/copy-mnt"
+build/src/cairn mount "$work/copy" "$work/copy-mnt"
+trap 'for m in "$work/copy-mnt" "$work/mnt"; do build/src/cairn unmount "$m" 2>/dev/null || fusermount3 -uz "$m" 2>/dev/null || true; done' EXIT
+diff -r "$work/mnt/.snapshots/quickstart/train" "$work/copy-mnt/train" && echo "restored copy is identical"
+build/src/cairn unmount "$work/copy-mnt"
 build/src/cairn unmount "$work/mnt"
 trap - EXIT
 echo "== cairn fsck $work/data"
