@@ -179,6 +179,7 @@ Result<ImportReport> FileSystem::Import(const Context& ctx, uint64_t dest, const
             return Err(existing.error());
           }
           CAIRN_ASSIGN_OR_RETURN(uint64_t ino, inos_->Next());
+          if (ino > kMaxLiveIno) return Err(Code::kNoSpace, "out of inode numbers");
           meta::Inode inode;
           inode.ino = ino;
           inode.mode = S_IFREG | 0644;

@@ -31,6 +31,7 @@ Result<struct stat> FileSystem::MakeNode(const Context& ctx, uint64_t parent, st
   if (existing) return Err(Code::kExists);
   if (existing.error().code() != Code::kNotFound) return Err(existing.error());
   CAIRN_ASSIGN_OR_RETURN(uint64_t ino, inos_->Next());
+  if (ino > kMaxLiveIno) return Err(Code::kNoSpace, "out of inode numbers");
 
   meta::Inode inode;
   inode.ino = ino;

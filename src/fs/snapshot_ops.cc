@@ -12,6 +12,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/coding.h"
 #include "common/file.h"
 #include "common/logging.h"
 #include "fs/file_system.h"
@@ -35,8 +36,8 @@ Status FileSystem::LoadSnapshots() {
   CAIRN_ASSIGN_OR_RETURN(auto records, kv::ScanRange(*kv_, meta::SnapshotPrefix(),
                                                      meta::PrefixEnd(meta::SnapshotPrefix())));
   std::set<std::string> keep;
-  std::unique_lock views(views_mu_);
   std::lock_guard lock(snap_mu_);
+  std::unique_lock views(views_mu_);
   for (const auto& [key, value] : records) {
     CAIRN_ASSIGN_OR_RETURN(meta::SnapshotRecord rec,
                            meta::DecodeSnapshot(std::string_view(key).substr(1), value));
@@ -51,6 +52,9 @@ Status FileSystem::LoadSnapshots() {
   }
   RecomputePinsLocked();
   views.unlock();
+  if (meta_->GetDentry(meta::kRootIno, kSnapDirName)) {
+    log::Warn("the root holds an entry named {}; the snapshot directory hides it", kSnapDirName);
+  }
   // Checkpoints without a record: a creation cut short by a crash, or a deletion that had
   // removed the record but not yet the files.
   DIR* d = ::opendir(root.c_str());
@@ -84,7 +88,6 @@ bool FileSystem::Pinned(uint64_t segment_id) {
 Result<SnapshotInfo> FileSystem::CreateSnapshot(std::string_view name) {
   CAIRN_RETURN_IF_ERROR(snap::CheckSnapshotName(name));
   std::lock_guard lock(snap_mu_);
-  uint32_t index = 1;
   {
     std::shared_lock views(views_mu_);
     for (const auto& [i, view] : views_) {
@@ -92,10 +95,18 @@ Result<SnapshotInfo> FileSystem::CreateSnapshot(std::string_view name) {
         return Err(Code::kExists, fmt::format("a snapshot named '{}' exists", name));
       }
     }
-    while (views_.count(index)) ++index;
+  }
+  uint64_t index = 1;
+  const std::string counter = meta::CounterKey("next_snapshot");
+  if (auto v = kv_->Get(counter)) {
+    if (v->size() != 8) return Err(Code::kCorruption, "bad counter next_snapshot");
+    index = DecodeFixed64(v->data());
+  } else if (v.error().code() != Code::kNotFound) {
+    return Err(v.error());
   }
   if (index > meta::kMaxSnapshotIndex) {
-    return Err(Code::kNoSpace, fmt::format("at most {} snapshots", meta::kMaxSnapshotIndex));
+    return Err(Code::kNoSpace,
+               fmt::format("this file system has taken its {} snapshots", meta::kMaxSnapshotIndex));
   }
   // Everything the checkpoint may point at is on disk before it is.
   CAIRN_RETURN_IF_ERROR(segments_->SyncActive());
@@ -106,7 +117,7 @@ Result<SnapshotInfo> FileSystem::CreateSnapshot(std::string_view name) {
   CAIRN_RETURN_IF_ERROR(RemoveTree(dir));
   meta::SnapshotRecord rec;
   rec.name = name;
-  rec.index = index;
+  rec.index = static_cast<uint32_t>(index);
   rec.created = meta::Now();
   CAIRN_RETURN_IF_ERROR(kv_->Checkpoint(tmp));
   // Every segment that exists now: a superset of those the checkpoint references.
@@ -115,6 +126,9 @@ Result<SnapshotInfo> FileSystem::CreateSnapshot(std::string_view name) {
   CAIRN_RETURN_IF_ERROR(SyncDir(root));
   kv::WriteBatch batch;
   batch.Put(meta::SnapshotKey(name), meta::EncodeSnapshot(rec));
+  std::string next;
+  PutFixed64(&next, index + 1);
+  batch.Put(counter, next);
   CAIRN_RETURN_IF_ERROR(kv_->Write(batch, true));
   auto view = std::make_shared<SnapshotView>(rec, dir);
   {

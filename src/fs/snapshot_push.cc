@@ -150,8 +150,8 @@ Result<PushReport> FileSystem::PushSnapshot(std::string_view name, const std::st
       }
     }
     auto last_progress = Clock::now();
-    while (!waiting.empty()) {
-      tier_->UploadNow();
+    for (int round = 0; !waiting.empty(); ++round) {
+      if (round % 25 == 0) tier_->UploadNow(waiting);  // at once, then every 5 s (retries)
       std::this_thread::sleep_for(std::chrono::milliseconds(200));
       for (const auto& seg : segments_->List()) {
         if (waiting.count(seg.id) && (seg.state == meta::SegmentState::kUploaded ||

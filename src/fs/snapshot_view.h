@@ -5,10 +5,10 @@
 // on first use and serves lookups, attributes, directory listings, xattrs and reads from it; file
 // data comes from the same segments as the live tree, which pins keep alive.
 //
-// Inode numbers: live inodes are below 2^48. A view's inode is kSnapBit | index << 48 | ino, and
-// .snapshots itself is kSnapDirIno. Every change to either is refused with kReadOnly (EROFS); the
-// FUSE mount also bind-mounts .snapshots read-only, so the kernel refuses writes before they
-// reach its page cache.
+// Inode numbers: live inodes are below 2^40 (kMaxLiveIno). A view's inode is
+// kSnapBit | index << 40 | ino, and .snapshots itself is kSnapDirIno. Every change to either is
+// refused with kReadOnly (EROFS); the FUSE mount also bind-mounts .snapshots read-only, so the
+// kernel refuses writes before they reach its page cache.
 #pragma once
 
 #include <cstdint>
@@ -24,7 +24,8 @@
 namespace cairn::fs {
 
 constexpr uint64_t kSnapBit = 1ull << 63;
-constexpr int kSnapShift = 48;
+constexpr int kSnapShift = 40;
+constexpr uint64_t kMaxLiveIno = (1ull << kSnapShift) - 1;
 constexpr uint64_t kSnapDirIno = kSnapBit | meta::kRootIno;  // index 0
 constexpr const char* kSnapDirName = ".snapshots";
 

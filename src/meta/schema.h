@@ -165,7 +165,9 @@ struct SnapshotRecord {
   std::vector<std::string> pushed_to;  // object store URLs it was pushed to
   bool operator==(const SnapshotRecord&) const = default;
 };
-constexpr uint32_t kMaxSnapshotIndex = (1u << 15) - 1;
+// Indexes are never reused (a counter, 'M' next_snapshot), so the kernel never mistakes a new
+// snapshot's inode for a deleted one's.
+constexpr uint32_t kMaxSnapshotIndex = (1u << 23) - 1;
 std::string EncodeSnapshot(const SnapshotRecord& r);
 Result<SnapshotRecord> DecodeSnapshot(std::string_view name, std::string_view value);
 

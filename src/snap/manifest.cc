@@ -256,6 +256,9 @@ Result<Manifest> FindSnapshot(tier::ObjectStore& store, std::string_view name) {
     name = name.substr(0, at);
   }
   CAIRN_RETURN_IF_ERROR(CheckSnapshotName(name));
+  if (uuid.find_first_not_of("0123456789abcdef-") != std::string_view::npos) {
+    return Err(Code::kInvalid, "NAME@UUID: not a file system uuid: " + std::string(uuid));
+  }
   if (!uuid.empty()) {
     const std::string key = ManifestKey(name, uuid);
     auto data = GetObject(store, key);

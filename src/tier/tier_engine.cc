@@ -364,12 +364,16 @@ std::string TierEngine::KeyOf(uint64_t segment_id) const {
   return SegmentKey(origin.empty() ? options_.uuid : origin, segment_id);
 }
 
-void TierEngine::UploadNow() {
+void TierEngine::UploadNow(const std::set<uint64_t>& segment_ids) {
   {
     std::lock_guard lock(mu_);
-    upload_retry_at_.clear();
+    for (uint64_t id : segment_ids) upload_retry_at_.erase(id);
   }
-  Tick(true);
+  for (const auto& seg : segments_->List()) {
+    if (segment_ids.count(seg.id) && seg.state == meta::SegmentState::kSealed) {
+      StartUpload(seg.id, seg.size);
+    }
+  }
 }
 
 void TierEngine::OnRemoved(uint64_t segment_id, bool delete_object) {

@@ -123,8 +123,9 @@ class TierEngine final : public data::RemoteSegments {
   // Seals the open segment and uploads every sealed one now; returns once all are uploaded or
   // the deadline passes (kUnavailable).
   Status Flush(std::chrono::milliseconds deadline);
-  // Seals the open segment and starts the upload of every sealed one, without waiting.
-  void UploadNow();
+  // Starts the upload of those of the segments that are sealed, now (retrying failed ones at
+  // once), without waiting.
+  void UploadNow(const std::set<uint64_t>& segment_ids);
 
   TierStatus GetStatus();
   bool IsLocal(uint64_t segment_id);

@@ -362,8 +362,15 @@ TEST_F(FileSystemTest, SnapshotPinsSegmentsAndStaysFrozen) {
   snap_big = fs_->Lookup(root->st_ino, "big");
   ASSERT_TRUE(snap_big);
   EXPECT_EQ(ReadAll(snap_big->st_ino), big);
+  const uint64_t old_root = root->st_ino;
   ASSERT_TRUE(fs_->DeleteSnapshot("s1").ok());
   EXPECT_FALSE(fs_->Lookup(kSnapDirIno, "s1"));
+  // A new snapshot never reuses a deleted one's inode numbers (the kernel may still cache them).
+  ASSERT_TRUE(fs_->CreateSnapshot("s1"));
+  auto new_root = fs_->Lookup(kSnapDirIno, "s1");
+  ASSERT_TRUE(new_root);
+  EXPECT_NE(new_root->st_ino, old_root);
+  ASSERT_TRUE(fs_->DeleteSnapshot("s1").ok());
   ASSERT_TRUE(fs_->CompactOnce(1.0));
   EXPECT_LT(fs_->GetStats().space_used, pinned_space);
   EXPECT_TRUE(fs_->ListSnapshots().empty());

@@ -93,7 +93,8 @@ TEST(Manifest, KeysNamesAndOwners) {
   EXPECT_EQ(KeyOwner("flat"), "");
   EXPECT_TRUE(CheckSnapshotName("daily-2026-11-27").ok());
   EXPECT_TRUE(CheckSnapshotName("épreuve").ok());
-  for (const std::string& bad : std::vector<std::string>{"", ".hidden", "a/b", "x@y", std::string(129, 'n'), "a\nb"}) {
+  for (const std::string& bad :
+       std::vector<std::string>{"", ".hidden", "a/b", "x@y", std::string(129, 'n'), "a\nb"}) {
     EXPECT_FALSE(CheckSnapshotName(bad).ok()) << bad;
   }
 }
@@ -158,10 +159,7 @@ TEST(RunParallel, RunsEverythingAndReportsTheFirstError) {
   EXPECT_EQ(sum.load(), 4950);
   int ticks = 0;
   Status st = RunParallel(
-      50, 3,
-      [&](size_t i) {
-        return i == 7 ? Status(Code::kIo, "item 7") : Status::Ok();
-      },
+      50, 3, [&](size_t i) { return i == 7 ? Status(Code::kIo, "item 7") : Status::Ok(); },
       [&] { ++ticks; });
   EXPECT_EQ(st.code(), Code::kIo);
   EXPECT_GE(ticks, 1);
