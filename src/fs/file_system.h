@@ -283,6 +283,15 @@ class FileSystem {
   bool Pinned(uint64_t segment_id);
   void RecomputePinsLocked();  // REQUIRES: snap_mu_ and views_mu_ held
   Status WriteRefs();
+  // The object store a push or remote delete goes to: the file system's own (url empty or
+  // equal to it) or another one, opened for the call.
+  struct Destination {
+    bool own = true;
+    std::string url;
+    tier::ObjectStore* store = nullptr;
+    std::unique_ptr<tier::ObjectStore> opened;
+  };
+  Result<Destination> OpenDestination(const std::string& url);
   struct stat ViewStat(uint32_t index, const meta::Inode& inode) const;
   // Calls visit for every inode of the tree at ino (each once, hard links included).
   Status WalkTree(uint64_t ino, const std::function<Status(const meta::Inode&)>& visit);

@@ -45,22 +45,30 @@ Result<std::vector<std::string>> CheckpointFiles(const std::string& dir) {
 
 }  // namespace
 
+Result<FileSystem::Destination> FileSystem::OpenDestination(const std::string& url) {
+  Destination d;
+  d.own = url.empty() || url == super_.tier.object_store;
+  d.url = d.own ? super_.tier.object_store : url;
+  d.store = &tier_->store();
+  if (!d.own) {
+    auto o = tier::OpenObjectStore(url);
+    if (!o) return Err(o.error().code(), "object store " + url + ": " + o.error().message());
+    d.opened = std::move(*o);
+    d.store = d.opened.get();
+  }
+  return d;
+}
+
 Result<PushReport> FileSystem::PushSnapshot(std::string_view name, const std::string& url,
                                             const PushProgress& progress) {
   std::lock_guard remote(remote_mu_);
   const auto start = Clock::now();
   CAIRN_ASSIGN_OR_RETURN(auto view, ViewByName(name));
-  const bool own = url.empty() || url == super_.tier.object_store;
-  std::unique_ptr<tier::ObjectStore> opened;
-  tier::ObjectStore* dest = &tier_->store();
-  if (!own) {
-    auto o = tier::OpenObjectStore(url);
-    if (!o) return Err(o.error().code(), "object store " + url + ": " + o.error().message());
-    opened = std::move(*o);
-    dest = opened.get();
-  }
+  CAIRN_ASSIGN_OR_RETURN(Destination d, OpenDestination(url));
+  const bool own = d.own;
+  tier::ObjectStore* dest = d.store;
   PushReport report;
-  report.url = own ? super_.tier.object_store : url;
+  report.url = d.url;
   report.manifest_key = snap::ManifestKey(name, super_.uuid);
   const auto& rec = view->record();
 
@@ -303,16 +311,10 @@ Result<RemoteDeleteReport> FileSystem::DeleteRemoteSnapshot(std::string_view nam
                                                             const std::string& url) {
   std::lock_guard remote(remote_mu_);
   CAIRN_RETURN_IF_ERROR(snap::CheckSnapshotName(name));
-  const bool own = url.empty() || url == super_.tier.object_store;
-  const std::string where = own ? super_.tier.object_store : url;
-  std::unique_ptr<tier::ObjectStore> opened;
-  tier::ObjectStore* dest = &tier_->store();
-  if (!own) {
-    auto o = tier::OpenObjectStore(url);
-    if (!o) return Err(o.error().code(), "object store " + url + ": " + o.error().message());
-    opened = std::move(*o);
-    dest = opened.get();
-  }
+  CAIRN_ASSIGN_OR_RETURN(Destination d, OpenDestination(url));
+  const bool own = d.own;
+  const std::string where = d.url;
+  tier::ObjectStore* dest = d.store;
   RemoteDeleteReport report;
   report.manifest_key = snap::ManifestKey(name, super_.uuid);
   auto data = snap::GetObject(*dest, report.manifest_key);
