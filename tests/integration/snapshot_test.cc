@@ -7,6 +7,7 @@
 //    by the restored file system;
 //  - an incremental push after changing 1 % of the files uploads a small fraction of the first;
 //  - a push with the mount killed (kill -9) midway completes on rerun and restores identical;
+//  - kill -9 while snapshots are being created leaves only whole snapshots;
 //  - corrupted and truncated objects are detected, never served;
 //  - a remote delete removes only what nothing else references.
 #include <fcntl.h>
@@ -527,6 +528,51 @@ TEST_F(SnapshotTest, DamagedObjectsAreDetectedNeverServed) {
   r = RunCairn({"snap", "push", src_->mountpoint(), "missing"});
   EXPECT_FALSE(r.ok());
   EXPECT_NE(r.err.find("no snapshot named 'missing'"), std::string::npos) << r.err;
+  ASSERT_TRUE(src_->Unmount().ok());
+}
+
+TEST_F(SnapshotTest, KillDuringCreateLeavesOnlyWholeSnapshots) {
+  FormatAndMount();
+  WriteTree("/data", 30);
+  const auto expected = Walk(src_->Path("/data"));
+  for (int round = 0; round < 3; ++round) {
+    pid_t pid = fork();
+    if (pid == 0) {
+      int null_fd = open("/dev/null", O_WRONLY);
+      dup2(null_fd, 1);
+      dup2(null_fd, 2);
+      for (int i = 0;; ++i) {
+        std::string name = "r" + std::to_string(round) + "-" + std::to_string(i);
+        pid_t child = fork();
+        if (child == 0) {
+          execl(CAIRN_BIN, CAIRN_BIN, "snap", "create", src_->mountpoint().c_str(), name.c_str(),
+                nullptr);
+          _exit(127);
+        }
+        int st = 0;
+        waitpid(child, &st, 0);
+        if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) _exit(0);
+      }
+    }
+    ASSERT_GT(pid, 0);
+    std::this_thread::sleep_for(milliseconds(300 + 200 * round));
+    ASSERT_TRUE(src_->KillDaemon());
+    waitpid(pid, nullptr, 0);
+    ASSERT_TRUE(src_->ForceUnmount());
+    CommandResult fsck = src_->Fsck();
+    EXPECT_TRUE(fsck.ok()) << fsck.Describe();
+    ASSERT_TRUE(src_->Mount().ok());
+    // Every snapshot that exists is whole; nothing half-made is left in the data directory.
+    json list = Cairn({"snap", "list", src_->mountpoint(), "--json"});
+    EXPECT_GT(list["snapshots"].size(), 0u);
+    for (const auto& snap : list["snapshots"]) {
+      const std::string name = snap["name"];
+      ExpectSameTree(expected, Walk(src_->Path("/.snapshots/" + name + "/data")));
+    }
+    auto dirs = ListDir(src_->data_dir() + "/snapshots");
+    ASSERT_TRUE(dirs.has_value());
+    EXPECT_EQ(dirs->size(), list["snapshots"].size());
+  }
   ASSERT_TRUE(src_->Unmount().ok());
 }
 
