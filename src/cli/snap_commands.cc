@@ -55,7 +55,7 @@ int ListUrl(const std::string& url, bool json) {
   if (!listing) return Fail("snap list", listing.error());
   nlohmann::json out = nlohmann::json::array();
   for (const auto& m : listing->manifests) {
-    uint64_t bytes = 0;
+    uint64_t bytes = m.manifest_bytes;
     for (const auto& s : m.segments) bytes += s.size;
     for (const auto& f : m.metadata) bytes += f.size;
     out.push_back({{"name", m.name},

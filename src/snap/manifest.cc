@@ -117,6 +117,7 @@ Result<Manifest> DecodeManifest(std::string_view bytes, std::string_view key) {
       return Err(Bad(key, "not a Cairn snapshot manifest"));
     }
     Manifest m;
+    m.manifest_bytes = bytes.size();
     m.version = body.at("version").get<int>();
     if (m.version != kManifestVersion) {
       return Err(Status(Code::kNotSupported,

@@ -59,6 +59,7 @@ struct Manifest {
   uint64_t file_bytes = 0;  // their bytes
   std::vector<MetaFile> metadata;
   std::vector<SegmentRef> segments;
+  uint64_t manifest_bytes = 0;  // the size of the manifest object itself (set by Decode)
 
   // Every object key the snapshot needs.
   std::vector<std::string> Keys() const;
