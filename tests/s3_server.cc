@@ -210,6 +210,13 @@ S3Server::~S3Server() {
 
 std::string S3Server::endpoint() const { return "http://127.0.0.1:" + std::to_string(port_); }
 
+void S3Server::ExportAwsEnvironment() const {
+  setenv("AWS_ENDPOINT_URL", endpoint().c_str(), 1);
+  setenv("AWS_ACCESS_KEY_ID", kAccessKey, 1);
+  setenv("AWS_SECRET_ACCESS_KEY", kSecretKey, 1);
+  setenv("AWS_REGION", kRegion, 1);
+}
+
 void S3Server::Stop() {
   if (pid_ <= 0) return;
   ::kill(-pid_, SIGTERM);

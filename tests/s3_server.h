@@ -37,6 +37,9 @@ class S3Server {
 
   // "http://127.0.0.1:PORT".
   std::string endpoint() const;
+  // Points this process and its children (a mount, the cairn CLI) at the server, the way every
+  // AWS tool finds one: AWS_ENDPOINT_URL, the access keys and the region.
+  void ExportAwsEnvironment() const;
   const std::string& bucket() const { return bucket_; }
   int port() const { return port_; }
   // Where s3rver keeps the buckets' files.

@@ -148,10 +148,7 @@ class SnapshotTest : public ::testing::Test {
     std::string why;
     server_ = S3Server::Start(kBucket, &why);
     if (!server_) GTEST_SKIP() << "no S3 server: " << why;
-    setenv("AWS_ENDPOINT_URL", server_->endpoint().c_str(), 1);
-    setenv("AWS_ACCESS_KEY_ID", S3Server::kAccessKey, 1);
-    setenv("AWS_SECRET_ACCESS_KEY", S3Server::kSecretKey, 1);
-    setenv("AWS_REGION", S3Server::kRegion, 1);
+    server_->ExportAwsEnvironment();  // for the mount and the CLI, children of the test
     unsetenv("CAIRN_TEST_FAULTS");
     src_ = std::make_unique<CairnMount>();
     dst_ = std::make_unique<CairnMount>();

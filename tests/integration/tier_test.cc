@@ -50,11 +50,7 @@ class TierTest : public ::testing::Test {
     std::string why;
     server_ = S3Server::Start("cairn-test", &why);
     if (!server_) GTEST_SKIP() << "no S3 server: " << why;
-    // The mount (a child of the test) finds the server the way every AWS tool does.
-    setenv("AWS_ENDPOINT_URL", server_->endpoint().c_str(), 1);
-    setenv("AWS_ACCESS_KEY_ID", S3Server::kAccessKey, 1);
-    setenv("AWS_SECRET_ACCESS_KEY", S3Server::kSecretKey, 1);
-    setenv("AWS_REGION", S3Server::kRegion, 1);
+    server_->ExportAwsEnvironment();  // for the mount and the CLI, children of the test
     unsetenv("CAIRN_TEST_FAULTS");
     mount_ = std::make_unique<CairnMount>();
     ASSERT_TRUE(mount_->ok());
