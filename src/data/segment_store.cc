@@ -317,7 +317,7 @@ std::vector<SegmentInfo> SegmentStore::List() const {
   out.reserve(segments_.size());
   for (const auto& [id, seg] : segments_) {
     out.push_back({id, seg->state, seg->size.load(), seg->live.load(), seg->last_read.load(),
-                   seg->state_since, seg->origin, seg->pushed.load()});
+                   seg->state_since, seg->origin});
   }
   return out;
 }

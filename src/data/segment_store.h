@@ -61,7 +61,6 @@ struct SegmentInfo {
   int64_t last_read = 0;    // steady-clock seconds of the last read (0: never read)
   int64_t state_since = 0;  // steady-clock seconds when it entered its state (this process)
   std::string origin;       // see meta::SegmentRecord
-  bool pushed = false;
 };
 
 // The object tier as the segment store sees it (implemented by tier::TierEngine): it serves

@@ -93,7 +93,6 @@ class TierEngine final : public data::RemoteSegments {
   // with a restored snapshot).
   std::string KeyOf(uint64_t segment_id) const;
   ObjectStore& store() { return *store_; }
-  const std::string& uuid() const { return options_.uuid; }
 
   // data::RemoteSegments
   Status ReadRemote(uint64_t segment_id, uint64_t offset, size_t n, char* out) override;

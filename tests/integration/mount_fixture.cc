@@ -397,6 +397,15 @@ std::expected<std::vector<std::string>, int> ListDir(const std::string& path) {
   return names;
 }
 
+void DropCaches() {
+  sync();
+  int fd = open("/proc/sys/vm/drop_caches", O_WRONLY);
+  if (fd >= 0) {
+    (void)!write(fd, "3", 1);
+    close(fd);
+  }
+}
+
 void DropCache(int fd) {
   fdatasync(fd);
   posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);

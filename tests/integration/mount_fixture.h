@@ -119,6 +119,9 @@ std::expected<std::string, int> ReadFile(const std::string& path);
 std::expected<std::vector<std::string>, int> ListDir(const std::string& path);
 // Drops the page cache of a file (after writing it back), so the next read reaches the daemon.
 void DropCache(int fd);
+// Writes back and drops the whole page cache (root only; a no-op otherwise), so the next reads of
+// any file reach the daemon.
+void DropCaches();
 // Checks that path holds exactly `expected`; on a mismatch says where, not the whole content.
 ::testing::AssertionResult FileHasContent(const std::string& path, std::string_view expected);
 // Checks `actual == expected`; on a mismatch reports sizes and first differing offset.

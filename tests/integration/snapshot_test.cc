@@ -42,15 +42,6 @@ using std::chrono::milliseconds;
 constexpr const char* kBucket = "cairn-test";
 constexpr const char* kUrl = "s3://cairn-test/fs";
 
-void DropCaches() {
-  sync();
-  int fd = open("/proc/sys/vm/drop_caches", O_WRONLY);
-  if (fd >= 0) {
-    (void)!write(fd, "3", 1);
-    close(fd);
-  }
-}
-
 // One entry as a user sees it: type, permissions, owner, size, times, links, target, xattrs and
 // content (a hash for large files), plus the inode group for hard links.
 struct Entry {

@@ -34,15 +34,6 @@ using json = nlohmann::json;
 
 constexpr size_t kMiB = 1 << 20;
 
-void DropCaches() {
-  sync();
-  int fd = open("/proc/sys/vm/drop_caches", O_WRONLY);
-  if (fd >= 0) {
-    (void)!write(fd, "3", 1);
-    close(fd);
-  }
-}
-
 class TierTest : public ::testing::Test {
  protected:
   void SetUp() override {
