@@ -4,7 +4,6 @@
 #include <sys/file.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -19,6 +18,7 @@
 #include "fs/options.h"
 #include "server/admin_client.h"
 #include "server/daemon.h"
+#include "server/mounts.h"
 #include "tier/object_store.h"
 
 namespace {
@@ -264,29 +264,33 @@ int CmdImport(const std::string& url, const std::string& dest, bool refresh, int
   return 0;
 }
 
-int RunProgram(const std::vector<std::string>& argv) {
-  pid_t pid = ::fork();
-  if (pid == 0) {
-    std::vector<char*> args;
-    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
-    ::execvp(args[0], args.data());
-    ::_exit(127);
-  }
-  int status = 0;
-  if (pid < 0 || ::waitpid(pid, &status, 0) < 0) return -1;
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
 int CmdUnmount(const std::string& mountpoint, double timeout_s) {
-  auto data_dir = server::DataDirOfMount(mountpoint);
-  if (!data_dir) return Fail("unmount", data_dir.error());
-  if (::geteuid() == 0) {
-    // The read-only bind of .snapshots goes first (EINVAL when there is none).
-    (void)::umount2((mountpoint + "/.snapshots").c_str(), MNT_DETACH | UMOUNT_NOFOLLOW);
+  auto abs = server::AbsolutePath(mountpoint);
+  if (!abs) return Fail("unmount", abs.error());
+  auto at = server::MountsAt(*abs);
+  if (at.empty() || at.back().fstype != server::kCairnFsType) {
+    return Fail("unmount", Status(Code::kInvalid, mountpoint + " is not a Cairn mount point"));
   }
-  int r = ::geteuid() == 0 ? (::umount2(mountpoint.c_str(), 0) == 0 ? 0 : -1)
-                           : RunProgram({"fusermount3", "-u", mountpoint});
+  const std::string data_dir = at.back().source;
+  if (server::IsDeadMount(*abs)) {
+    // The daemon is gone (kill -9, out of memory): detach every dead Cairn mount stacked here.
+    int detached = 0;
+    for (; detached < 64; ++detached) {
+      at = server::MountsAt(*abs);
+      if (at.empty() || at.back().fstype != server::kCairnFsType || !server::IsDeadMount(*abs)) {
+        break;
+      }
+      Status st = server::DetachMount(*abs);
+      if (!st.ok()) return Fail("unmount", st);
+    }
+    fmt::print(stderr,
+               "cairn unmount: the daemon of {} was gone; detached {} dead mount{} (what was "
+               "fsync'd is on disk: 'cairn mount {} {}' brings it back)\n",
+               *abs, detached, detached == 1 ? "" : "s", data_dir, *abs);
+    return 0;
+  }
+  int r = ::geteuid() == 0 ? (::umount2(abs->c_str(), UMOUNT_NOFOLLOW) == 0 ? 0 : -1)
+                           : server::RunProgram({"fusermount3", "-u", *abs});
   if (r != 0) {
     if (errno == EBUSY) {
       return Fail("unmount", Status(Code::kBusy, mountpoint + " is busy (a process has a file or "
@@ -295,7 +299,7 @@ int CmdUnmount(const std::string& mountpoint, double timeout_s) {
     return Fail("unmount", Status(Code::kIo, "could not unmount " + mountpoint));
   }
   // The daemon holds the data directory's lock until everything is flushed.
-  std::string lock_path = *data_dir + "/lock";
+  std::string lock_path = data_dir + "/lock";
   int fd = ::open(lock_path.c_str(), O_RDWR | O_CLOEXEC);
   if (fd < 0) return 0;
   auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout_s);

@@ -5,7 +5,6 @@
 #include <fmt/format.h>
 #include <fuse_lowlevel.h>
 #include <linux/fs.h>
-#include <sys/mount.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
@@ -21,7 +20,6 @@ namespace cairn::fuse {
 struct Context {
   fs::FileSystem* fs;
   FuseOptions options;
-  bool no_open = false;  // the kernel skips OPEN/RELEASE for files (FUSE_CAP_NO_OPEN_SUPPORT)
 };
 
 namespace {
@@ -114,15 +112,16 @@ fs::Context Caller(fuse_req_t req) {
   return {static_cast<uint32_t>(c->uid), static_cast<uint32_t>(c->gid)};
 }
 
-void Init(void* userdata, fuse_conn_info* conn) {
-  auto* ctx = static_cast<Context*>(userdata);
+void Init(void* /*userdata*/, fuse_conn_info* conn) {
   auto want = [conn](unsigned cap) {
     if (conn->capable & cap) conn->want |= cap;
   };
   want(FUSE_CAP_ASYNC_READ);
-  // Without atomic O_TRUNC the kernel truncates through SETATTR, so OPEN can be skipped.
+  // Without atomic O_TRUNC the kernel truncates through SETATTR before it opens.
   conn->want &= ~FUSE_CAP_ATOMIC_O_TRUNC;
-  ctx->no_open = ctx->options.no_open && (conn->capable & FUSE_CAP_NO_OPEN_SUPPORT);
+  // OPEN is served, never skipped (FUSE_CAP_NO_OPEN_SUPPORT stays off): it is where a snapshot
+  // view refuses an open for writing, before a byte reaches the page cache (ARCHITECTURE.md,
+  // "Snapshots").
   want(FUSE_CAP_WRITEBACK_CACHE);
   want(FUSE_CAP_PARALLEL_DIROPS);
   want(FUSE_CAP_READDIRPLUS);
@@ -234,12 +233,6 @@ void Link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char* newn
 
 void Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   OpTimer timer(kOpen);
-  if (Ctx(req)->no_open) {
-    // Cairn keeps no per-handle state: an open file is held alive by the kernel's lookup
-    // reference (FileSystem reclaims unlinked inodes at FORGET), so OPEN and RELEASE round trips
-    // are skipped. ENOSYS here makes the kernel stop sending them.
-    return (void)fuse_reply_err(req, ENOSYS);
-  }
   Status st = Fs(req)->Open(ino, fi->flags);
   if (!st.ok()) return ReplyStatus(req, st);
   fi->keep_cache = 1;  // file data changes only through this mount
@@ -523,31 +516,10 @@ void FuseMount::InvalidateInode(uint64_t ino) {
   (void)fuse_lowlevel_notify_inval_inode(session_, ino, 0, 0);
 }
 
-void FuseMount::BindSnapshotsReadOnly(const std::string& mountpoint) {
-  if (::geteuid() != 0) return;  // mount(2) needs CAP_SYS_ADMIN; snapshots still refuse writes
-  // No descriptor is kept on the bind: it would keep the superblock, and so this FUSE session,
-  // alive after the mount is gone. Unmounting detaches it with the mount (fuse_session_unmount
-  // unmounts lazily, which takes submounts along; cairn unmount detaches it first).
-  binder_ = std::thread([path = mountpoint + "/" + fs::kSnapDirName] {
-    if (::mount(path.c_str(), path.c_str(), nullptr, MS_BIND, nullptr) != 0) {
-      log::Warn("cannot bind {} read-only: {}", path, std::strerror(errno));
-      return;
-    }
-    if (::mount(nullptr, path.c_str(), nullptr, MS_REMOUNT | MS_BIND | MS_RDONLY, nullptr) != 0) {
-      log::Warn("cannot make {} read-only: {}", path, std::strerror(errno));
-      (void)::umount2(path.c_str(), MNT_DETACH);
-    }
-  });
-}
-
 FuseMount::~FuseMount() {
-  if (!session_) {
-    if (binder_.joinable()) binder_.join();
-    return;
-  }
+  if (!session_) return;
   if (signals_) fuse_remove_signal_handlers(session_);
   if (mounted_) fuse_session_unmount(session_);
-  if (binder_.joinable()) binder_.join();
   fuse_session_destroy(session_);
 }
 

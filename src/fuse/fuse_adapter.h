@@ -7,7 +7,6 @@
 
 #include <memory>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "fs/file_system.h"
@@ -23,7 +22,6 @@ struct FuseOptions {
   double entry_timeout_s = 3600.0;  // Cairn is the only writer, so kernel caches stay valid
   double attr_timeout_s = 3600.0;
   unsigned max_threads = 8;  // more only adds context switches on a small node
-  bool no_open = true;       // let the kernel skip OPEN/RELEASE for files
   bool debug = false;
 };
 
@@ -46,10 +44,6 @@ class FuseMount : public fs::KernelCache {
   void InvalidateInode(uint64_t ino) override;
   // Serves requests until the file system is unmounted or a termination signal arrives.
   Status Run();
-  // Makes MOUNTPOINT/.snapshots a read-only bind mount of itself (root only; in the background,
-  // as it needs Run to answer the kernel's lookups), so the kernel refuses every write into a
-  // snapshot with EROFS before it reaches the page cache. Undone when the mount goes.
-  void BindSnapshotsReadOnly(const std::string& mountpoint);
 
  private:
   FuseMount() = default;
@@ -57,7 +51,6 @@ class FuseMount : public fs::KernelCache {
   bool mounted_ = false;
   bool signals_ = false;
   std::unique_ptr<Context> ctx_;
-  std::thread binder_;
 };
 
 }  // namespace cairn::fuse

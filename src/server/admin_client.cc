@@ -7,49 +7,24 @@
 #include <climits>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
-#include <sstream>
 #include <vector>
 
 #include "common/file.h"
 #include "server/admin_server.h"
+#include "server/mounts.h"
 
 namespace cairn::server {
 namespace {
 
-// mountinfo escapes space, tab, newline and backslash as \ooo.
-std::string Unescape(const std::string& s) {
-  std::string out;
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '\\' && i + 3 < s.size()) {
-      out.push_back(static_cast<char>(std::strtol(s.substr(i + 1, 3).c_str(), nullptr, 8)));
-      i += 3;
-    } else {
-      out.push_back(s[i]);
-    }
+// Cairn mounts: (mount point, data directory).
+std::vector<std::pair<std::string, std::string>> CairnMounts() {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (auto& m : ListMounts()) {
+    if (m.fstype == kCairnFsType) out.emplace_back(std::move(m.mountpoint), std::move(m.source));
   }
   return out;
 }
 
-// Cairn mounts: (mount point, data directory), from /proc/self/mountinfo lines
-// "id parent major:minor root mountpoint options [optional fields] - fstype source superopts".
-std::vector<std::pair<std::string, std::string>> CairnMounts() {
-  std::vector<std::pair<std::string, std::string>> out;
-  std::ifstream in("/proc/self/mountinfo");
-  std::string line;
-  while (std::getline(in, line)) {
-    std::istringstream ls(line);
-    std::string id, parent, dev, root, mnt;
-    ls >> id >> parent >> dev >> root >> mnt;
-    auto dash = line.find(" - ");
-    if (dash == std::string::npos) continue;
-    std::istringstream rest(line.substr(dash + 3));
-    std::string fstype, source;
-    rest >> fstype >> source;
-    if (fstype == "fuse.cairn") out.emplace_back(Unescape(mnt), Unescape(source));
-  }
-  return out;
-}
 }  // namespace
 
 Result<std::string> DataDirOfPath(const std::string& path) {
@@ -74,8 +49,8 @@ Result<std::string> DataDirOfMount(const std::string& mountpoint) {
     if (errno == ENOTCONN) {
       return Err(Code::kIo, mountpoint +
                                 ": the Cairn daemon of this mount is gone (crashed?); "
-                                "unmount it with 'fusermount3 -u " +
-                                mountpoint + "'");
+                                "'cairn unmount " +
+                                mountpoint + "' detaches it, 'cairn mount' mounts it again");
     }
     return Err(ErrnoStatus(mountpoint));
   }

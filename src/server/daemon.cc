@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <thread>
 
 #include "common/file.h"
 #include "common/logging.h"
@@ -18,6 +19,7 @@
 #include "common/units.h"
 #include "server/admin_server.h"
 #include "server/metrics_server.h"
+#include "server/mounts.h"
 
 namespace cairn::server {
 namespace {
@@ -315,7 +317,6 @@ int Serve(const DaemonOptions& o, int ready_fd) {
     return 1;
   }
   (*fs)->SetKernelCache(mount->get());
-  (*mount)->BindSnapshotsReadOnly(o.mountpoint);
   log::Info("mounted {} at {} (pid {})", o.data_dir, o.mountpoint, ::getpid());
   Report(ready_fd, "OK");
   st = (*mount)->Run();
@@ -335,6 +336,69 @@ int Serve(const DaemonOptions& o, int ready_fd) {
   return 0;
 }
 
+// Makes mountpoint ready for a mount of data_dir: a dead mount of the same data directory left by
+// a crashed daemon is detached (all of them, when crashes stacked several); anything else that is
+// mounted there is refused.
+Status PrepareMountPoint(const std::string& data_dir, const std::string& mountpoint) {
+  for (const auto& m : ListMounts()) {
+    if (m.fstype == kCairnFsType && m.source == data_dir && m.mountpoint != mountpoint &&
+        !IsDeadMount(m.mountpoint)) {
+      return Status(Code::kBusy,
+                    fmt::format("{} is already mounted at {}", data_dir, m.mountpoint));
+    }
+  }
+  for (int round = 0; round < 64; ++round) {
+    auto at = MountsAt(mountpoint);
+    if (at.empty()) return Status::Ok();
+    const MountEntry& top = at.back();
+    const bool dead = IsDeadMount(mountpoint);
+    if (top.fstype == kCairnFsType && top.source == data_dir) {
+      if (!dead) {
+        return Status(Code::kBusy,
+                      fmt::format("{} is already mounted at {}", data_dir, mountpoint));
+      }
+      fmt::print(stderr, "cairn mount: detaching a dead mount of {} at {} (its daemon is gone)\n",
+                 data_dir, mountpoint);
+      CAIRN_RETURN_IF_ERROR(DetachMount(mountpoint));
+      continue;
+    }
+    if (top.fstype == kCairnFsType && dead) {
+      return Status(Code::kBusy,
+                    fmt::format("{} holds a dead Cairn mount of another file system ({}); "
+                                "'cairn unmount {}' detaches it",
+                                mountpoint, top.source, mountpoint));
+    }
+    return Status(Code::kBusy, fmt::format("{} is already a mount point ({} {}); unmount it first",
+                                           mountpoint, top.fstype, top.source));
+  }
+  return Status(Code::kBusy, mountpoint + ": too many stacked mounts");
+}
+
+// A daemon whose mount was just unmounted flushes before it lets go of the data directory: wait
+// for it rather than fail (a plain `umount` returns before that ends).
+Status WaitForDataDir(const std::string& data_dir) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  bool said = false;
+  for (;;) {
+    auto fd = fs::LockDataDir(data_dir);
+    if (fd) {
+      ::close(*fd);
+      return Status::Ok();
+    }
+    if (fd.error().code() != Code::kBusy) return fd.error();
+    if (std::chrono::steady_clock::now() > deadline) {
+      return Status(Code::kBusy,
+                    data_dir + " is in use by another process (see " + data_dir + "/cairn.pid)");
+    }
+    if (!said) {
+      fmt::print(stderr, "cairn mount: waiting for the previous daemon of {} to finish\n",
+                 data_dir);
+      said = true;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+}
+
 }  // namespace
 
 int RunMount(const DaemonOptions& options) {
@@ -350,16 +414,31 @@ int RunMount(const DaemonOptions& options) {
     fmt::print(stderr, "cairn mount: {}\n", super.error().message());
     return 1;
   }
+  auto abs = AbsolutePath(o.mountpoint);
+  if (!abs) {
+    fmt::print(stderr, "cairn mount: {}\n", abs.error().ToString());
+    return 1;
+  }
+  Status prepared = PrepareMountPoint(o.data_dir, *abs);
+  if (!prepared.ok()) {
+    fmt::print(stderr, "cairn mount: {}\n", prepared.message());
+    return 1;
+  }
   struct stat st;
-  if (::stat(o.mountpoint.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+  if (::stat(abs->c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
     fmt::print(stderr, "cairn mount: mount point {} is not an existing directory\n", o.mountpoint);
     return 1;
   }
-  if (!::realpath(o.mountpoint.c_str(), real)) {
+  if (!::realpath(abs->c_str(), real)) {
     fmt::print(stderr, "cairn mount: {}: {}\n", o.mountpoint, std::strerror(errno));
     return 1;
   }
   o.mountpoint = real;
+  Status free = WaitForDataDir(o.data_dir);
+  if (!free.ok()) {
+    fmt::print(stderr, "cairn mount: {}\n", free.message());
+    return 1;
+  }
 
   if (o.foreground) return Serve(o, -1);
 

@@ -1,6 +1,9 @@
 // Crash test: SIGKILL the daemon while a writer process creates files, again and again, and check
 // after each crash that fsck is clean, that every file the writer saw fsynced is intact, and that
-// no other file holds a byte that was never written.
+// no other file holds a byte that was never written. Recovery is what users do: a lazy unmount
+// (`umount -l` or `fusermount3 -u -z`) and a mount, or a mount straight over the dead one; some
+// cycles take a snapshot and run a push while the writer runs. After each cycle exactly one
+// mount is at the mount point and every snapshot taken so far is listed.
 //
 // Environment: CAIRN_CRASH_CYCLES (default 20), CAIRN_CRASH_SEED (default random; printed, and
 // recorded as the "seed" test property, so a failing run can be repeated).
@@ -17,6 +20,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
+#include <memory>
 #include <random>
 #include <set>
 #include <string>
@@ -248,6 +252,7 @@ TEST(CrashTest, KillDaemonDuringWritesThenFsckAndVerify) {
   if (!mounted.ok() && geteuid() != 0) GTEST_SKIP() << "mount failed as non-root";
   ASSERT_TRUE(mounted.ok()) << mounted.Describe();
   const std::string record_path = mount.root() + "/record.txt";
+  std::set<std::string> snapshots;  // created (and so whole) before a kill
 
   const auto start = steady_clock::now();
   for (int cycle = 0; cycle < cycles; ++cycle) {
@@ -260,16 +265,55 @@ TEST(CrashTest, KillDaemonDuringWritesThenFsckAndVerify) {
     if (pid == 0) WriterMain(mount.mountpoint(), cycle, record_path);
     ASSERT_GT(pid, 0) << "fork: " << ErrnoName(errno);
     ChildProcess writer(pid);
-    std::this_thread::sleep_for(delay);
+    std::this_thread::sleep_for(delay / 2);
+    // Every third cycle a snapshot, every fourth a push of the newest one, while writes go on.
+    std::unique_ptr<ChildProcess> push;
+    if (cycle % 3 == 1) {
+      const std::string name = fmt::format("s{:03}", cycle);
+      CommandResult snap = RunCairn({"snap", "create", mount.mountpoint(), name});
+      ASSERT_TRUE(snap.ok()) << where << ": " << snap.Describe();
+      snapshots.insert(name);
+    }
+    if (cycle % 4 == 2 && !snapshots.empty()) {
+      const pid_t push_pid = fork();
+      if (push_pid == 0) {
+        int null_fd = open("/dev/null", O_RDWR);
+        dup2(null_fd, 1);
+        dup2(null_fd, 2);
+        execl(CAIRN_BIN, CAIRN_BIN, "snap", "push", mount.mountpoint().c_str(),
+              snapshots.rbegin()->c_str(), static_cast<char*>(nullptr));
+        _exit(127);
+      }
+      ASSERT_GT(push_pid, 0);
+      push = std::make_unique<ChildProcess>(push_pid);
+    }
+    std::this_thread::sleep_for(delay - delay / 2);
 
     ASSERT_TRUE(mount.KillDaemon()) << where << ": no live daemon to kill";
     writer.KillAndWait();
-    ASSERT_TRUE(mount.ForceUnmount()) << where << ": the dead mount stays attached";
+    push.reset();
+    ASSERT_EQ(MountCount(mount.mountpoint()), 1) << where << ": the dead mount is not there";
+
+    const int way = cycle % 3;  // umount -l, fusermount3 -u -z, or mount over the dead one
+    if (way == 0 && geteuid() == 0) {
+      CommandResult lazy = RunCommand({"umount", "-l", mount.mountpoint()});
+      ASSERT_TRUE(lazy.ok()) << where << ": " << lazy.Describe();
+    } else if (way <= 1) {
+      CommandResult lazy = RunCommand({"fusermount3", "-u", "-z", mount.mountpoint()});
+      ASSERT_TRUE(lazy.ok()) << where << ": " << lazy.Describe();
+    }
+    if (way <= 1) {
+      ASSERT_FALSE(IsMounted(mount.mountpoint())) << where;
+    }
 
     CommandResult fsck = mount.Fsck();
     ASSERT_TRUE(fsck.ok()) << where << ": fsck after the crash\n" << fsck.Describe();
     CommandResult remount = mount.Mount();
     ASSERT_TRUE(remount.ok()) << where << ": mount after the crash\n" << remount.Describe();
+    ASSERT_EQ(MountCount(mount.mountpoint()), 1) << where << ": mounts stacked at the point";
+    auto listed = ListDir(mount.Path(".snapshots"));
+    ASSERT_TRUE(listed.has_value()) << where << ": " << ErrnoName(listed.error());
+    EXPECT_EQ(std::set<std::string>(listed->begin(), listed->end()), snapshots) << where;
 
     const std::set<std::string> recorded = ReadRecord(record_path);
     CycleCheck check = VerifyTree(mount, cycle, recorded);
@@ -277,9 +321,13 @@ TEST(CrashTest, KillDaemonDuringWritesThenFsckAndVerify) {
     for (const std::string& problem : check.problems) listing += "\n  " + problem;
     ASSERT_TRUE(check.problems.empty()) << where << ": " << listing;
     std::cout << fmt::format(
-        "cycle {:2}: killed after {:3} ms; {} recorded files intact, {} unrecorded prefixes "
+        "cycle {:2} ({}): killed after {:3} ms; {} recorded files intact, {} unrecorded prefixes "
         "({} bytes), {:.1f} MiB verified, {:.1f} s elapsed\n",
-        cycle, delay.count(), check.recorded_files, check.partial_files, check.partial_bytes,
+        cycle,
+        way == 0   ? "umount -l"
+        : way == 1 ? "fusermount3 -u -z"
+                   : "mount over it",
+        delay.count(), check.recorded_files, check.partial_files, check.partial_bytes,
         static_cast<double>(check.bytes_verified) / (1 << 20),
         std::chrono::duration<double>(steady_clock::now() - start).count());
   }

@@ -251,20 +251,23 @@ std::expected<int, std::string> RunAsUser(const std::function<int()>& fn, uid_t 
   return std::unexpected(std::string("child gave no result"));
 }
 
-bool IsMounted(const std::string& path) {
+int MountCount(const std::string& path) {
   // Lexical only: stat() on a mount whose daemon hangs would hang too.
   const std::filesystem::path wanted = std::filesystem::path(path).lexically_normal();
   std::ifstream mountinfo("/proc/self/mountinfo");
   std::string line;
+  int count = 0;
   while (std::getline(mountinfo, line)) {
     // Fields: mount id, parent id, major:minor, root, mount point, ...
     std::istringstream fields(line);
     std::string id, parent, device, root, mount_point;
     if (!(fields >> id >> parent >> device >> root >> mount_point)) continue;
-    if (UnescapeMountField(mount_point) == wanted.string()) return true;
+    if (UnescapeMountField(mount_point) == wanted.string()) ++count;
   }
-  return false;
+  return count;
 }
+
+bool IsMounted(const std::string& path) { return MountCount(path) > 0; }
 
 bool ProcessAlive(pid_t pid) {
   if (pid <= 0) return false;

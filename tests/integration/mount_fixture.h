@@ -76,6 +76,8 @@ std::expected<int, std::string> RunAsUser(const std::function<int()>& fn, uid_t 
 // a FUSE mount whose daemon died. Compared as text, without touching the file system, so `path`
 // must be absolute and free of symlinks (as the paths of TempDir are).
 bool IsMounted(const std::string& path);
+// How many mounts are stacked at exactly `path` (same lexical rules as IsMounted).
+int MountCount(const std::string& path);
 
 // True if the process exists and is not a zombie.
 bool ProcessAlive(pid_t pid);
