@@ -1,7 +1,6 @@
 // The `cairn` command: format, mount, unmount, status, fsck, compact, tier, import, snap.
 #include <fcntl.h>
 #include <fmt/format.h>
-#include <sys/file.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -10,7 +9,6 @@
 #include <chrono>
 #include <cstdio>
 #include <nlohmann/json.hpp>
-#include <thread>
 
 #include "cli/cli_common.h"
 #include "cli/snap_commands.h"
@@ -274,19 +272,12 @@ int CmdUnmount(const std::string& mountpoint, double timeout_s) {
   const std::string data_dir = at.back().source;
   if (server::IsDeadMount(*abs)) {
     // The daemon is gone (kill -9, out of memory): detach every dead Cairn mount stacked here.
-    int detached = 0;
-    for (; detached < 64; ++detached) {
-      at = server::MountsAt(*abs);
-      if (at.empty() || at.back().fstype != server::kCairnFsType || !server::IsDeadMount(*abs)) {
-        break;
-      }
-      Status st = server::DetachMount(*abs);
-      if (!st.ok()) return Fail("unmount", st);
-    }
+    auto detached = server::DetachDeadMounts(*abs);
+    if (!detached) return Fail("unmount", detached.error());
     fmt::print(stderr,
                "cairn unmount: the daemon of {} was gone; detached {} dead mount{} (what was "
                "fsync'd is on disk: 'cairn mount {} {}' brings it back)\n",
-               *abs, detached, detached == 1 ? "" : "s", data_dir, *abs);
+               *abs, *detached, *detached == 1 ? "" : "s", data_dir, *abs);
     return 0;
   }
   int r = ::geteuid() == 0 ? (::umount2(abs->c_str(), UMOUNT_NOFOLLOW) == 0 ? 0 : -1)
@@ -299,18 +290,11 @@ int CmdUnmount(const std::string& mountpoint, double timeout_s) {
     return Fail("unmount", Status(Code::kIo, "could not unmount " + mountpoint));
   }
   // The daemon holds the data directory's lock until everything is flushed.
-  std::string lock_path = data_dir + "/lock";
-  int fd = ::open(lock_path.c_str(), O_RDWR | O_CLOEXEC);
-  if (fd < 0) return 0;
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout_s);
-  while (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
-    if (std::chrono::steady_clock::now() > deadline) {
-      ::close(fd);
-      return Fail("unmount", Status(Code::kBusy, "the daemon did not finish flushing in time"));
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  Status flushed = server::WaitForDataDir(
+      data_dir, std::chrono::milliseconds(static_cast<int64_t>(timeout_s * 1000)));
+  if (!flushed.ok()) {
+    return Fail("unmount", Status(Code::kBusy, "the daemon did not finish flushing in time"));
   }
-  ::close(fd);
   return 0;
 }
 

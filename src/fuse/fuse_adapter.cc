@@ -117,7 +117,7 @@ void Init(void* /*userdata*/, fuse_conn_info* conn) {
     if (conn->capable & cap) conn->want |= cap;
   };
   want(FUSE_CAP_ASYNC_READ);
-  // Without atomic O_TRUNC the kernel truncates through SETATTR before it opens.
+  // Without atomic O_TRUNC the kernel truncates through SETATTR.
   conn->want &= ~FUSE_CAP_ATOMIC_O_TRUNC;
   // OPEN is served, never skipped (FUSE_CAP_NO_OPEN_SUPPORT stays off): it is where a snapshot
   // view refuses an open for writing, before a byte reaches the page cache (ARCHITECTURE.md,

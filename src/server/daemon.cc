@@ -11,7 +11,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <thread>
 
 #include "common/file.h"
 #include "common/logging.h"
@@ -347,56 +346,24 @@ Status PrepareMountPoint(const std::string& data_dir, const std::string& mountpo
                     fmt::format("{} is already mounted at {}", data_dir, m.mountpoint));
     }
   }
-  for (int round = 0; round < 64; ++round) {
-    auto at = MountsAt(mountpoint);
-    if (at.empty()) return Status::Ok();
-    const MountEntry& top = at.back();
-    const bool dead = IsDeadMount(mountpoint);
-    if (top.fstype == kCairnFsType && top.source == data_dir) {
-      if (!dead) {
-        return Status(Code::kBusy,
-                      fmt::format("{} is already mounted at {}", data_dir, mountpoint));
-      }
-      fmt::print(stderr, "cairn mount: detaching a dead mount of {} at {} (its daemon is gone)\n",
-                 data_dir, mountpoint);
-      CAIRN_RETURN_IF_ERROR(DetachMount(mountpoint));
-      continue;
-    }
-    if (top.fstype == kCairnFsType && dead) {
-      return Status(Code::kBusy,
-                    fmt::format("{} holds a dead Cairn mount of another file system ({}); "
-                                "'cairn unmount {}' detaches it",
-                                mountpoint, top.source, mountpoint));
-    }
-    return Status(Code::kBusy, fmt::format("{} is already a mount point ({} {}); unmount it first",
-                                           mountpoint, top.fstype, top.source));
+  CAIRN_ASSIGN_OR_RETURN(int detached, DetachDeadMounts(mountpoint, data_dir));
+  if (detached > 0) {
+    fmt::print(stderr, "cairn mount: detached {} dead mount{} of {} at {} (its daemon was gone)\n",
+               detached, detached == 1 ? "" : "s", data_dir, mountpoint);
   }
-  return Status(Code::kBusy, mountpoint + ": too many stacked mounts");
-}
-
-// A daemon whose mount was just unmounted flushes before it lets go of the data directory: wait
-// for it rather than fail (a plain `umount` returns before that ends).
-Status WaitForDataDir(const std::string& data_dir) {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-  bool said = false;
-  for (;;) {
-    auto fd = fs::LockDataDir(data_dir);
-    if (fd) {
-      ::close(*fd);
-      return Status::Ok();
-    }
-    if (fd.error().code() != Code::kBusy) return fd.error();
-    if (std::chrono::steady_clock::now() > deadline) {
-      return Status(Code::kBusy,
-                    data_dir + " is in use by another process (see " + data_dir + "/cairn.pid)");
-    }
-    if (!said) {
-      fmt::print(stderr, "cairn mount: waiting for the previous daemon of {} to finish\n",
-                 data_dir);
-      said = true;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  auto at = MountsAt(mountpoint);
+  if (at.empty()) return Status::Ok();
+  const MountEntry& top = at.back();
+  if (top.fstype == kCairnFsType && top.source == data_dir) {
+    return Status(Code::kBusy, fmt::format("{} is already mounted at {}", data_dir, mountpoint));
   }
+  if (top.fstype == kCairnFsType && IsDeadMount(mountpoint)) {
+    return Status(Code::kBusy, fmt::format("{} holds a dead Cairn mount of another file system "
+                                           "({}); 'cairn unmount {}' detaches it",
+                                           mountpoint, top.source, mountpoint));
+  }
+  return Status(Code::kBusy, fmt::format("{} is already a mount point ({} {}); unmount it first",
+                                         mountpoint, top.fstype, top.source));
 }
 
 }  // namespace
@@ -434,7 +401,11 @@ int RunMount(const DaemonOptions& options) {
     return 1;
   }
   o.mountpoint = real;
-  Status free = WaitForDataDir(o.data_dir);
+  // A plain `umount` returns before the daemon has flushed: wait for it rather than fail.
+  Status free = WaitForDataDir(o.data_dir, std::chrono::seconds(60), [&] {
+    fmt::print(stderr, "cairn mount: waiting for the previous daemon of {} to finish\n",
+               o.data_dir);
+  });
   if (!free.ok()) {
     fmt::print(stderr, "cairn mount: {}\n", free.message());
     return 1;

@@ -12,8 +12,10 @@
 #include <cstring>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 #include "common/file.h"
+#include "fs/options.h"
 
 namespace cairn::server {
 namespace {
@@ -67,9 +69,9 @@ Result<std::string> AbsolutePath(const std::string& path) {
   std::string p = path;
   while (p.size() > 1 && p.back() == '/') p.pop_back();
   const size_t slash = p.rfind('/');
+  if (p == "/") return p;
   std::string dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : p.substr(0, slash));
   std::string base = slash == std::string::npos ? p : p.substr(slash + 1);
-  if (p == "/") return std::string("/");
   char real[PATH_MAX];
   if (!::realpath(dir.c_str(), real)) return Err(ErrnoStatus(dir));
   std::string out = real;
@@ -120,6 +122,40 @@ Status DetachMount(const std::string& mountpoint) {
     return Status(Code::kIo, "fusermount3 -u -z " + mountpoint + " failed");
   }
   return Status::Ok();
+}
+
+}  // namespace cairn::server
+
+namespace cairn::server {
+
+Result<int> DetachDeadMounts(const std::string& mountpoint, const std::string& data_dir) {
+  int detached = 0;
+  for (; detached < 64; ++detached) {
+    auto at = MountsAt(mountpoint);
+    if (at.empty() || at.back().fstype != kCairnFsType) break;
+    if (!data_dir.empty() && at.back().source != data_dir) break;
+    if (!IsDeadMount(mountpoint)) break;
+    CAIRN_RETURN_IF_ERROR(DetachMount(mountpoint));
+  }
+  return detached;
+}
+
+Status WaitForDataDir(const std::string& data_dir, std::chrono::milliseconds timeout,
+                      const std::function<void()>& on_wait) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  bool waiting = false;
+  for (;;) {
+    auto fd = fs::LockDataDir(data_dir);
+    if (fd) {
+      ::close(*fd);
+      return Status::Ok();
+    }
+    if (fd.error().code() != Code::kBusy) return fd.error();
+    if (std::chrono::steady_clock::now() > deadline) return fd.error();
+    if (!waiting && on_wait) on_wait();
+    waiting = true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
 }
 
 }  // namespace cairn::server

@@ -4,6 +4,8 @@
 // process, the CLI or the daemon's parent before it starts threads).
 #pragma once
 
+#include <chrono>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -32,6 +34,13 @@ bool IsDeadMount(const std::string& path);
 // Detaches the mount at `mountpoint` lazily (umount2 MNT_DETACH as root, `fusermount3 -u -z`
 // otherwise): it goes from the namespace now, and from the kernel once nothing uses it.
 Status DetachMount(const std::string& mountpoint);
+// Detaches, from the top down, every dead Cairn mount stacked at mountpoint (of data_dir only,
+// when it is not empty); stops at the first entry that is not one. Returns how many went.
+Result<int> DetachDeadMounts(const std::string& mountpoint, const std::string& data_dir = {});
+// Waits until no process holds data_dir's lock (a daemon flushing after its unmount); kBusy after
+// timeout. on_wait runs once, when the wait begins.
+Status WaitForDataDir(const std::string& data_dir, std::chrono::milliseconds timeout,
+                      const std::function<void()>& on_wait = nullptr);
 // Runs a program (argv[0] looked up in PATH) and waits; its exit code, or -1.
 int RunProgram(const std::vector<std::string>& argv);
 
