@@ -11,7 +11,7 @@ bash scripts/build.sh
 if [ "${CAIRN_SKIP_SANITIZERS:-0}" != 1 ]; then
   cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCAIRN_SANITIZE=ON \
     -DCAIRN_BUILD_BENCH=OFF >/dev/null
-  ninja -C build-asan common_test kv_test meta_test data_test fs_test sigv4_test tier_unit_test \
+  ninja -C build-asan common_test kv_test meta_test data_test fs_test namespace_stress_test sigv4_test tier_unit_test \
     snap_test cairn integration_posix_test integration_cli_test integration_mount_test \
     integration_tier_test \
     integration_snapshot_test

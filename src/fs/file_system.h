@@ -2,11 +2,11 @@
 // the CLI's daemon and tests call. No FUSE types here: requests arrive as inode numbers, names and
 // byte ranges; replies are `struct stat` and Status codes (mapped to errno once, by ToErrno).
 //
-// Consistency: every namespace change is one atomic KV write batch. Namespace changes serialize on
-// ns_mu_; data reads and writes of different files run in parallel (per-inode locks, see
-// inode_cache.h). Durability (docs/ARCHITECTURE.md): data is appended to a segment before the
-// batch that points at it commits; Fsync makes a file durable, FsyncDir the whole namespace;
-// Shutdown makes everything durable.
+// Consistency: every namespace change is one atomic KV write batch. Namespace changes lock the
+// inodes they touch (fs/txn.h): changes of different directories run in parallel, and so do data
+// reads and writes of different files (per-inode locks, see inode_cache.h). Durability
+// (docs/ARCHITECTURE.md): data is appended to a segment before the batch that points at it commits;
+// Fsync makes a file durable, FsyncDir the whole namespace; Shutdown makes everything durable.
 //
 // Thread-safety: all methods are thread-safe.
 #pragma once
@@ -219,6 +219,9 @@ class FileSystem {
 
  private:
   class Txn;
+  // Runs fn(Txn&) until it ran without a lock-order conflict (fs/txn.h).
+  template <typename Fn>
+  auto WithTxn(Fn&& fn) -> decltype(fn(std::declval<Txn&>()));
   struct Counters {
     std::atomic<int64_t> files{0}, directories{0}, symlinks{0}, bytes{0}, inline_files{0},
         inline_bytes{0};
@@ -236,6 +239,11 @@ class FileSystem {
   Result<struct stat> MakeNode(const Context& ctx, uint64_t parent, std::string_view name,
                                uint32_t mode, uint64_t rdev, std::string_view symlink_target);
   Status RemoveEntry(uint64_t parent, std::string_view name, bool dir);
+  // One run of a rename with the names' earlier look (fs/rename.cc); sets *changed when the
+  // names no longer say what the look saw.
+  Status RenameLocked(Txn& txn, uint64_t parent, std::string_view name, uint64_t new_parent,
+                      std::string_view new_name, unsigned flags, const meta::Dentry& seen_src,
+                      const std::optional<meta::Dentry>& seen_dst, bool* changed);
   // Reclaims an unlinked inode once nothing refers to it.
   void MaybeReclaim(uint64_t ino, const std::shared_ptr<InodeState>& state);
   Status ReclaimLocked(InodeState& state);  // REQUIRES: state.lock held exclusive
@@ -313,7 +321,9 @@ class FileSystem {
   KernelCache* kernel_ = nullptr;
   Counters counters_;
 
-  std::mutex ns_mu_;  // serializes namespace changes
+  // Held by renames that move a directory to another parent: they alone change parent pointers,
+  // so with it held the loop check's walk up the tree stays true until the rename commits.
+  std::mutex rename_mu_;
 
   std::mutex dirs_mu_;
   uint64_t next_dir_handle_ = 1;  // GUARDED_BY(dirs_mu_)

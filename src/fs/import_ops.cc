@@ -135,14 +135,23 @@ Result<ImportReport> FileSystem::Import(const Context& ctx, uint64_t dest, const
   for (const auto& [parent, entries] : by_dir) {
     for (size_t begin = 0; begin < entries.size(); begin += kBatch) {
       const size_t end = std::min(entries.size(), begin + kBatch);
-      {
-        std::lock_guard ns(ns_mu_);
-        Txn txn(this);
+      // One batch, one Txn. It may run more than once (fs/txn.h), so it collects its report in
+      // `b` and the caller takes that only from the run that committed.
+      struct BatchReport {
+        ImportReport counts;
+        std::vector<std::pair<std::string, std::string>> skipped;
+        std::vector<std::pair<uint64_t, std::string>> invalidate;
+        std::vector<meta::Inode> created;
+      } b;
+      Status batch_status = WithTxn([&](Txn& txn) -> Status {
+        b = BatchReport{};
+        auto skip_entry = [&](const tier::ImportEntry& e, std::string reason) {
+          b.skipped.emplace_back(e.info.key, std::move(reason));
+        };
         CAIRN_ASSIGN_OR_RETURN(meta::Inode * dir, txn.Get(parent));
         if (!dir->IsDir() || dir->nlink == 0) {
-          return Err(Code::kNotFound, "a directory of the import was removed meanwhile");
+          return Status(Code::kNotFound, "a directory of the import was removed meanwhile");
         }
-        std::vector<meta::Inode> created;
         for (size_t i = begin; i < end; ++i) {
           const tier::ImportEntry& e = *entries[i];
           const std::string& name = e.parts.back();
@@ -152,7 +161,7 @@ Result<ImportReport> FileSystem::Import(const Context& ctx, uint64_t dest, const
           auto existing = meta_->GetDentry(parent, name);
           if (existing) {
             if (existing->type != DT_REG) {
-              skip(e, "exists and is not a regular file");
+              skip_entry(e, "exists and is not a regular file");
               continue;
             }
             CAIRN_ASSIGN_OR_RETURN(meta::Inode * inode, txn.Get(existing->ino));
@@ -161,11 +170,11 @@ Result<ImportReport> FileSystem::Import(const Context& ctx, uint64_t dest, const
             auto old = old_ref ? meta::DecodeObjectRef(*old_ref)
                                : Result<meta::ObjectRef>(std::unexpected(Status()));
             if (!old || old->import_id != record.id) {
-              skip(e, "exists and is not a file of this import");
+              skip_entry(e, "exists and is not a file of this import");
               continue;
             }
             if (old->etag == ref.etag && old->key == ref.key) {
-              ++report.files_unchanged;
+              ++b.counts.files_unchanged;
               continue;
             }
             // Changed: the entry gets a new inode (as if replaced by rename), so the kernel
@@ -173,13 +182,13 @@ Result<ImportReport> FileSystem::Import(const Context& ctx, uint64_t dest, const
             --inode->nlink;
             inode->ctime = meta::Now();
             if (inode->nlink == 0) txn.batch().Put(meta::OrphanKey(inode->ino), "");
-            ++report.files_updated;
+            ++b.counts.files_updated;
             replaced = true;
           } else if (existing.error().code() != Code::kNotFound) {
-            return Err(existing.error());
+            return existing.error();
           }
           CAIRN_ASSIGN_OR_RETURN(uint64_t ino, inos_->Next());
-          if (ino > kMaxLiveIno) return Err(Code::kNoSpace, "out of inode numbers");
+          if (ino > kMaxLiveIno) return Status(Code::kNoSpace, "out of inode numbers");
           meta::Inode inode;
           inode.ino = ino;
           inode.mode = S_IFREG | 0644;
@@ -194,16 +203,23 @@ Result<ImportReport> FileSystem::Import(const Context& ctx, uint64_t dest, const
           txn.batch().Put(meta::ObjectRefKey(ino), meta::EncodeObjectRef(ref));
           txn.batch().Put(meta::DentryKey(parent, name),
                           meta::EncodeDentry({ino, meta::DirentType(inode.mode)}));
-          created.push_back(std::move(inode));
-          if (!new_dirs.count(parent)) invalidate_entries.emplace_back(parent, name);
-          if (!replaced) ++report.files_created;
-          report.bytes += e.info.size;
+          b.created.push_back(std::move(inode));
+          if (!new_dirs.count(parent)) b.invalidate.emplace_back(parent, name);
+          if (!replaced) ++b.counts.files_created;
+          b.counts.bytes += e.info.size;
         }
         dir->mtime = dir->ctime = meta::Now();
-        CAIRN_RETURN_IF_ERROR(txn.Commit());
-        // New inodes went straight to the store (not the cache): count them here.
-        for (const auto& inode : created) Account(nullptr, &inode);
-      }
+        return txn.Commit();
+      });
+      CAIRN_RETURN_IF_ERROR(batch_status);
+      // New inodes went straight to the store (not the cache): count them here.
+      for (const auto& inode : b.created) Account(nullptr, &inode);
+      report.files_unchanged += b.counts.files_unchanged;
+      report.files_updated += b.counts.files_updated;
+      report.files_created += b.counts.files_created;
+      report.bytes += b.counts.bytes;
+      for (auto& s : b.skipped) report.skipped.push_back(std::move(s));
+      for (auto& i : b.invalidate) invalidate_entries.push_back(std::move(i));
       applied += end - begin;
       if (progress) progress("creating", applied);
     }

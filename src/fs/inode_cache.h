@@ -5,8 +5,9 @@
 // The cache also counts kernel lookups (nlookup) and open handles; an entry is dropped when both
 // are zero and nobody else holds it, and an unlinked inode's storage is reclaimed at that moment.
 //
-// Lock order: FileSystem::ns_mu_ -> InodeState::lock -> shard mutex. Never wait for an inode lock
-// while holding a shard mutex.
+// Lock order: FileSystem::rename_mu_ -> InodeState::lock (several only in a Txn, which waits in
+// ascending inode order, fs/txn.h) -> shard mutex. Never wait for an inode lock while holding a
+// shard mutex.
 #pragma once
 
 #include <array>

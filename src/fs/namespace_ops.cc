@@ -1,5 +1,5 @@
 // Namespace changes other than rename: create, mkdir, mknod, symlink, link, unlink, rmdir, and
-// directory listings. Each change is one Txn: one atomic batch under ns_mu_.
+// directory listings. Each change is one Txn: one atomic batch, with the inodes it touches locked.
 #include <dirent.h>
 #include <fmt/format.h>
 
@@ -22,48 +22,48 @@ Result<struct stat> FileSystem::MakeNode(const Context& ctx, uint64_t parent, st
   if (IsSnapIno(parent)) return Err(Code::kReadOnly, "snapshots are read-only");
   if (parent == meta::kRootIno && name == kSnapDirName) return Err(Code::kExists);
   CAIRN_RETURN_IF_ERROR(meta::CheckName(name));
-  std::lock_guard ns(ns_mu_);
-  Txn txn(this);
-  CAIRN_ASSIGN_OR_RETURN(meta::Inode * dir, txn.Get(parent));
-  if (!dir->IsDir()) return Err(Code::kNotDir);
-  if (dir->nlink == 0) return Err(Code::kNotFound, "directory was removed");
-  auto existing = meta_->GetDentry(parent, name);
-  if (existing) return Err(Code::kExists);
-  if (existing.error().code() != Code::kNotFound) return Err(existing.error());
-  CAIRN_ASSIGN_OR_RETURN(uint64_t ino, inos_->Next());
-  if (ino > kMaxLiveIno) return Err(Code::kNoSpace, "out of inode numbers");
+  return WithTxn([&](Txn & txn) -> Result<struct stat> {
+    CAIRN_ASSIGN_OR_RETURN(meta::Inode * dir, txn.Get(parent));
+    if (!dir->IsDir()) return Err(Code::kNotDir);
+    if (dir->nlink == 0) return Err(Code::kNotFound, "directory was removed");
+    auto existing = meta_->GetDentry(parent, name);
+    if (existing) return Err(Code::kExists);
+    if (existing.error().code() != Code::kNotFound) return Err(existing.error());
+    CAIRN_ASSIGN_OR_RETURN(uint64_t ino, inos_->Next());
+    if (ino > kMaxLiveIno) return Err(Code::kNoSpace, "out of inode numbers");
 
-  meta::Inode inode;
-  inode.ino = ino;
-  inode.mode = mode;
-  inode.uid = ctx.uid;
-  inode.gid = ctx.gid;
-  if (dir->mode & S_ISGID) {
-    // BSD group semantics under a set-group-ID directory, as Linux file systems do.
-    inode.gid = dir->gid;
-    if (S_ISDIR(mode)) inode.mode |= S_ISGID;
-  }
-  inode.rdev = rdev;
-  inode.atime = inode.mtime = inode.ctime = meta::Now();
-  if (S_ISDIR(mode)) {
-    inode.nlink = 2;
-    inode.parent = parent;
-    ++dir->nlink;
-  } else {
-    inode.nlink = 1;
-  }
-  if (S_ISREG(mode)) inode.is_inline = true;
-  if (S_ISLNK(mode)) {
-    inode.is_inline = true;
-    inode.inline_data.assign(symlink_target);
-    inode.size = symlink_target.size();
-  }
-  dir->mtime = dir->ctime = inode.ctime;
-  txn.batch().Put(meta::DentryKey(parent, name),
-                  meta::EncodeDentry({ino, meta::DirentType(inode.mode)}));
-  meta::Inode* added = txn.Add(std::move(inode), 1);
-  CAIRN_RETURN_IF_ERROR(txn.Commit());
-  return ToStat(*added);
+    meta::Inode inode;
+    inode.ino = ino;
+    inode.mode = mode;
+    inode.uid = ctx.uid;
+    inode.gid = ctx.gid;
+    if (dir->mode & S_ISGID) {
+      // BSD group semantics under a set-group-ID directory, as Linux file systems do.
+      inode.gid = dir->gid;
+      if (S_ISDIR(mode)) inode.mode |= S_ISGID;
+    }
+    inode.rdev = rdev;
+    inode.atime = inode.mtime = inode.ctime = meta::Now();
+    if (S_ISDIR(mode)) {
+      inode.nlink = 2;
+      inode.parent = parent;
+      ++dir->nlink;
+    } else {
+      inode.nlink = 1;
+    }
+    if (S_ISREG(mode)) inode.is_inline = true;
+    if (S_ISLNK(mode)) {
+      inode.is_inline = true;
+      inode.inline_data.assign(symlink_target);
+      inode.size = symlink_target.size();
+    }
+    dir->mtime = dir->ctime = inode.ctime;
+    txn.batch().Put(meta::DentryKey(parent, name),
+                    meta::EncodeDentry({ino, meta::DirentType(inode.mode)}));
+    meta::Inode* added = txn.Add(std::move(inode), 1);
+    CAIRN_RETURN_IF_ERROR(txn.Commit());
+    return ToStat(*added);
+  });
 }
 
 Result<struct stat> FileSystem::Mknod(const Context& ctx, uint64_t parent, std::string_view name,
@@ -94,29 +94,29 @@ Result<struct stat> FileSystem::Link(uint64_t ino, uint64_t new_parent, std::str
     return Err(Code::kReadOnly, "snapshots are read-only");
   if (new_parent == meta::kRootIno && new_name == kSnapDirName) return Err(Code::kExists);
   CAIRN_RETURN_IF_ERROR(meta::CheckName(new_name));
-  std::lock_guard ns(ns_mu_);
-  Txn txn(this);
-  CAIRN_ASSIGN_OR_RETURN(meta::Inode * dir, txn.Get(new_parent));
-  if (!dir->IsDir()) return Err(Code::kNotDir);
-  if (dir->nlink == 0) return Err(Code::kNotFound, "directory was removed");
-  CAIRN_ASSIGN_OR_RETURN(meta::Inode * inode, txn.Get(ino));
-  if (inode->IsDir()) return Err(Code::kPermission, "hard links to directories are not allowed");
-  if (inode->nlink == 0) return Err(Code::kNotFound);
-  if (inode->nlink >= 65000) return Err(Code::kTooManyLinks);
-  auto existing = meta_->GetDentry(new_parent, new_name);
-  if (existing) return Err(Code::kExists);
-  if (existing.error().code() != Code::kNotFound) return Err(existing.error());
-  meta::Timespec now = meta::Now();
-  ++inode->nlink;
-  inode->ctime = now;
-  dir->mtime = dir->ctime = now;
-  txn.batch().Put(meta::DentryKey(new_parent, new_name),
-                  meta::EncodeDentry({ino, meta::DirentType(inode->mode)}));
-  CAIRN_RETURN_IF_ERROR(txn.Commit());
-  struct stat st = ToStat(*inode);
-  CAIRN_ASSIGN_OR_RETURN(auto state, cache_->Get(ino, 1));  // the kernel's new reference
-  (void)state;
-  return st;
+  return WithTxn([&](Txn & txn) -> Result<struct stat> {
+    CAIRN_ASSIGN_OR_RETURN(meta::Inode * dir, txn.Get(new_parent));
+    if (!dir->IsDir()) return Err(Code::kNotDir);
+    if (dir->nlink == 0) return Err(Code::kNotFound, "directory was removed");
+    CAIRN_ASSIGN_OR_RETURN(meta::Inode * inode, txn.Get(ino));
+    if (inode->IsDir()) return Err(Code::kPermission, "hard links to directories are not allowed");
+    if (inode->nlink == 0) return Err(Code::kNotFound);
+    if (inode->nlink >= 65000) return Err(Code::kTooManyLinks);
+    auto existing = meta_->GetDentry(new_parent, new_name);
+    if (existing) return Err(Code::kExists);
+    if (existing.error().code() != Code::kNotFound) return Err(existing.error());
+    meta::Timespec now = meta::Now();
+    ++inode->nlink;
+    inode->ctime = now;
+    dir->mtime = dir->ctime = now;
+    txn.batch().Put(meta::DentryKey(new_parent, new_name),
+                    meta::EncodeDentry({ino, meta::DirentType(inode->mode)}));
+    CAIRN_RETURN_IF_ERROR(txn.Commit());
+    struct stat st = ToStat(*inode);
+    CAIRN_ASSIGN_OR_RETURN(auto state, cache_->Get(ino, 1));  // the kernel's new reference
+    (void)state;
+    return st;
+  });
 }
 
 Status FileSystem::Unlink(uint64_t parent, std::string_view name) {
@@ -133,29 +133,29 @@ Status FileSystem::RemoveEntry(uint64_t parent, std::string_view name, bool dir)
   if (name.size() > meta::kMaxNameLength) return Status(Code::kNameTooLong, "");
   if (dir && name == ".") return Status(Code::kInvalid, "cannot remove '.'");
   if (dir && name == "..") return Status(Code::kNotEmpty, "cannot remove '..'");
-  std::lock_guard ns(ns_mu_);
-  Txn txn(this);
-  CAIRN_ASSIGN_OR_RETURN(meta::Inode * p, txn.Get(parent));
-  if (!p->IsDir()) return Status(Code::kNotDir, "");
-  CAIRN_ASSIGN_OR_RETURN(meta::Dentry d, meta_->GetDentry(parent, name));
-  CAIRN_ASSIGN_OR_RETURN(meta::Inode * child, txn.Get(d.ino));
-  meta::Timespec now = meta::Now();
-  if (dir) {
-    if (!child->IsDir()) return Status(Code::kNotDir, "");
-    CAIRN_ASSIGN_OR_RETURN(bool empty, meta_->DirIsEmpty(d.ino));
-    if (!empty) return Status(Code::kNotEmpty, "");
-    child->nlink = 0;
-    --p->nlink;
-  } else {
-    if (child->IsDir()) return Status(Code::kIsDir, "");
-    --child->nlink;
-  }
-  child->ctime = now;
-  p->mtime = p->ctime = now;
-  txn.batch().Delete(meta::DentryKey(parent, name));
-  // An inode without links lives on while open; the orphan record reclaims it after a crash.
-  if (child->nlink == 0) txn.batch().Put(meta::OrphanKey(d.ino), "");
-  return txn.Commit();
+  return WithTxn([&](Txn& txn) -> Status {
+    CAIRN_ASSIGN_OR_RETURN(meta::Inode * p, txn.Get(parent));
+    if (!p->IsDir()) return Status(Code::kNotDir, "");
+    CAIRN_ASSIGN_OR_RETURN(meta::Dentry d, meta_->GetDentry(parent, name));
+    CAIRN_ASSIGN_OR_RETURN(meta::Inode * child, txn.Get(d.ino));
+    meta::Timespec now = meta::Now();
+    if (dir) {
+      if (!child->IsDir()) return Status(Code::kNotDir, "");
+      CAIRN_ASSIGN_OR_RETURN(bool empty, meta_->DirIsEmpty(d.ino));
+      if (!empty) return Status(Code::kNotEmpty, "");
+      child->nlink = 0;
+      --p->nlink;
+    } else {
+      if (child->IsDir()) return Status(Code::kIsDir, "");
+      --child->nlink;
+    }
+    child->ctime = now;
+    p->mtime = p->ctime = now;
+    txn.batch().Delete(meta::DentryKey(parent, name));
+    // An inode without links lives on while open; the orphan record reclaims it after a crash.
+    if (child->nlink == 0) txn.batch().Put(meta::OrphanKey(d.ino), "");
+    return txn.Commit();
+  });
 }
 
 Result<std::string> FileSystem::Readlink(uint64_t ino) {
@@ -211,7 +211,8 @@ Status FileSystem::FsyncDir(uint64_t /*ino*/) {
 }
 
 Result<bool> FileSystem::IsAncestor(uint64_t maybe_ancestor, uint64_t ino) {
-  // Walks ".." pointers up from ino. REQUIRES: ns_mu_ held (parents cannot change meanwhile).
+  // Walks ".." pointers up from ino. REQUIRES: rename_mu_ held (parents cannot change meanwhile)
+  // and no inode lock held.
   for (int depth = 0; depth < 100000; ++depth) {
     if (ino == maybe_ancestor) return true;
     if (ino == meta::kRootIno) return false;

@@ -1,12 +1,26 @@
 // FileSystem::Txn: one namespace change under construction. It locks every inode it touches
 // (exclusive, held until it ends), works on copies of their records, and on Commit writes them
 // with the rest of its batch atomically, then installs the copies in the cache. On failure nothing
-// in memory changed. REQUIRES: FileSystem::ns_mu_ held for the Txn's whole life, which is what
-// makes taking several inode locks deadlock-free.
+// in memory changed.
+//
+// Lock order (no global namespace lock): a Txn waits for an inode lock only when that inode's
+// number is above every number it holds, so waits always go up and no cycle can form. An inode
+// below what it holds is only tried; when that fails the Txn is marked conflicted, the operation
+// gives everything back and runs again (FileSystem::WithTxn) with every inode it learned of
+// locked up front in ascending order, the way ext4 and XFS order inode locks by number. The
+// caller re-reads what it read before (entries under a locked directory) on each run.
+//
+// What a directory's lock protects: its record and its entries. Entries of a directory are read
+// and changed only with that directory locked, so what a Txn reads under it stays true until it
+// commits. A directory's parent pointer changes only in a rename across directories, which also
+// holds FileSystem::rename_mu_ (fs/rename.cc).
 #pragma once
 
 #include <map>
+#include <set>
+#include <thread>
 
+#include "common/metrics.h"
 #include "fs/file_system.h"
 
 namespace cairn::fs {
@@ -14,20 +28,39 @@ namespace cairn::fs {
 class FileSystem::Txn {
  public:
   explicit Txn(FileSystem* fs) : fs_(fs) {}
+  Txn(const Txn&) = delete;
+  Txn& operator=(const Txn&) = delete;
 
-  // A mutable copy of ino's record (loaded and locked on first use).
-  Result<meta::Inode*> Get(uint64_t ino) {
-    auto it = entries_.find(ino);
-    if (it == entries_.end()) {
-      CAIRN_ASSIGN_OR_RETURN(auto state, fs_->cache_->Get(ino));
-      Entry e;
-      e.lock = std::unique_lock(state->lock);
-      if (state->deleted) return Err(Code::kNotFound, "inode was removed");
-      e.copy = state->inode;
-      e.state = std::move(state);
-      it = entries_.emplace(ino, std::move(e)).first;
+  // Locks these inodes in ascending order, waiting for each; those gone meanwhile read as
+  // kNotFound later.
+  void Prelock(const std::set<uint64_t>& inos) {
+    for (uint64_t ino : inos) {
+      auto state = fs_->cache_->Get(ino);
+      if (!state) {
+        gone_.insert(ino);
+        continue;
+      }
+      Lock(ino, std::move(*state), /*wait=*/true);
     }
-    return &it->second.copy;
+  }
+
+  // A mutable copy of ino's record (loaded and locked on first use). kBusy with conflicted()
+  // set when taking the lock now could deadlock: the caller must give up and run again.
+  Result<meta::Inode*> Get(uint64_t ino) {
+    if (auto it = entries_.find(ino); it != entries_.end()) {
+      if (it->second.gone) return Err(Code::kNotFound, "inode was removed");
+      return &it->second.copy;
+    }
+    if (gone_.count(ino)) return Err(Code::kNotFound, "inode was removed");
+    wanted_.insert(ino);
+    CAIRN_ASSIGN_OR_RETURN(auto state, fs_->cache_->Get(ino));
+    if (!Lock(ino, std::move(state), /*wait=*/ino > max_locked_)) {
+      conflicted_ = true;
+      return Err(Code::kBusy, "inode lock taken out of order; the operation runs again");
+    }
+    Entry& e = entries_.at(ino);
+    if (e.gone) return Err(Code::kNotFound, "inode was removed");
+    return &e.copy;
   }
   // Adds a new inode, to be inserted in the cache with `lookups` kernel references.
   meta::Inode* Add(meta::Inode inode, uint64_t lookups) {
@@ -38,13 +71,16 @@ class FileSystem::Txn {
     return &entries_.emplace(e.copy.ino, std::move(e)).first->second.copy;
   }
   kv::WriteBatch& batch() { return batch_; }
+  bool conflicted() const { return conflicted_; }
+  const std::set<uint64_t>& wanted() const { return wanted_; }
 
   Status Commit(bool sync = false) {
     for (auto& [ino, e] : entries_) {
-      batch_.Put(meta::InodeKey(ino), meta::EncodeInode(e.copy));
+      if (!e.gone) batch_.Put(meta::InodeKey(ino), meta::EncodeInode(e.copy));
     }
     CAIRN_RETURN_IF_ERROR(fs_->kv_->Write(batch_, sync));
     for (auto& [ino, e] : entries_) {
+      if (e.gone) continue;
       if (e.is_new) {
         fs_->Account(nullptr, &e.copy);
         fs_->cache_->Insert(e.copy, e.lookups);
@@ -72,11 +108,52 @@ class FileSystem::Txn {
     std::unique_lock<std::shared_mutex> lock;
     meta::Inode copy;
     bool is_new = false;
+    bool gone = false;  // locked, but reclaimed before we got it
     uint64_t lookups = 0;
   };
+
+  // Takes ino's lock: waiting for it, or only trying. False when the try failed.
+  bool Lock(uint64_t ino, std::shared_ptr<InodeState> state, bool wait) {
+    Entry e;
+    if (wait) {
+      e.lock = std::unique_lock(state->lock);
+    } else {
+      e.lock = std::unique_lock(state->lock, std::try_to_lock);
+      if (!e.lock.owns_lock()) return false;
+    }
+    e.gone = state->deleted;
+    if (!e.gone) e.copy = state->inode;
+    e.state = std::move(state);
+    max_locked_ = std::max(max_locked_, ino);
+    entries_.emplace(ino, std::move(e));
+    return true;
+  }
+
   FileSystem* fs_;
   std::map<uint64_t, Entry> entries_;
+  std::set<uint64_t> gone_;    // prelocked inodes that no longer exist
+  std::set<uint64_t> wanted_;  // every inode Get was asked for
+  uint64_t max_locked_ = 0;
+  bool conflicted_ = false;
   kv::WriteBatch batch_;
 };
+
+// Runs fn(Txn&) until it ran without a lock-order conflict; returns what that run returned.
+template <typename Fn>
+auto FileSystem::WithTxn(Fn&& fn) -> decltype(fn(std::declval<Txn&>())) {
+  static metrics::Counter& retries = metrics::GetCounter("cairn_namespace_lock_retries_total");
+  std::set<uint64_t> prelock;
+  for (;;) {
+    {
+      Txn txn(this);
+      txn.Prelock(prelock);
+      auto result = fn(txn);
+      if (!txn.conflicted()) return result;
+      prelock.insert(txn.wanted().begin(), txn.wanted().end());
+    }
+    retries.Add();
+    std::this_thread::yield();
+  }
+}
 
 }  // namespace cairn::fs

@@ -6,7 +6,7 @@ Result<std::vector<std::pair<std::string, std::string>>> ScanRange(KvStore& kv,
                                                                    std::string_view begin,
                                                                    std::string_view end) {
   std::vector<std::pair<std::string, std::string>> out;
-  auto it = kv.NewIterator();
+  auto it = kv.NewIterator(begin, end);
   for (it->Seek(begin); it->Valid() && it->key() < end; it->Next()) {
     out.emplace_back(std::string(it->key()), std::string(it->value()));
   }

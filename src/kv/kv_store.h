@@ -60,7 +60,10 @@ class KvStore {
   virtual Result<std::string> Get(std::string_view key) = 0;
   // Applies batch atomically. sync: durable (WAL fsync'd) when this returns.
   virtual Status Write(const WriteBatch& batch, bool sync) = 0;
-  virtual std::unique_ptr<Iterator> NewIterator() = 0;
+  // An iterator over keys in [lower, upper) ("" upper: no end). Give the bounds whenever the scan
+  // stays inside a prefix: a seek then never walks over deleted keys outside it.
+  virtual std::unique_ptr<Iterator> NewIterator(std::string_view lower, std::string_view upper) = 0;
+  std::unique_ptr<Iterator> NewIterator() { return NewIterator({}, {}); }
   // Makes every write made so far durable.
   virtual Status SyncWal() = 0;
   // Persists everything to the main files (clean shutdown).

@@ -59,9 +59,13 @@ Status MemoryKvStore::Write(const WriteBatch& batch, bool /*sync*/) {
   return Status::Ok();
 }
 
-std::unique_ptr<Iterator> MemoryKvStore::NewIterator() {
+std::unique_ptr<Iterator> MemoryKvStore::NewIterator(std::string_view lower,
+                                                     std::string_view upper) {
   std::lock_guard lock(mu_);
-  return std::make_unique<MemoryIterator>(map_);
+  auto end = upper.empty() ? map_.end() : map_.lower_bound(upper);
+  auto begin = map_.lower_bound(lower);
+  if (!upper.empty() && lower >= upper) begin = end;
+  return std::make_unique<MemoryIterator>(Map(begin, end));
 }
 
 }  // namespace cairn::kv

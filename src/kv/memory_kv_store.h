@@ -13,7 +13,8 @@ class MemoryKvStore final : public KvStore {
  public:
   Result<std::string> Get(std::string_view key) override;
   Status Write(const WriteBatch& batch, bool sync) override;
-  std::unique_ptr<Iterator> NewIterator() override;
+  std::unique_ptr<Iterator> NewIterator(std::string_view lower, std::string_view upper) override;
+  using KvStore::NewIterator;
   Status SyncWal() override { return Status::Ok(); }
   Status Flush() override { return Status::Ok(); }
 

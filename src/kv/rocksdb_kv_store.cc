@@ -22,7 +22,13 @@ rocksdb::Slice ToSlice(std::string_view s) { return rocksdb::Slice(s.data(), s.s
 
 class RocksIterator final : public Iterator {
  public:
-  explicit RocksIterator(rocksdb::Iterator* it) : it_(it) {}
+  RocksIterator(rocksdb::DB* db, std::string_view lower, std::string_view upper)
+      : lower_(lower), upper_(upper), lower_slice_(ToSlice(lower_)), upper_slice_(ToSlice(upper_)) {
+    rocksdb::ReadOptions ro;
+    if (!lower_.empty()) ro.iterate_lower_bound = &lower_slice_;
+    if (!upper_.empty()) ro.iterate_upper_bound = &upper_slice_;
+    it_.reset(db->NewIterator(ro));
+  }
   void Seek(std::string_view key) override { it_->Seek(ToSlice(key)); }
   void SeekForPrev(std::string_view key) override { it_->SeekForPrev(ToSlice(key)); }
   bool Valid() const override { return it_->Valid(); }
@@ -39,6 +45,9 @@ class RocksIterator final : public Iterator {
   Status status() const override { return FromRocks(it_->status(), "iterate"); }
 
  private:
+  // The bounds must outlive the RocksDB iterator, which keeps pointers to them.
+  const std::string lower_, upper_;
+  const rocksdb::Slice lower_slice_, upper_slice_;
   std::unique_ptr<rocksdb::Iterator> it_;
 };
 
@@ -99,8 +108,9 @@ Status RocksDbKvStore::Write(const WriteBatch& batch, bool sync) {
   return FromRocks(db_->Write(wo, &wb), "write");
 }
 
-std::unique_ptr<Iterator> RocksDbKvStore::NewIterator() {
-  return std::make_unique<RocksIterator>(db_->NewIterator(rocksdb::ReadOptions()));
+std::unique_ptr<Iterator> RocksDbKvStore::NewIterator(std::string_view lower,
+                                                      std::string_view upper) {
+  return std::make_unique<RocksIterator>(db_.get(), lower, upper);
 }
 
 Status RocksDbKvStore::SyncWal() { return FromRocks(db_->SyncWAL(), "sync WAL"); }

@@ -27,7 +27,8 @@ class RocksDbKvStore final : public KvStore {
 
   Result<std::string> Get(std::string_view key) override;
   Status Write(const WriteBatch& batch, bool sync) override;
-  std::unique_ptr<Iterator> NewIterator() override;
+  std::unique_ptr<Iterator> NewIterator(std::string_view lower, std::string_view upper) override;
+  using KvStore::NewIterator;
   Status SyncWal() override;
   Status Flush() override;
   Status Checkpoint(const std::string& dir) override;

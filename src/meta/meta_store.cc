@@ -51,7 +51,7 @@ Result<std::vector<std::pair<std::string, Dentry>>> MetaStore::ListDir(uint64_t 
   std::vector<std::pair<std::string, Dentry>> out;
   std::string prefix = DentryPrefix(dir);
   std::string end = PrefixEnd(prefix);
-  auto it = kv_->NewIterator();
+  auto it = kv_->NewIterator(prefix, end);
   if (after.empty()) {
     it->Seek(prefix);
   } else {
@@ -77,7 +77,7 @@ Result<std::vector<Extent>> MetaStore::GetExtents(uint64_t ino, uint64_t begin, 
   if (begin >= end) return out;
   std::string prefix = ExtentPrefix(ino);
   std::string end_key = ExtentKey(ino, end);
-  auto it = kv_->NewIterator();
+  auto it = kv_->NewIterator(prefix, PrefixEnd(prefix));
   // The extent that starts at or before `begin` may still cover it.
   it->SeekForPrev(ExtentKey(ino, begin));
   if (it->Valid() && it->key().starts_with(prefix)) {
