@@ -352,6 +352,7 @@ Status SegmentStore::Remove(uint64_t segment_id) {
   }
   kv::WriteBatch batch;
   batch.Delete(meta::SegmentKey(segment_id));
+  batch.Delete(meta::LiveKey(segment_id));
   CAIRN_RETURN_IF_ERROR(kv_->Write(batch, true));
   std::string path = SegmentPath(dir_, segment_id);
   if (::unlink(path.c_str()) != 0 && errno != ENOENT) return ErrnoStatus("unlink " + path);

@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <linux/falloc.h>
+#include <sys/statvfs.h>
 
 #include <cstring>
 
@@ -265,8 +266,15 @@ Status FileSystem::MaterializeLocked(meta::Inode& inode, kv::WriteBatch* batch, 
   inode.is_remote = false;
   // Committed on its own, before the change that follows: that change trims extents as the
   // metadata store holds them, so the copied extents must be there already.
+  Accounting acc;
+  acc.live = std::move(*live);
+  live->clear();
+  inode.stored = 0;
+  for (auto [seg, delta] : acc.live) inode.stored += delta;
+  Stage(acc, batch);
   batch->Put(meta::InodeKey(inode.ino), meta::EncodeInode(inode));
   CAIRN_RETURN_IF_ERROR(kv_->Write(*batch, false));
+  Apply(acc);
   *batch = kv::WriteBatch();
   tier_->DropObject(inode.ino);
   return Status::Ok();
@@ -274,11 +282,18 @@ Status FileSystem::MaterializeLocked(meta::Inode& inode, kv::WriteBatch* batch, 
 
 Status FileSystem::CommitData(InodeState& state, const meta::Inode& updated, kv::WriteBatch* batch,
                               const LiveDeltas& live) {
-  batch->Put(meta::InodeKey(updated.ino), meta::EncodeInode(updated));
+  meta::Inode inode = updated;
+  int64_t stored = inode.stored == UINT64_MAX ? 0 : static_cast<int64_t>(inode.stored);
+  for (auto [seg, delta] : live) stored += delta;
+  inode.stored = static_cast<uint64_t>(std::max<int64_t>(0, stored));
+  Accounting acc;
+  acc.Add(&state.inode, &inode);
+  acc.live = live;
+  Stage(acc, batch);
+  batch->Put(meta::InodeKey(inode.ino), meta::EncodeInode(inode));
   CAIRN_RETURN_IF_ERROR(kv_->Write(*batch, false));
-  for (auto [seg, delta] : live) segments_->AddLive(seg, delta);
-  Account(&state.inode, &updated);
-  state.inode = updated;
+  Apply(acc);
+  state.inode = std::move(inode);
   return Status::Ok();
 }
 
@@ -308,15 +323,93 @@ Status FileSystem::Fallocate(uint64_t ino, int mode, uint64_t offset, uint64_t l
       if (copy.is_remote) CAIRN_RETURN_IF_ERROR(MaterializeLocked(copy, &batch, &live));
       CAIRN_RETURN_IF_ERROR(PunchLocked(ino, offset, end, &batch, &live));
     }
-  } else if (mode == 0 && end > copy.size) {
-    // Space is not reserved ahead (segments are append-only); the range reads as zeros.
-    CAIRN_RETURN_IF_ERROR(TruncateLocked(copy, end, &batch, &live));
   } else {
-    return Status::Ok();
+    // Reserve: the holes of the range get zero-filled extents, so their space is taken now (and
+    // counted in st_blocks), as on a local file system. With KEEP_SIZE only inside the file: an
+    // extent past the end of the file is not allowed.
+    const uint64_t reserve_end = mode == 0 ? end : std::min(end, copy.size);
+    // Room first, before anything changes: ENOSPC leaves the file as it was.
+    if (offset < reserve_end && !(copy.is_inline && reserve_end <= super_.inline_max)) {
+      uint64_t mapped = 0;
+      if (copy.is_inline) {
+        const uint64_t inline_end = std::min<uint64_t>(reserve_end, copy.inline_data.size());
+        if (inline_end > offset) mapped = inline_end - offset;
+      } else if (!copy.is_remote) {
+        CAIRN_ASSIGN_OR_RETURN(auto extents, meta_->GetExtents(ino, offset, reserve_end));
+        for (const auto& e : extents) {
+          mapped += std::min(reserve_end, e.end()) - std::max(offset, e.file_offset);
+        }
+      }
+      const uint64_t need = reserve_end - offset - mapped;
+      struct statvfs vfs;
+      if (need > 0 && ::statvfs(data_dir_.c_str(), &vfs) == 0 &&
+          static_cast<uint64_t>(vfs.f_bavail) * vfs.f_frsize < need) {
+        return Status(Code::kNoSpace,
+                      fmt::format("fallocate needs {} bytes on the data disk", need));
+      }
+    }
+    if (mode == 0 && end > copy.size) {
+      // The new size commits first: the reservation reads the extents as the store holds them.
+      CAIRN_RETURN_IF_ERROR(TruncateLocked(copy, end, &batch, &live));
+      copy.ctime = meta::Now();
+      CAIRN_RETURN_IF_ERROR(CommitData(*state, copy, &batch, live));
+      batch = kv::WriteBatch();
+      live.clear();
+      copy = state->inode;
+    }
+    if (offset < reserve_end) {
+      CAIRN_RETURN_IF_ERROR(ReserveLocked(copy, offset, reserve_end, &batch, &live));
+    }
+    if (batch.empty()) return Status::Ok();
   }
   copy.ctime = meta::Now();
   if (punch) copy.mtime = copy.ctime;
   return CommitData(*state, copy, &batch, live);
+}
+
+Status FileSystem::ReserveLocked(meta::Inode& inode, uint64_t begin, uint64_t end,
+                                 kv::WriteBatch* batch, LiveDeltas* live) {
+  if (inode.is_remote) CAIRN_RETURN_IF_ERROR(MaterializeLocked(inode, batch, live));
+  uint64_t pos = begin;
+  if (inode.is_inline) {
+    // Inline bytes are stored in the record; reserving there is having the size (done).
+    if (end <= super_.inline_max) return Status::Ok();
+    // Past what a record holds: the bytes move to a segment, as with a write there.
+    std::string head = std::move(inode.inline_data);
+    inode.inline_data.clear();
+    inode.is_inline = false;
+    if (!head.empty()) {
+      CAIRN_RETURN_IF_ERROR(AppendRange(inode.ino, 0, head.data(), head.size(), batch, live));
+    }
+    pos = std::max<uint64_t>(pos, head.size());  // mapped by this batch; the store has none
+  }
+  // The holes: ranges of [pos, end) that no extent maps.
+  CAIRN_ASSIGN_OR_RETURN(auto extents, meta_->GetExtents(inode.ino, pos, end));
+  std::vector<std::pair<uint64_t, uint64_t>> holes;
+  for (const auto& e : extents) {
+    if (e.file_offset > pos) holes.emplace_back(pos, std::min(end, e.file_offset));
+    pos = std::max(pos, e.end());
+  }
+  if (pos < end) holes.emplace_back(pos, end);
+  uint64_t need = 0;
+  for (auto [b, f] : holes) need += f - b;
+  if (need == 0) return Status::Ok();
+  struct statvfs vfs;
+  if (::statvfs(data_dir_.c_str(), &vfs) == 0 &&
+      static_cast<uint64_t>(vfs.f_bavail) * vfs.f_frsize < need) {
+    return Status(Code::kNoSpace, fmt::format("fallocate needs {} bytes on the data disk", need));
+  }
+  const std::string zeros(data::kMaxBlob, '\0');
+  for (auto [b, f] : holes) {
+    for (uint64_t at = b; at < f;) {
+      const size_t n = static_cast<size_t>(std::min<uint64_t>(zeros.size(), f - at));
+      CAIRN_ASSIGN_OR_RETURN(meta::Extent e, segments_->Append(inode.ino, at, zeros.data(), n));
+      batch->Put(meta::ExtentKey(inode.ino, at), meta::EncodeExtent(e));
+      live->emplace_back(e.segment_id, static_cast<int64_t>(n));
+      at += n;
+    }
+  }
+  return Status::Ok();
 }
 
 Result<size_t> FileSystem::CompactOnce(double live_threshold) {
@@ -374,16 +467,17 @@ Status FileSystem::MoveBlobLocked(uint64_t segment_id, const data::RecordHeader&
   CAIRN_ASSIGN_OR_RETURN(meta::Extent fresh, segments_->Append(header.ino, header.file_offset,
                                                                blob.data(), blob.size()));
   kv::WriteBatch batch;
+  Accounting acc;
   for (auto e : refs) {
+    acc.live.emplace_back(segment_id, -static_cast<int64_t>(e.length));
+    acc.live.emplace_back(fresh.segment_id, e.length);
     e.segment_id = fresh.segment_id;
     e.blob_offset = fresh.blob_offset;
     batch.Put(meta::ExtentKey(header.ino, e.file_offset), meta::EncodeExtent(e));
   }
+  Stage(acc, &batch);
   CAIRN_RETURN_IF_ERROR(kv_->Write(batch, false));
-  for (const auto& e : refs) {
-    segments_->AddLive(segment_id, -static_cast<int64_t>(e.length));
-    segments_->AddLive(fresh.segment_id, e.length);
-  }
+  Apply(acc);
   *moved += blob.size();
   return Status::Ok();
 }

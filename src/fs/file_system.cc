@@ -8,6 +8,7 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include "common/coding.h"
 #include "common/logging.h"
 #include "fs/txn.h"
 #include "kv/rocksdb_kv_store.h"
@@ -49,20 +50,8 @@ Status FileSystem::Load() {
   CAIRN_RETURN_IF_ERROR(LoadSnapshots());
   CAIRN_RETURN_IF_ERROR(OpenTier());
 
-  // One pass over inodes and extents rebuilds the counters and each segment's live bytes.
-  auto it = kv_->NewIterator();
-  for (it->Seek("I"); it->Valid() && it->key()[0] == 'I'; it->Next()) {
-    CAIRN_ASSIGN_OR_RETURN(meta::Inode inode,
-                           meta::DecodeInode(meta::KeyU64(it->key()), it->value()));
-    Account(nullptr, &inode);
-  }
-  for (it->Seek("E"); it->Valid() && it->key()[0] == 'E'; it->Next()) {
-    CAIRN_ASSIGN_OR_RETURN(meta::Extent e,
-                           meta::DecodeExtent(meta::KeyU64(it->key(), true), it->value()));
-    segments_->AddLive(e.segment_id, e.length);
-  }
-  CAIRN_RETURN_IF_ERROR(it->status());
-  it.reset();
+  // The totals and each segment's live bytes: read, not rebuilt (independent of the file count).
+  CAIRN_RETURN_IF_ERROR(LoadAccounting());
   CAIRN_ASSIGN_OR_RETURN(auto root, cache_->Get(meta::kRootIno, 1));
   (void)root;
 
@@ -82,30 +71,167 @@ struct stat FileSystem::ToStat(const meta::Inode& inode) const {
   st.st_rdev = inode.rdev;
   st.st_size = static_cast<off_t>(inode.size);
   st.st_blksize = 128 * 1024;
-  st.st_blocks = static_cast<blkcnt_t>((inode.size + 511) / 512);
+  // What is stored: a regular file's extents (holes cost nothing), inline bytes in the record,
+  // an imported file's object (not yet copied in) at its size.
+  uint64_t stored = inode.size;
+  if (inode.IsReg() && !inode.is_inline && !inode.is_remote && inode.stored != UINT64_MAX) {
+    stored = inode.stored;
+  }
+  st.st_blocks = static_cast<blkcnt_t>((stored + 511) / 512);
   st.st_atim = {inode.atime.sec, inode.atime.nsec};
   st.st_mtim = {inode.mtime.sec, inode.mtime.nsec};
   st.st_ctim = {inode.ctime.sec, inode.ctime.nsec};
   return st;
 }
 
-void FileSystem::Account(const meta::Inode* before, const meta::Inode* after) {
+namespace {
+using meta::kAccountingVersion;
+using meta::kAccountingVersionKey;
+using meta::kTotalBytes;
+using meta::kTotalDirectories;
+using meta::kTotalFiles;
+using meta::kTotalInlineBytes;
+using meta::kTotalInlineFiles;
+using meta::kTotalSymlinks;
+}  // namespace
+
+void Accounting::Add(const meta::Inode* before, const meta::Inode* after) {
   auto apply = [this](const meta::Inode& i, int64_t sign) {
     if (i.IsReg()) {
-      counters_.files += sign;
-      counters_.bytes += sign * static_cast<int64_t>(i.size);
+      files += sign;
+      bytes += sign * static_cast<int64_t>(i.size);
       if (i.is_inline && i.size > 0) {
-        counters_.inline_files += sign;
-        counters_.inline_bytes += sign * static_cast<int64_t>(i.size);
+        inline_files += sign;
+        inline_bytes += sign * static_cast<int64_t>(i.size);
       }
     } else if (i.IsDir()) {
-      counters_.directories += sign;
+      directories += sign;
     } else if (i.IsSymlink()) {
-      counters_.symlinks += sign;
+      symlinks += sign;
     }
   };
   if (before) apply(*before, -1);
   if (after) apply(*after, +1);
+}
+
+void FileSystem::Stage(const Accounting& a, kv::WriteBatch* batch) const {
+  auto add = [batch](std::string_view name, int64_t delta) {
+    if (delta != 0) batch->Add(meta::CounterKey(name), delta);
+  };
+  add(kTotalFiles, a.files);
+  add(kTotalDirectories, a.directories);
+  add(kTotalSymlinks, a.symlinks);
+  add(kTotalBytes, a.bytes);
+  add(kTotalInlineFiles, a.inline_files);
+  add(kTotalInlineBytes, a.inline_bytes);
+  std::map<uint64_t, int64_t> per_segment;
+  for (auto [seg, delta] : a.live) per_segment[seg] += delta;
+  for (auto [seg, delta] : per_segment) {
+    if (delta != 0) batch->Add(meta::LiveKey(seg), delta);
+  }
+}
+
+void FileSystem::Apply(const Accounting& a) {
+  counters_.files += a.files;
+  counters_.directories += a.directories;
+  counters_.symlinks += a.symlinks;
+  counters_.bytes += a.bytes;
+  counters_.inline_files += a.inline_files;
+  counters_.inline_bytes += a.inline_bytes;
+  for (auto [seg, delta] : a.live) segments_->AddLive(seg, delta);
+}
+
+Status FileSystem::LoadAccounting() {
+  auto version = kv_->Get(meta::CounterKey(kAccountingVersionKey));
+  if (!version && version.error().code() != Code::kNotFound) return version.error();
+  if (!version) {
+    // A file system from before the totals were kept: one scan of every inode and extent, the
+    // last one this data directory needs.
+    log::Info("upgrading the metadata: counting every inode and extent once");
+    Accounting totals;
+    std::map<uint64_t, int64_t> live;
+    std::unordered_map<uint64_t, uint64_t> stored;
+    {
+      auto it = kv_->NewIterator("E", "F");
+      for (it->Seek("E"); it->Valid(); it->Next()) {
+        CAIRN_ASSIGN_OR_RETURN(meta::Extent e,
+                               meta::DecodeExtent(meta::KeyU64(it->key(), true), it->value()));
+        live[e.segment_id] += e.length;
+        stored[meta::KeyU64(it->key())] += e.length;
+      }
+      CAIRN_RETURN_IF_ERROR(it->status());
+    }
+    kv::WriteBatch batch;
+    auto flush = [&]() -> Status {
+      Status st = kv_->Write(batch, false);
+      batch = kv::WriteBatch();
+      return st;
+    };
+    {
+      auto it = kv_->NewIterator("I", "J");
+      for (it->Seek("I"); it->Valid(); it->Next()) {
+        const uint64_t ino = meta::KeyU64(it->key());
+        CAIRN_ASSIGN_OR_RETURN(meta::Inode inode, meta::DecodeInode(ino, it->value()));
+        totals.Add(nullptr, &inode);
+        auto s = stored.find(ino);
+        inode.stored = s == stored.end() ? 0 : s->second;
+        batch.Put(meta::InodeKey(ino), meta::EncodeInode(inode));
+        if (batch.size() >= 10000) CAIRN_RETURN_IF_ERROR(flush());
+      }
+      CAIRN_RETURN_IF_ERROR(it->status());
+    }
+    // The totals are written as values (not additions), with the version key last, in one batch.
+    CAIRN_RETURN_IF_ERROR(flush());
+    auto put = [&](std::string_view name, int64_t v) {
+      batch.Put(meta::CounterKey(name), kv::EncodeCounter(v));
+    };
+    put(kTotalFiles, totals.files);
+    put(kTotalDirectories, totals.directories);
+    put(kTotalSymlinks, totals.symlinks);
+    put(kTotalBytes, totals.bytes);
+    put(kTotalInlineFiles, totals.inline_files);
+    put(kTotalInlineBytes, totals.inline_bytes);
+    CAIRN_ASSIGN_OR_RETURN(auto old_live, kv::ScanRange(*kv_, meta::LivePrefix(),
+                                                        meta::PrefixEnd(meta::LivePrefix())));
+    for (const auto& [key, value] : old_live) batch.Delete(key);
+    for (auto [seg, bytes] : live) batch.Put(meta::LiveKey(seg), kv::EncodeCounter(bytes));
+    std::string v;
+    PutFixed64(&v, kAccountingVersion);
+    batch.Put(meta::CounterKey(kAccountingVersionKey), v);
+    CAIRN_RETURN_IF_ERROR(kv_->Write(batch, true));
+  } else if (version->size() != 8 || DecodeFixed64(version->data()) != kAccountingVersion) {
+    return Status(Code::kCorruption, "unknown metadata accounting version");
+  }
+
+  auto get = [&](std::string_view name) -> Result<int64_t> {
+    auto v = kv_->Get(meta::CounterKey(name));
+    if (!v) return v.error().code() == Code::kNotFound ? Result<int64_t>(0) : Err(v.error());
+    return kv::DecodeCounter(*v);
+  };
+  CAIRN_ASSIGN_OR_RETURN(counters_.files, get(kTotalFiles));
+  CAIRN_ASSIGN_OR_RETURN(counters_.directories, get(kTotalDirectories));
+  CAIRN_ASSIGN_OR_RETURN(counters_.symlinks, get(kTotalSymlinks));
+  CAIRN_ASSIGN_OR_RETURN(counters_.bytes, get(kTotalBytes));
+  CAIRN_ASSIGN_OR_RETURN(counters_.inline_files, get(kTotalInlineFiles));
+  CAIRN_ASSIGN_OR_RETURN(counters_.inline_bytes, get(kTotalInlineBytes));
+  // Live bytes: one key per segment. Keys of segments that are gone (a late addition after a
+  // removal, or what a restore did not bring) are dropped.
+  CAIRN_ASSIGN_OR_RETURN(
+      auto lives, kv::ScanRange(*kv_, meta::LivePrefix(), meta::PrefixEnd(meta::LivePrefix())));
+  std::set<uint64_t> known;
+  for (const auto& seg : segments_->List()) known.insert(seg.id);
+  kv::WriteBatch stale;
+  for (const auto& [key, value] : lives) {
+    const uint64_t seg = meta::KeyU64(key);
+    CAIRN_ASSIGN_OR_RETURN(int64_t bytes, kv::DecodeCounter(value));
+    if (known.count(seg)) {
+      segments_->AddLive(seg, bytes);
+    } else {
+      stale.Delete(key);
+    }
+  }
+  if (!stale.empty()) CAIRN_RETURN_IF_ERROR(kv_->Write(stale, false));
+  return Status::Ok();
 }
 
 Result<struct stat> FileSystem::Lookup(uint64_t parent, std::string_view name) {
@@ -190,9 +316,12 @@ Status FileSystem::ReclaimLocked(InodeState& state) {
   }
   batch.Delete(meta::InodeKey(ino));
   batch.Delete(meta::OrphanKey(ino));
+  Accounting acc;
+  acc.Add(&state.inode, nullptr);
+  acc.live = std::move(live);
+  Stage(acc, &batch);
   CAIRN_RETURN_IF_ERROR(kv_->Write(batch, false));
-  for (auto [seg, delta] : live) segments_->AddLive(seg, delta);
-  Account(&state.inode, nullptr);
+  Apply(acc);
   state.deleted = true;
   return Status::Ok();
 }

@@ -126,6 +126,16 @@ struct Stats {
   uint64_t cached_inodes = 0;
 };
 
+// What one change does to the totals (Stats) and to segments' live bytes. Staged into the
+// change's own batch as counter additions ('M' totals, 'L' live bytes) and applied in memory
+// once that batch committed, so a mount reads the totals instead of scanning every record.
+struct Accounting {
+  int64_t files = 0, directories = 0, symlinks = 0, bytes = 0, inline_files = 0, inline_bytes = 0;
+  std::vector<std::pair<uint64_t, int64_t>> live;  // segment id -> live bytes
+  // Adds after's contribution and removes before's. Either may be null.
+  void Add(const meta::Inode* before, const meta::Inode* after);
+};
+
 class FileSystem {
  public:
   // Opens a formatted data directory and takes its lock (kBusy when another process holds it).
@@ -222,7 +232,7 @@ class FileSystem {
   // Runs fn(Txn&) until it ran without a lock-order conflict (fs/txn.h).
   template <typename Fn>
   auto WithTxn(Fn&& fn) -> decltype(fn(std::declval<Txn&>()));
-  struct Counters {
+  struct Counters {  // the in-memory totals (Stats); persisted copies in 'M' keys
     std::atomic<int64_t> files{0}, directories{0}, symlinks{0}, bytes{0}, inline_files{0},
         inline_bytes{0};
   };
@@ -233,8 +243,12 @@ class FileSystem {
   void CompactorLoop();
 
   struct stat ToStat(const meta::Inode& inode) const;
-  // Adds the inode's contribution to the counters, removing `before`'s. Either may be null.
-  void Account(const meta::Inode* before, const meta::Inode* after);
+  // Accounting: staged into a change's batch, applied once it committed.
+  void Stage(const Accounting& a, kv::WriteBatch* batch) const;
+  void Apply(const Accounting& a);
+  // The totals as the metadata holds them; recomputes and writes them (and every inode's
+  // `stored`) once, for a file system made before they were kept.
+  Status LoadAccounting();
   Result<std::shared_ptr<InodeState>> Dir(uint64_t ino);
   Result<struct stat> MakeNode(const Context& ctx, uint64_t parent, std::string_view name,
                                uint32_t mode, uint64_t rdev, std::string_view symlink_target);
@@ -261,6 +275,9 @@ class FileSystem {
   Status PunchLocked(uint64_t ino, uint64_t begin, uint64_t end, kv::WriteBatch* batch,
                      LiveDeltas* live);
   Status TruncateLocked(meta::Inode& inode, uint64_t size, kv::WriteBatch* batch, LiveDeltas* live);
+  // fallocate: zero-filled extents for the holes of [begin, end) (inside the file's size).
+  Status ReserveLocked(meta::Inode& inode, uint64_t begin, uint64_t end, kv::WriteBatch* batch,
+                       LiveDeltas* live);
   Status CommitData(InodeState& state, const meta::Inode& updated, kv::WriteBatch* batch,
                     const LiveDeltas& live);
   // meta: where the inode's extents are (nullptr: the live store); cache_ino: the inode number

@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 #include <random>
 
+#include "common/coding.h"
 #include "common/file.h"
 #include "fs/options.h"
 #include "kv/rocksdb_kv_store.h"
@@ -118,6 +119,10 @@ Status Format(const std::string& data_dir, const FormatOptions& options) {
     root.atime = root.mtime = root.ctime = meta::Now();
     kv::WriteBatch batch;
     batch.Put(meta::InodeKey(root.ino), meta::EncodeInode(root));
+    batch.Put(meta::CounterKey(meta::kTotalDirectories), kv::EncodeCounter(1));
+    std::string version;
+    PutFixed64(&version, meta::kAccountingVersion);
+    batch.Put(meta::CounterKey(meta::kAccountingVersionKey), version);
     CAIRN_RETURN_IF_ERROR(kv->Write(batch, true));
     CAIRN_RETURN_IF_ERROR(kv->Flush());
   }

@@ -9,7 +9,9 @@
 #include <map>
 #include <set>
 
+#include "common/coding.h"
 #include "data/segment_store.h"
+#include "fs/file_system.h"
 #include "fs/options.h"
 #include "kv/rocksdb_kv_store.h"
 #include "meta/meta_store.h"
@@ -22,6 +24,7 @@ struct InodeInfo {
   uint64_t links = 0;    // dentries naming it
   uint64_t subdirs = 0;  // child directories (for directories)
   uint64_t mapped_end = 0;
+  uint64_t stored = 0;  // bytes its extents map
 };
 
 }  // namespace
@@ -105,6 +108,7 @@ Result<FsckReport> Fsck(const std::string& data_dir) {
   }
   r.segments = segment_sizes.size();
   std::string buf;
+  std::map<uint64_t, int64_t> live;  // segment -> bytes extents map
   for (it->Seek("E"); it->Valid() && it->key()[0] == 'E'; it->Next()) {
     ++r.extents;
     const uint64_t ino = meta::KeyU64(it->key());
@@ -127,6 +131,8 @@ Result<FsckReport> Fsck(const std::string& data_dir) {
       problem(fmt::format("inode {}: extents overlap at offset {}", ino, e->file_offset));
     }
     info.mapped_end = e->end();
+    info.stored += e->length;
+    live[e->segment_id] += e->length;
     if (e->end() > info.inode.size) {
       problem(fmt::format("inode {}: extent at {} reaches past the end of the file", ino, offset));
     }
@@ -189,6 +195,61 @@ Result<FsckReport> Fsck(const std::string& data_dir) {
   for (uint64_t ino : orphans) {
     if (!inodes.contains(ino))
       r.notes.push_back(fmt::format("stale orphan record for inode {}", ino));
+  }
+
+  // The totals and live bytes that a mount reads instead of scanning: they must be what this scan
+  // counted. (A file system that has not been mounted since they were introduced has none yet.)
+  auto version = kv->Get(meta::CounterKey(meta::kAccountingVersionKey));
+  if (version) {
+    Accounting counted;
+    for (const auto& [ino, info] : inodes) {
+      counted.Add(nullptr, &info.inode);
+      if (info.inode.IsReg() && info.inode.stored != info.stored) {
+        problem(fmt::format("inode {} records {} stored bytes, its extents map {}", ino,
+                            info.inode.stored, info.stored));
+      }
+    }
+    auto check = [&](std::string_view name, int64_t want) {
+      auto v = kv->Get(meta::CounterKey(name));
+      int64_t have = 0;
+      if (v) {
+        auto d = kv::DecodeCounter(*v);
+        if (!d) {
+          problem(fmt::format("total {}: {}", name, d.error().ToString()));
+          return;
+        }
+        have = *d;
+      }
+      if (have != want)
+        problem(fmt::format("total {} is {}, the records count {}", name, have, want));
+    };
+    check(meta::kTotalFiles, counted.files);
+    check(meta::kTotalDirectories, counted.directories);
+    check(meta::kTotalSymlinks, counted.symlinks);
+    check(meta::kTotalBytes, counted.bytes);
+    check(meta::kTotalInlineFiles, counted.inline_files);
+    check(meta::kTotalInlineBytes, counted.inline_bytes);
+    std::map<uint64_t, int64_t> recorded;
+    for (it->Seek(meta::LivePrefix()); it->Valid() && it->key()[0] == 'L'; it->Next()) {
+      auto d = kv::DecodeCounter(it->value());
+      if (!d) {
+        problem(fmt::format("live bytes of segment {}: bad value", meta::KeyU64(it->key())));
+        continue;
+      }
+      recorded[meta::KeyU64(it->key())] = *d;
+    }
+    CAIRN_RETURN_IF_ERROR(it->status());
+    for (const auto& [seg, size] : segment_sizes) {
+      const int64_t want = live.contains(seg) ? live[seg] : 0;
+      const int64_t have = recorded.contains(seg) ? recorded[seg] : 0;
+      if (have != want) {
+        problem(fmt::format("segment {} records {} live bytes, extents map {}", seg, have, want));
+      }
+    }
+  } else if (version.error().code() != Code::kNotFound) {
+    return Err(version.error());
+  } else {
+    r.notes.push_back("no persisted totals yet: the next mount counts them once");
   }
 
   // Segment files the metadata does not know: a crash between creating a segment and recording

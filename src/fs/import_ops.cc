@@ -203,6 +203,7 @@ Result<ImportReport> FileSystem::Import(const Context& ctx, uint64_t dest, const
           txn.batch().Put(meta::ObjectRefKey(ino), meta::EncodeObjectRef(ref));
           txn.batch().Put(meta::DentryKey(parent, name),
                           meta::EncodeDentry({ino, meta::DirentType(inode.mode)}));
+          txn.Account(nullptr, &inode);
           b.created.push_back(std::move(inode));
           if (!new_dirs.count(parent)) b.invalidate.emplace_back(parent, name);
           if (!replaced) ++b.counts.files_created;
@@ -212,8 +213,6 @@ Result<ImportReport> FileSystem::Import(const Context& ctx, uint64_t dest, const
         return txn.Commit();
       });
       CAIRN_RETURN_IF_ERROR(batch_status);
-      // New inodes went straight to the store (not the cache): count them here.
-      for (const auto& inode : b.created) Account(nullptr, &inode);
       report.files_unchanged += b.counts.files_unchanged;
       report.files_updated += b.counts.files_updated;
       report.files_created += b.counts.files_created;

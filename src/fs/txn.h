@@ -74,18 +74,26 @@ class FileSystem::Txn {
   bool conflicted() const { return conflicted_; }
   const std::set<uint64_t>& wanted() const { return wanted_; }
 
+  // Counts an inode that the caller writes into batch() itself (not through Get or Add).
+  void Account(const meta::Inode* before, const meta::Inode* after) {
+    accounting_.Add(before, after);
+  }
+
   Status Commit(bool sync = false) {
+    Accounting acc = accounting_;
     for (auto& [ino, e] : entries_) {
-      if (!e.gone) batch_.Put(meta::InodeKey(ino), meta::EncodeInode(e.copy));
+      if (e.gone) continue;
+      batch_.Put(meta::InodeKey(ino), meta::EncodeInode(e.copy));
+      acc.Add(e.is_new ? nullptr : &e.state->inode, &e.copy);
     }
+    fs_->Stage(acc, &batch_);
     CAIRN_RETURN_IF_ERROR(fs_->kv_->Write(batch_, sync));
+    fs_->Apply(acc);
     for (auto& [ino, e] : entries_) {
       if (e.gone) continue;
       if (e.is_new) {
-        fs_->Account(nullptr, &e.copy);
         fs_->cache_->Insert(e.copy, e.lookups);
       } else {
-        fs_->Account(&e.state->inode, &e.copy);
         e.state->inode = e.copy;
       }
     }
@@ -135,6 +143,7 @@ class FileSystem::Txn {
   std::set<uint64_t> wanted_;  // every inode Get was asked for
   uint64_t max_locked_ = 0;
   bool conflicted_ = false;
+  Accounting accounting_;
   kv::WriteBatch batch_;
 };
 

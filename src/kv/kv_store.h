@@ -14,17 +14,25 @@
 
 namespace cairn::kv {
 
+std::string EncodeCounter(int64_t value);
+
 class WriteBatch {
  public:
+  enum class Kind : uint8_t { kPut, kDelete, kAdd };
   struct Op {
-    bool is_delete;
+    Kind kind;
     std::string key;
-    std::string value;
+    std::string value;  // kAdd: the delta, EncodeCounter
   };
   void Put(std::string key, std::string value) {
-    ops_.push_back({false, std::move(key), std::move(value)});
+    ops_.push_back({Kind::kPut, std::move(key), std::move(value)});
   }
-  void Delete(std::string key) { ops_.push_back({true, std::move(key), {}}); }
+  void Delete(std::string key) { ops_.push_back({Kind::kDelete, std::move(key), {}}); }
+  // Adds delta to the signed 64-bit counter at key (absent counts as 0), without reading it:
+  // counters that every change updates cost no read and no lock. Read with DecodeCounter.
+  void Add(std::string key, int64_t delta) {
+    ops_.push_back({Kind::kAdd, std::move(key), EncodeCounter(delta)});
+  }
   // Removes every key in [begin, end).
   void DeleteRange(std::string begin, std::string end) {
     ranges_.push_back({std::move(begin), std::move(end)});
@@ -39,6 +47,11 @@ class WriteBatch {
   // Range deletions apply before the puts and deletes of the same batch.
   std::vector<std::pair<std::string, std::string>> ranges_;
 };
+
+// A counter value: 8 bytes, little-endian two's complement.
+std::string EncodeCounter(int64_t value);
+// kCorruption unless value is 8 bytes.
+Result<int64_t> DecodeCounter(std::string_view value);
 
 class Iterator {
  public:

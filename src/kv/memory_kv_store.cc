@@ -50,10 +50,22 @@ Status MemoryKvStore::Write(const WriteBatch& batch, bool /*sync*/) {
     map_.erase(map_.lower_bound(begin), map_.lower_bound(end));
   }
   for (const auto& op : batch.ops()) {
-    if (op.is_delete) {
-      map_.erase(op.key);
-    } else {
-      map_.insert_or_assign(op.key, op.value);
+    switch (op.kind) {
+      case WriteBatch::Kind::kDelete:
+        map_.erase(op.key);
+        break;
+      case WriteBatch::Kind::kPut:
+        map_.insert_or_assign(op.key, op.value);
+        break;
+      case WriteBatch::Kind::kAdd: {
+        int64_t sum = *DecodeCounter(op.value);
+        if (auto it = map_.find(op.key); it != map_.end()) {
+          auto base = DecodeCounter(it->second);
+          if (base) sum += *base;  // a non-counter value is replaced, as RocksDB's operator does
+        }
+        map_.insert_or_assign(op.key, EncodeCounter(sum));
+        break;
+      }
     }
   }
   return Status::Ok();

@@ -68,6 +68,8 @@ std::string SnapshotKey(std::string_view name) { return "N" + std::string(name);
 std::string SnapshotPrefix() { return "N"; }
 std::string OrphanPrefix() { return "O"; }
 std::string CounterKey(std::string_view name) { return "M" + std::string(name); }
+std::string LiveKey(uint64_t segment_id) { return Tagged('L', segment_id); }
+std::string LivePrefix() { return "L"; }
 std::string ObjectRefKey(uint64_t ino) { return Tagged('R', ino); }
 std::string ImportKey(uint64_t import_id) { return Tagged('P', import_id); }
 std::string ImportPrefix() { return "P"; }
@@ -101,8 +103,8 @@ Timespec Now() {
 // bytes.
 std::string EncodeInode(const Inode& inode) {
   std::string out;
-  out.reserve(80 + inode.inline_data.size());
-  out.push_back(static_cast<char>(kRecordVersion));
+  out.reserve(88 + inode.inline_data.size());
+  out.push_back(static_cast<char>(kInodeVersion));
   out.push_back(static_cast<char>((inode.is_inline ? 1 : 0) | (inode.is_remote ? 2 : 0)));
   PutFixed32(&out, inode.mode);
   PutFixed32(&out, inode.uid);
@@ -114,6 +116,7 @@ std::string EncodeInode(const Inode& inode) {
   PutTime(&out, inode.atime);
   PutTime(&out, inode.mtime);
   PutTime(&out, inode.ctime);
+  PutFixed64(&out, inode.stored);
   out.append(inode.inline_data);
   return out;
 }
@@ -123,12 +126,15 @@ Result<Inode> DecodeInode(uint64_t ino, std::string_view value) {
   Inode inode;
   inode.ino = ino;
   uint8_t version, flags;
-  if (!d.Get8(&version) || version != kRecordVersion || !d.Get8(&flags) || !d.Get32(&inode.mode) ||
-      !d.Get32(&inode.uid) || !d.Get32(&inode.gid) || !d.Get32(&inode.nlink) ||
-      !d.Get64(&inode.size) || !d.Get64(&inode.rdev) || !d.Get64(&inode.parent) ||
-      !GetTime(&d, &inode.atime) || !GetTime(&d, &inode.mtime) || !GetTime(&d, &inode.ctime)) {
+  if (!d.Get8(&version) || (version != 1 && version != kInodeVersion) || !d.Get8(&flags) ||
+      !d.Get32(&inode.mode) || !d.Get32(&inode.uid) || !d.Get32(&inode.gid) ||
+      !d.Get32(&inode.nlink) || !d.Get64(&inode.size) || !d.Get64(&inode.rdev) ||
+      !d.Get64(&inode.parent) || !GetTime(&d, &inode.atime) || !GetTime(&d, &inode.mtime) ||
+      !GetTime(&d, &inode.ctime)) {
     return Err(Corrupt("inode", ino));
   }
+  inode.stored = UINT64_MAX;
+  if (version == kInodeVersion && !d.Get64(&inode.stored)) return Err(Corrupt("inode", ino));
   inode.is_inline = flags & 1;
   inode.is_remote = flags & 2;
   inode.inline_data.assign(d.rest());

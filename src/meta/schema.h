@@ -8,7 +8,9 @@
 //   'X' ino name             -> xattr value
 //   'S' segment_id           -> Segment record
 //   'O' ino                  -> "" (orphan: unlinked while open; reclaimed at next mount)
-//   'M' name                 -> counters (next_ino, next_segment)
+//   'M' name                 -> counters (next_ino, next_segment); the file system's totals
+//                               (StatCounter names, kv::WriteBatch::Add values)
+//   'L' segment_id           -> live bytes of a segment (kv::WriteBatch::Add value)
 //   'R' ino                  -> ObjectRef (an imported file: its bytes are a foreign object)
 //   'P' import_id            -> ImportRecord (the source URL of an import)
 //   'N' name                 -> SnapshotRecord (a snapshot: its checkpoint and segment pins)
@@ -28,6 +30,8 @@ namespace cairn::meta {
 
 constexpr uint64_t kRootIno = 1;
 constexpr uint8_t kRecordVersion = 1;
+// Inode records: version 2 adds `stored`; version 1 records are read with stored unknown.
+constexpr uint8_t kInodeVersion = 2;
 constexpr size_t kMaxNameLength = 255;
 // Checksums cover the data of an extent in chunks of this size.
 constexpr uint32_t kChunkSize = 64 * 1024;
@@ -44,6 +48,18 @@ std::string SegmentPrefix();
 std::string OrphanKey(uint64_t ino);
 std::string OrphanPrefix();
 std::string CounterKey(std::string_view name);
+// The file system's totals under CounterKey (kv counters, changed in the batch of each change),
+// and the key whose presence (value: kAccountingVersion, fixed64) says they are kept.
+inline constexpr std::string_view kTotalFiles = "total.files";
+inline constexpr std::string_view kTotalDirectories = "total.directories";
+inline constexpr std::string_view kTotalSymlinks = "total.symlinks";
+inline constexpr std::string_view kTotalBytes = "total.bytes";
+inline constexpr std::string_view kTotalInlineFiles = "total.inline_files";
+inline constexpr std::string_view kTotalInlineBytes = "total.inline_bytes";
+inline constexpr std::string_view kAccountingVersionKey = "accounting";
+inline constexpr uint64_t kAccountingVersion = 1;
+std::string LiveKey(uint64_t segment_id);
+std::string LivePrefix();
 std::string ObjectRefKey(uint64_t ino);
 std::string ImportKey(uint64_t import_id);
 std::string ImportPrefix();
@@ -80,6 +96,10 @@ struct Inode {
   // An imported file: its bytes are one object of an import (ObjectRef under 'R' ino), fetched on
   // first read. Writing to it copies the bytes into segments first and clears the flag.
   bool is_remote = false;
+  // Bytes the file's extents map (regular files; holes and inline data are not counted): what
+  // st_blocks reports. UINT64_MAX when not known (a version 1 record, until the mount that
+  // upgrades it).
+  uint64_t stored = 0;
 
   bool IsDir() const { return S_ISDIR(mode); }
   bool IsReg() const { return S_ISREG(mode); }

@@ -15,6 +15,7 @@
 
 #include "fs/options.h"
 #include "fs/restore.h"
+#include "kv/rocksdb_kv_store.h"
 
 namespace cairn::fs {
 namespace {
@@ -133,6 +134,138 @@ TEST_F(FileSystemTest, PunchHoleAndFallocate) {
   ASSERT_TRUE(fs_->Fallocate(ino, 0, 0, 300000).ok());
   EXPECT_EQ(fs_->GetAttr(ino)->st_size, 300000);
   EXPECT_EQ(fs_->Fallocate(ino, FALLOC_FL_COLLAPSE_RANGE, 0, 4096).code(), Code::kNotSupported);
+}
+
+TEST_F(FileSystemTest, StBlocksCountWhatIsStored) {
+  auto blocks = [&](uint64_t ino) { return fs_->GetAttr(ino)->st_blocks; };
+  // Sparse: 4 KiB written at 1 MiB; the hole costs nothing.
+  uint64_t sparse = CreateFile(kRoot, "sparse", "");
+  std::string block = Random(4096, 7);
+  ASSERT_TRUE(fs_->Write(sparse, 1 << 20, block.data(), block.size()));
+  EXPECT_EQ(fs_->GetAttr(sparse)->st_size, (1 << 20) + 4096);
+  EXPECT_EQ(blocks(sparse), 8);
+  // Inline: the bytes in the record.
+  uint64_t tiny = CreateFile(kRoot, "tiny", "hello");
+  EXPECT_EQ(blocks(tiny), 1);
+  // A hole punched, a truncation.
+  uint64_t full = CreateFile(kRoot, "full", Random(100000, 8));
+  EXPECT_EQ(blocks(full), (100000 + 511) / 512);
+  ASSERT_TRUE(fs_->Fallocate(full, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, 51200).ok());
+  EXPECT_EQ(blocks(full), (100000 - 51200 + 511) / 512);
+  SetAttrRequest shrink;
+  shrink.size = 60000;
+  ASSERT_TRUE(fs_->SetAttr(full, shrink));
+  EXPECT_EQ(blocks(full), (60000 - 51200 + 511) / 512);
+  shrink.size = 0;
+  ASSERT_TRUE(fs_->SetAttr(full, shrink));
+  EXPECT_EQ(blocks(full), 0);
+  // The same after a reopen (stored bytes are in the record).
+  Open();
+  EXPECT_EQ(blocks(sparse), 8);
+  fs_.reset();
+  auto report = Fsck(dir_);
+  ASSERT_TRUE(report);
+  EXPECT_TRUE(report->problems.empty()) << report->problems.front();
+}
+
+TEST_F(FileSystemTest, FallocateReservesOrSaysItCannot) {
+  auto blocks = [&](uint64_t ino) { return fs_->GetAttr(ino)->st_blocks; };
+  uint64_t ino = CreateFile(kRoot, "f", "");
+  ASSERT_TRUE(fs_->Fallocate(ino, 0, 0, 3 << 20).ok());
+  EXPECT_EQ(fs_->GetAttr(ino)->st_size, 3 << 20);
+  EXPECT_EQ(blocks(ino), (3 << 20) / 512);
+  EXPECT_EQ(ReadAll(ino), std::string(3 << 20, '\0'));
+  // Data already there stays; only holes are filled.
+  std::string data = Random(10000, 9);
+  uint64_t sparse = CreateFile(kRoot, "sparse", "");
+  ASSERT_TRUE(fs_->Write(sparse, 20000, data.data(), data.size()));
+  ASSERT_TRUE(fs_->Fallocate(sparse, FALLOC_FL_KEEP_SIZE, 0, 1 << 20).ok());
+  EXPECT_EQ(fs_->GetAttr(sparse)->st_size, 30000);  // KEEP_SIZE: reserved only inside the file
+  EXPECT_EQ(blocks(sparse), (30000 + 511) / 512);
+  std::string expected(20000, '\0');
+  expected += data;
+  EXPECT_EQ(ReadAll(sparse), expected);
+  // An inline file that grows past what a record holds moves to a segment.
+  uint64_t small = CreateFile(kRoot, "small", "abc");
+  ASSERT_TRUE(fs_->Fallocate(small, 0, 0, 100000).ok());
+  std::string grown = "abc";
+  grown.resize(100000, '\0');
+  EXPECT_EQ(ReadAll(small), grown);
+  EXPECT_EQ(blocks(small), (100000 + 511) / 512);
+  // More than the disk has: ENOSPC, and the file is unchanged.
+  uint64_t huge = CreateFile(kRoot, "huge", "");
+  EXPECT_EQ(fs_->Fallocate(huge, 0, 0, uint64_t{1} << 50).code(), Code::kNoSpace);
+  EXPECT_EQ(fs_->GetAttr(huge)->st_size, 0);
+  fs_.reset();
+  auto report = Fsck(dir_);
+  ASSERT_TRUE(report);
+  EXPECT_TRUE(report->problems.empty()) << report->problems.front();
+}
+
+// A mount reads the totals instead of counting; they survive a reopen and match what fsck counts.
+TEST_F(FileSystemTest, TotalsArePersistedAndAnOldFileSystemIsCountedOnce) {
+  ASSERT_TRUE(fs_->Mkdir(ctx_, kRoot, "d", 0755));
+  const uint64_t d = Ino(kRoot, "d");
+  std::vector<uint64_t> inos;
+  for (int i = 0; i < 20; ++i)
+    inos.push_back(CreateFile(d, "f" + std::to_string(i), Random(i * 3000, i)));
+  ASSERT_TRUE(fs_->Symlink(ctx_, d, "link", "f1"));
+  ASSERT_TRUE(fs_->Unlink(d, "f3").ok());
+  fs_->Forget(inos[3], 1);  // the kernel's reference from create: now it goes
+  const Stats before = fs_->GetStats();
+  auto same = [&](const Stats& s) {
+    EXPECT_EQ(s.files, before.files);
+    EXPECT_EQ(s.directories, before.directories);
+    EXPECT_EQ(s.symlinks, before.symlinks);
+    EXPECT_EQ(s.bytes, before.bytes);
+    EXPECT_EQ(s.inline_files, before.inline_files);
+    EXPECT_EQ(s.inline_bytes, before.inline_bytes);
+    EXPECT_EQ(s.space_live, before.space_live);
+  };
+  EXPECT_EQ(before.files, 19u);
+  EXPECT_EQ(before.directories, 2u);
+  Open();
+  same(fs_->GetStats());
+  const auto blocks = fs_->GetAttr(Ino(d, "f10"))->st_blocks;
+  fs_.reset();
+  auto report = Fsck(dir_);
+  ASSERT_TRUE(report);
+  EXPECT_TRUE(report->problems.empty()) << report->problems.front();
+
+  // Turn it into a file system from before the totals: no totals, no live bytes, version 1
+  // inode records. The next mount counts once and writes them.
+  {
+    auto kv = kv::RocksDbKvStore::Open(dir_ + "/meta", {});
+    ASSERT_TRUE(kv);
+    kv::WriteBatch batch;
+    auto counters = kv::ScanRange(**kv, "M", "N");
+    auto lives = kv::ScanRange(**kv, "L", "M");
+    auto inodes = kv::ScanRange(**kv, "I", "J");
+    ASSERT_TRUE(counters && lives && inodes);
+    for (auto& [key, value] : *counters) {
+      if (key.starts_with("Mtotal.") || key == "Maccounting") batch.Delete(key);
+    }
+    for (auto& [key, value] : *lives) batch.Delete(key);
+    for (auto& [key, value] : *inodes) {
+      std::string v1 = value;
+      v1[0] = 1;
+      v1.erase(58, 8);  // version, flags, 4 x u32, 3 x u64, 3 x (u64 + u32): then `stored`
+      batch.Put(key, v1);
+    }
+    ASSERT_TRUE((*kv)->Write(batch, true).ok());
+  }
+  report = Fsck(dir_);
+  ASSERT_TRUE(report);
+  EXPECT_TRUE(report->problems.empty()) << report->problems.front();
+  Open();
+  same(fs_->GetStats());
+  EXPECT_EQ(fs_->GetAttr(Ino(d, "f10"))->st_blocks, blocks);
+  fs_.reset();
+  report = Fsck(dir_);
+  ASSERT_TRUE(report);
+  EXPECT_TRUE(report->problems.empty()) << report->problems.front();
+  Open();
+  same(fs_->GetStats());
 }
 
 TEST_F(FileSystemTest, NamespaceErrors) {

@@ -13,6 +13,14 @@ std::string Hex(std::string_view s) {
   return out;
 }
 
+std::string Unhex(std::string_view hex) {
+  std::string out;
+  for (size_t i = 0; i + 1 < hex.size(); i += 2) {
+    out += static_cast<char>(std::stoi(std::string(hex.substr(i, 2)), nullptr, 16));
+  }
+  return out;
+}
+
 TEST(Schema, KeysAreBigEndianAndTagged) {
   EXPECT_EQ(Hex(InodeKey(0x0102)), "490000000000000102");
   EXPECT_EQ(Hex(DentryKey(1, "ab")), "4400000000000000016162");
@@ -43,14 +51,28 @@ Inode SampleInode() {
 }
 
 TEST(Schema, InodeGoldenBytes) {
-  // version 1, inline flag, mode 0100644, uid 1000, gid 100, nlink 1, size 3, rdev 0, parent 0,
-  // atime 1.2, mtime 3.4, ctime 5.6, then the inline bytes "abc".
-  EXPECT_EQ(Hex(EncodeInode(SampleInode())),
-            "0101a4810000e8030000640000000100000003000000000000000000000000000000000000000000"
-            "0000010000000000000002000000030000000000000004000000050000000000000006000000616263");
-  auto back = DecodeInode(42, EncodeInode(SampleInode()));
+  // version 2, inline flag, mode 0100644, uid 1000, gid 100, nlink 1, size 3, rdev 0, parent 0,
+  // atime 1.2, mtime 3.4, ctime 5.6, stored 7, then the inline bytes "abc".
+  Inode sample = SampleInode();
+  sample.stored = 7;
+  EXPECT_EQ(Hex(EncodeInode(sample)),
+            "0201a4810000e8030000640000000100000003000000000000000000000000000000000000000000"
+            "0000010000000000000002000000030000000000000004000000050000000000000006000000"
+            "0700000000000000616263");
+  auto back = DecodeInode(42, EncodeInode(sample));
   ASSERT_TRUE(back);
-  EXPECT_EQ(*back, SampleInode());
+  EXPECT_EQ(*back, sample);
+}
+
+TEST(Schema, InodeVersion1IsReadWithStoredUnknown) {
+  std::string v1 = Unhex(
+      "0101a4810000e8030000640000000100000003000000000000000000000000000000000000000000"
+      "0000010000000000000002000000030000000000000004000000050000000000000006000000616263");
+  auto back = DecodeInode(42, v1);
+  ASSERT_TRUE(back) << back.error().ToString();
+  Inode expected = SampleInode();
+  expected.stored = UINT64_MAX;
+  EXPECT_EQ(*back, expected);
 }
 
 TEST(Schema, ExtentGoldenBytes) {
