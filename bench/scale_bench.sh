@@ -153,7 +153,7 @@ jq -rs '
   def gib(x): if x == null then "-" else ((x / 1073741824 * 100 | round / 100 | tostring) + " GiB") end;
   "| mount (s) | \(f($e.mount_s)) | \(f($c.mount_s)) | \(if $e.mount_s then f($c.mount_s / $e.mount_s) else "-" end) |",
   "| cairn status (s) | - | \(f($c.status_s)) | - |",
-  "| find | wc -l (s) | \(f($e.find_s)) | \(f($c.find_s)) | \(if $e.find_s then f($c.find_s / $e.find_s) else "-" end) |",
+  "| find \\| wc -l (s) | \(f($e.find_s)) | \(f($c.find_s)) | \(if $e.find_s then f($c.find_s / $e.find_s) else "-" end) |",
   "| entries found | \($e.find_entries // "-") | \($c.find_entries) | - |",
   "| stat of all, cold (s) | \(f($e.stat_all_s)) | \(f($c.stat_all_s)) | \(if $e.stat_all_s then f($c.stat_all_s / $e.stat_all_s) else "-" end) |",
   "| daemon RSS after mount | - | \(gib($c.rss_after_mount)) | - |",

@@ -61,8 +61,7 @@ Result<struct stat> FileSystem::Create(const Context& ctx, uint64_t parent, std:
 Status FileSystem::Release(uint64_t ino) {
   if (IsSnapIno(ino)) return Status::Ok();
   cache_->Drop(ino, 0, 1);
-  auto state = cache_->Get(ino);
-  if (state) MaybeReclaim(ino, *state);
+  if (auto state = cache_->Peek(ino)) MaybeReclaim(ino, state);
   return Status::Ok();
 }
 

@@ -258,8 +258,8 @@ void FileSystem::Forget(uint64_t ino, uint64_t n) {
   if (IsSnapIno(ino)) return;  // views keep no per-inode state
   if (ino == meta::kRootIno) return;
   if (!cache_->Drop(ino, n, 0)) return;
-  auto state = cache_->Get(ino);
-  if (state) MaybeReclaim(ino, *state);
+  // Not in memory: not unlinked (inode_cache.h), nothing to reclaim.
+  if (auto state = cache_->Peek(ino)) MaybeReclaim(ino, state);
 }
 
 void FileSystem::MaybeReclaim(uint64_t ino, const std::shared_ptr<InodeState>& state) {

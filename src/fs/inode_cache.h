@@ -1,15 +1,19 @@
-// InodeCache: the in-memory state of inodes the kernel or an open file refers to.
+// InodeCache: the in-memory state of inodes, and the references the kernel and open files hold.
 //
-// Each cached inode carries the authoritative copy of its record and a reader/writer lock:
-// data reads take it shared; writes, attribute changes and namespace changes take it exclusive.
-// The cache also counts kernel lookups (nlookup) and open handles; an entry is dropped when both
-// are zero and nobody else holds it, and an unlinked inode's storage is reclaimed at that moment.
+// Two tables per shard. `refs`: for every inode the kernel knows (lookups, nlookup) or a handle
+// has open, its counts, in 16 bytes: an unlinked inode's storage is reclaimed once both are zero.
+// `states`: the authoritative copy of an inode's record with its reader/writer lock (data reads
+// take it shared; writes, attribute changes and namespace changes take it exclusive), for inodes
+// in use and a bounded number of recently used ones, so attributes come from memory without one
+// state object per inode the kernel ever looked up (15 million after a `find`). A state nobody
+// holds and no handle has open may be dropped at any time: the metadata store has the same record.
 //
 // Lock order: FileSystem::rename_mu_ -> InodeState::lock (several only in a Txn, which waits in
 // ascending inode order, fs/txn.h) -> shard mutex. Never wait for an inode lock while holding a
 // shard mutex.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <functional>
@@ -24,15 +28,15 @@ namespace cairn::fs {
 
 struct InodeState {
   std::shared_mutex lock;
-  meta::Inode inode;        // GUARDED_BY(lock)
-  bool deleted = false;     // GUARDED_BY(lock): storage reclaimed; the number is dead
-  uint64_t nlookup = 0;     // GUARDED_BY(shard mutex)
-  uint32_t open_count = 0;  // GUARDED_BY(shard mutex)
+  meta::Inode inode;     // GUARDED_BY(lock)
+  bool deleted = false;  // GUARDED_BY(lock): storage reclaimed; the number is dead
 };
 
 class InodeCache {
  public:
-  explicit InodeCache(meta::MetaStore* meta) : meta_(meta) {}
+  // max_states: how many states to keep beyond those in use (spread over the shards).
+  explicit InodeCache(meta::MetaStore* meta, size_t max_states = 1 << 20)
+      : meta_(meta), max_states_per_shard_(std::max<size_t>(16, max_states / kShards)) {}
 
   // The cached state of ino, loaded from the metadata if absent (kNotFound if it does not exist).
   // lookups/opens are added to the counters atomically with the fetch.
@@ -43,19 +47,36 @@ class InodeCache {
   bool Drop(uint64_t ino, uint64_t lookups, uint32_t opens);
   // Whether the kernel or a handle still refers to ino.
   bool InUse(uint64_t ino);
-  // Drops the entry if nothing refers to it. `held` is the caller's own reference, if any.
+  // The state if it is in memory (nullptr otherwise; nothing is loaded). Every inode that is
+  // unlinked but not yet reclaimed is in memory.
+  std::shared_ptr<InodeState> Peek(uint64_t ino);
+  // Drops the state if no one holds it and no handle has it open (the kernel's lookups stay
+  // counted). `held` is the caller's own reference, if any.
   void TryEvict(uint64_t ino, const std::shared_ptr<InodeState>* held = nullptr);
-  size_t size();
+  size_t size();        // states in memory
+  size_t referenced();  // inodes the kernel or a handle refers to
 
  private:
+  static constexpr size_t kShards = 64;
+  struct Refs {
+    uint64_t nlookup = 0;
+    uint32_t opens = 0;
+  };
   struct Shard {
     std::mutex mu;
-    std::unordered_map<uint64_t, std::shared_ptr<InodeState>> map;
+    std::unordered_map<uint64_t, std::shared_ptr<InodeState>> states;  // GUARDED_BY(mu)
+    std::unordered_map<uint64_t, Refs> refs;                           // GUARDED_BY(mu)
+    size_t next_victim = 0;  // GUARDED_BY(mu): where the last trim stopped (bucket index)
   };
-  Shard& ShardFor(uint64_t ino) { return shards_[ino % shards_.size()]; }
+  Shard& ShardFor(uint64_t ino) { return shards_[ino % kShards]; }
+  void AddRefsLocked(Shard& shard, uint64_t ino, uint64_t lookups, uint32_t opens);
+  // Drops unheld, unopened states while the shard keeps more than its share. REQUIRES: shard.mu.
+  void TrimLocked(Shard& shard);
+  static bool Evictable(uint64_t ino, const InodeState& state);
 
   meta::MetaStore* meta_;
-  std::array<Shard, 64> shards_;
+  const size_t max_states_per_shard_;
+  std::array<Shard, kShards> shards_;
 };
 
 }  // namespace cairn::fs

@@ -13,8 +13,10 @@
 #include <filesystem>
 #include <random>
 
+#include "fs/inode_cache.h"
 #include "fs/options.h"
 #include "fs/restore.h"
+#include "kv/memory_kv_store.h"
 #include "kv/rocksdb_kv_store.h"
 
 namespace cairn::fs {
@@ -266,6 +268,45 @@ TEST_F(FileSystemTest, TotalsArePersistedAndAnOldFileSystemIsCountedOnce) {
   EXPECT_TRUE(report->problems.empty()) << report->problems.front();
   Open();
   same(fs_->GetStats());
+}
+
+// The kernel may know millions of inodes: their reference counts stay, their states are bounded;
+// an unlinked inode stays in memory until it is reclaimed.
+TEST(InodeCacheTest, StatesAreBoundedAndUnlinkedInodesStay) {
+  kv::MemoryKvStore kv;
+  meta::MetaStore meta(&kv);
+  kv::WriteBatch batch;
+  for (uint64_t ino = 2; ino < 20002; ++ino) {
+    meta::Inode inode;
+    inode.ino = ino;
+    inode.mode = S_IFREG | 0644;
+    inode.nlink = ino == 7 ? 0 : 1;
+    batch.Put(meta::InodeKey(ino), meta::EncodeInode(inode));
+  }
+  ASSERT_TRUE(kv.Write(batch, false).ok());
+  InodeCache cache(&meta, 64 * 16);  // 16 per shard
+  for (uint64_t ino = 2; ino < 20002; ++ino) ASSERT_TRUE(cache.Get(ino, 1));
+  EXPECT_EQ(cache.referenced(), 20000u);
+  EXPECT_LT(cache.size(), 64u * 16 * 2);
+  EXPECT_NE(cache.Peek(7), nullptr);
+  auto held = cache.Get(9);
+  ASSERT_TRUE(held);
+  for (uint64_t ino = 20002; ino < 40002; ++ino) {
+    meta::Inode inode;
+    inode.ino = ino;
+    inode.mode = S_IFREG | 0644;
+    inode.nlink = 1;
+    cache.Insert(inode, 0);
+  }
+  EXPECT_EQ(cache.Peek(9), *held);  // held: never dropped
+  EXPECT_NE(cache.Peek(7), nullptr);
+  EXPECT_TRUE(cache.InUse(5));
+  EXPECT_TRUE(cache.Drop(5, 1, 0));
+  EXPECT_FALSE(cache.InUse(5));
+  // A dropped state comes back from the metadata, the same record.
+  auto again = cache.Get(5);
+  ASSERT_TRUE(again);
+  EXPECT_EQ((*again)->inode.ino, 5u);
 }
 
 TEST_F(FileSystemTest, NamespaceErrors) {
