@@ -38,6 +38,7 @@ struct Options {
   int threads = 4;
   bool shared = false;
   bool json = false;
+  bool skip_unlink = false;  // leave the files (and their directories) in place
 };
 
 // The operations, on either target. Paths are "dir/name" with dir "a<k>" or "b<k>".
@@ -189,12 +190,14 @@ int Run(const Options& o) {
   phase("stat", [&](int, const std::string&, const std::string& b, const std::string& n) {
     return target->Stat(b, n);
   });
-  phase("unlink", [&](int, const std::string&, const std::string& b, const std::string& n) {
-    return target->Unlink(b, n);
-  });
-  for (int k = 0; k < dir_sets; ++k) {
-    (void)target->Rmdir(fmt::format("a{}", k));
-    (void)target->Rmdir(fmt::format("b{}", k));
+  if (!o.skip_unlink) {
+    phase("unlink", [&](int, const std::string&, const std::string& b, const std::string& n) {
+      return target->Unlink(b, n);
+    });
+    for (int k = 0; k < dir_sets; ++k) {
+      (void)target->Rmdir(fmt::format("a{}", k));
+      (void)target->Rmdir(fmt::format("b{}", k));
+    }
   }
   uint64_t errors = 0;
   if (o.json) fmt::print("[");
@@ -225,6 +228,7 @@ void Usage(FILE* out) {
   --files N         files in all (default 20000), split evenly over the threads
   --threads T       threads (default 4)
   --layout L        private (each thread its own directories, default) or shared
+  --no-unlink       skip the unlink phase (the files stay)
   --json            one JSON array instead of text
 )");
 }
@@ -269,6 +273,8 @@ int main(int argc, char** argv) {
         return 2;
       }
       o.shared = l == "shared";
+    } else if (flag == "--no-unlink") {
+      o.skip_unlink = true;
     } else if (flag == "--json") {
       o.json = true;
     } else if (flag == "-h" || flag == "--help") {

@@ -93,9 +93,9 @@ Result<std::unique_ptr<RocksDbKvStore>> RocksDbKvStore::Open(const std::string& 
   opts.max_background_jobs = 2;
   opts.write_buffer_size = 64 << 20;
   opts.merge_operator = std::make_shared<CounterAddOperator>();
-  // Counters take an operand per change; folding them in the memtable keeps reads of a counter
-  // short between flushes.
-  opts.max_successive_merges = 64;
+  // Counters take an operand per change; flushes fold them (and a recovery flushes what the log
+  // replayed), so a mount reads few. max_successive_merges (fold on write) cost creates 10-30 %
+  // (docs/BENCHMARKS.md) and stays off.
   opts.keep_log_file_num = 4;
   opts.info_log_level = rocksdb::WARN_LEVEL;
   rocksdb::BlockBasedTableOptions table;
