@@ -3,7 +3,9 @@
 // so the same binary measures a plain local file system and a Cairn mount side by side:
 //
 //   create      4 threads create every file (open O_CREAT|O_WRONLY, write, close).
-//   stat        4 threads stat every file and check its size.
+//   stat        drop the page, dentry and inode caches, then 4 threads stat every file and check
+//               its size (cold: the file system answers each stat from what it has stored).
+//   restat      the same without dropping caches (warm: what a second pass over the tree costs).
 //   list        4 threads readdir every directory and check the entry count.
 //   epoch       drop the page cache, then 16 threads read every file whole in a shuffled order,
 //               check the size and spot-check the content.
@@ -442,9 +444,11 @@ class Bench {
     return result;
   }
 
-  WorkloadResult Stat() {
-    WorkloadResult result{.workload = "stat", .files = data_.files(), .threads = options_.threads};
+  WorkloadResult Stat(bool cold) {
+    WorkloadResult result{
+        .workload = cold ? "stat" : "restat", .files = data_.files(), .threads = options_.threads};
     const uint64_t errors_before = errors_.total();
+    if (cold) DropCaches();
     Stopwatch watch;
     ParallelFor(options_.threads, data_.files(), 64, [&](uint64_t index) {
       const std::string path = DataSet::FilePath(root_, index);
@@ -737,7 +741,7 @@ std::vector<std::string> SplitCommas(std::string_view text) {
 
 constexpr std::string_view kUsage = R"(usage:
   cairn_bench generate --root DIR --files N [--seed S] [--threads T] [--json]
-  cairn_bench run --root DIR --files N [--workloads create,stat,list,epoch,checkpoint]
+  cairn_bench run --root DIR --files N [--workloads create,stat,restat,list,epoch,checkpoint]
                   [--seed S] [--threads T] [--threads-read R] [--checkpoint-size SIZE] [--json]
 
   generate   creates the synthetic data set (the same as `run --workloads create`)
@@ -812,8 +816,8 @@ Options ParseOptions(int argc, char** argv) {
   while (options.root.size() > 1 && options.root.back() == '/') options.root.pop_back();
   if (options.files == 0) UsageError("--files must be at least 1");
   for (const std::string& name : options.workloads) {
-    if (name != "create" && name != "stat" && name != "list" && name != "epoch" &&
-        name != "checkpoint") {
+    if (name != "create" && name != "stat" && name != "restat" && name != "list" &&
+        name != "epoch" && name != "checkpoint") {
       UsageError(fmt::format("unknown workload '{}'", name));
     }
   }
@@ -833,7 +837,9 @@ int Main(int argc, char** argv) {
     if (name == "create") {
       record(bench.Create());
     } else if (name == "stat") {
-      record(bench.Stat());
+      record(bench.Stat(true));
+    } else if (name == "restat") {
+      record(bench.Stat(false));
     } else if (name == "list") {
       record(bench.List());
     } else if (name == "epoch") {

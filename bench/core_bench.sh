@@ -6,7 +6,7 @@
 #
 # Both the baseline directory (WORKDIR/ext4) and the Cairn data directory (WORKDIR/cairn-data) are
 # under WORKDIR, so they sit on the same disk. Run as root for cold-cache reads: cairn_bench drops
-# the page cache before the epoch and checkpoint reads, which only root may do.
+# the page cache before the stat, epoch and checkpoint reads, which only root may do.
 set -euo pipefail
 
 usage() {
@@ -17,7 +17,7 @@ usage: bench/core_bench.sh [options]
   --checkpoint-size SIZE  checkpoint file size, e.g. 4GiB (default 4GiB)
   --workdir DIR           scratch directory on the disk under test (default /var/tmp/cairn-bench)
   --build DIR             CMake build directory (default ./build)
-  --workloads LIST        comma-separated (default create,stat,list,epoch,checkpoint)
+  --workloads LIST        comma-separated (default create,restat,stat,list,epoch,checkpoint)
   --only-ext4             run the baseline only, skip the Cairn mount
   --bench-bin PATH        cairn_bench binary (default BUILD/bench/cairn_bench)
   --cairn PATH            cairn binary (default BUILD/cairn, else BUILD/src/cairn)
@@ -38,7 +38,7 @@ files=100000
 checkpoint_size=4GiB
 workdir=/var/tmp/cairn-bench
 build=./build
-workloads=create,stat,list,epoch,checkpoint
+workloads=create,restat,stat,list,epoch,checkpoint
 only_ext4=0
 bench_bin=""
 cairn=""
@@ -191,11 +191,30 @@ if ((only_ext4 == 0)); then
   mounted=1
   "$cairn" mount "$data_dir" "$mnt"
   mountpoint -q "$mnt" || die "$cairn mount returned but $mnt is not a mount point"
-  log "cairn: $bench_bin run --root $mnt ${bench_args[*]}"
-  "$bench_bin" run --root "$mnt" "${bench_args[@]}" >"$results/cairn.json" || {
-    warn "cairn_bench failed on Cairn (exit $?)"
-    failed=1
-  }
+  # One workload at a time, with the daemon's FUSE request counters read before and after, so
+  # the table below can say how many round trips each file cost.
+  IFS=, read -r -a names <<<"$workloads"
+  echo '[]' >"$results/cairn.json"
+  echo '[]' >"$results/cairn-requests.json"
+  for w in "${names[@]}"; do
+    before="$("$cairn" status --json "$mnt" | jq -c '.fuse_requests // {}')"
+    log "cairn: $bench_bin run --root $mnt --workloads $w"
+    "$bench_bin" run --root "$mnt" --files "$files" --workloads "$w" \
+      --checkpoint-size "$checkpoint_size" --json >"$results/cairn-$w.json" || {
+      warn "cairn_bench $w failed on Cairn (exit $?)"
+      failed=1
+    }
+    after="$("$cairn" status --json "$mnt" | jq -c '.fuse_requests // {}')"
+    jq -s 'add' "$results/cairn.json" "$results/cairn-$w.json" >"$results/cairn.json.new" &&
+      mv "$results/cairn.json.new" "$results/cairn.json"
+    jq -n --arg w "$w" --argjson b "$before" --argjson a "$after" \
+      '[{workload: $w, requests: ($a | to_entries | map(
+          {key, value: {count: (.value.count - ($b[.key].count // 0)),
+                        seconds: (.value.seconds - ($b[.key].seconds // 0))}})
+        | map(select(.value.count > 0)) | from_entries)}]' |
+      jq -s 'add' "$results/cairn-requests.json" - >"$results/cairn-requests.json.new" &&
+      mv "$results/cairn-requests.json.new" "$results/cairn-requests.json"
+  done
   log "cairn: $cairn status $mnt"
   "$cairn" status "$mnt" || warn "cairn status failed"
   log "cairn: $cairn unmount $mnt"
@@ -231,6 +250,13 @@ while IFS=$'\t' read -r workload ext4_fps ext4_mbs cairn_fps cairn_mbs ratio ext
     "$(number "$ratio" 2)"
   errors=$((errors + ext4_errors + cairn_errors))
 done <<<"$table"
+if [[ -s "$results/cairn-requests.json" ]]; then
+  echo
+  echo "FUSE requests Cairn served per file (and mean microseconds in Cairn per request):"
+  jq -r --argjson n "$files" '.[] | "  \(.workload): " + ([.requests | to_entries[]
+      | "\(.key) \(.value.count / $n * 100 | round / 100) (\(.value.seconds / .value.count
+        * 1e6 | round) us)"] | join(", "))' "$results/cairn-requests.json"
+fi
 echo
 echo "files $files, checkpoint $checkpoint_size, $workdir on $fs_type; JSON in $results"
 if ((errors > 0 || failed)); then

@@ -413,6 +413,12 @@ int main(int argc, char** argv) {
                     "A read of data only in the object store fails (EIO) after this long (30s)");
   mount->add_option("--metrics-address", metrics_address,
                     "Serve Prometheus /metrics on this loopback HOST:PORT (port 0: any; '' off)");
+  unsigned fuse_threads = fuse::FuseOptions{}.max_threads;
+  mount
+      ->add_option("--fuse-threads", fuse_threads,
+                   "Threads serving FUSE requests (1-256, default 8; more than the readers of "
+                   "a cold read epoch only adds context switches)")
+      ->check(CLI::Range(1u, 256u));
 
   auto* unmount = app.add_subcommand("unmount", "Unmount; returns once everything is durable");
   unmount->alias("umount");
@@ -492,6 +498,7 @@ int main(int argc, char** argv) {
     o.foreground = foreground;
     o.fuse.allow_other = !no_allow_other;
     o.fuse.debug = debug;
+    o.fuse.max_threads = fuse_threads;
     return server::RunMount(o);
   }
   if (*unmount) return CmdUnmount(mountpoint, timeout_s);

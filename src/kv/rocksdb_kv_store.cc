@@ -99,7 +99,18 @@ Result<std::unique_ptr<RocksDbKvStore>> RocksDbKvStore::Open(const std::string& 
   opts.keep_log_file_num = 4;
   opts.info_log_level = rocksdb::WARN_LEVEL;
   rocksdb::BlockBasedTableOptions table;
-  table.block_cache = rocksdb::NewLRUCache(options.block_cache_bytes);
+  // Few, large cache shards. A full filter block is ~1.4 MB per 64 MB table file; with RocksDB's
+  // default of one shard per 512 KiB of cache (64 shards of 4 MiB at 256 MiB) two filters that
+  // hash to one shard evict each other, and every Get read a filter back from the table file:
+  // 39 % of the daemon's CPU in a stat of 16 M files (docs/BENCHMARKS.md, "Scale"). Four shards
+  // of 64 MiB keep the filters and indexes of a 15 M-file namespace (~60 MB) resident; index and
+  // filter blocks go to the high-priority half, so data blocks streaming through do not push
+  // them out.
+  rocksdb::LRUCacheOptions cache;
+  cache.capacity = options.block_cache_bytes;
+  cache.num_shard_bits = 2;
+  cache.high_pri_pool_ratio = 0.5;
+  table.block_cache = rocksdb::NewLRUCache(cache);
   table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
   table.cache_index_and_filter_blocks = true;
   opts.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
