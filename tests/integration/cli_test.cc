@@ -226,6 +226,19 @@ TEST_F(CliTest, MountRefusesAlreadyMountedDataDirectory) {
   EXPECT_TRUE(unmount.ok()) << unmount.Describe();
 }
 
+TEST_F(CliTest, MountTakesFuseThreads) {
+  if (!FuseUsable()) GTEST_SKIP() << "/dev/fuse is not usable here";
+  CommandResult format = mount_->Format();
+  ASSERT_TRUE(format.ok()) << format.Describe();
+  CommandResult mount = mount_->Mount({"--fuse-threads", "1"});
+  ASSERT_TRUE(mount.ok()) << mount.Describe();
+  // One thread serves everything, including a request that waits on another (create + write).
+  ASSERT_EQ(ErrnoName(WriteFile(mount_->Path("one"), "thread")), "OK");
+  EXPECT_TRUE(FileHasContent(mount_->Path("one"), "thread"));
+  CommandResult unmount = mount_->Unmount();
+  EXPECT_TRUE(unmount.ok()) << unmount.Describe();
+}
+
 TEST_F(CliTest, JunkArgumentsPrintUsage) {
   const std::string missing = mount_->root() + "/missing";
   const std::vector<std::vector<std::string>> junk = {
@@ -238,6 +251,9 @@ TEST_F(CliTest, JunkArgumentsPrintUsage) {
       {"mount", missing},
       {"mount", missing, missing, "extra"},
       {"mount", missing, missing, "--no-such-flag"},
+      {"mount", "--fuse-threads", "0", missing, missing},
+      {"mount", "--fuse-threads", "lots", missing, missing},
+      {"mount", "--fuse-threads", "1000", missing, missing},
       {"unmount"},
       {"status"},
       {"status", missing, "--yaml"},
