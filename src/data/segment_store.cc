@@ -149,26 +149,60 @@ Status SegmentStore::PutRecord(const Segment& seg, uint64_t id, meta::SegmentSta
   return kv_->Write(batch, sync);
 }
 
+Status SegmentStore::Seal(const std::shared_ptr<Segment>& seg, uint64_t id) {
+  // Appends that reserved space write outside the lock; the seal covers their bytes too.
+  while (seg->inflight.load(std::memory_order_acquire) > 0) std::this_thread::yield();
+  CAIRN_RETURN_IF_ERROR(seg->file->DataSync());
+  CAIRN_RETURN_IF_ERROR(PutRecord(*seg, id, meta::SegmentState::kSealed, seg->size.load(), false));
+  std::unique_lock lock(map_mu_);
+  seg->state = meta::SegmentState::kSealed;
+  seg->state_since = NowSeconds();
+  return Status::Ok();
+}
+
 Status SegmentStore::SealLocked() {
   if (!active_) return Status::Ok();
-  // Appends that reserved space write outside the lock; the seal covers their bytes too.
-  while (active_->inflight.load(std::memory_order_acquire) > 0) std::this_thread::yield();
-  CAIRN_RETURN_IF_ERROR(active_->file->DataSync());
-  CAIRN_RETURN_IF_ERROR(
-      PutRecord(*active_, active_id_, meta::SegmentState::kSealed, active_->size.load(), false));
-  {
-    std::unique_lock lock(map_mu_);
-    active_->state = meta::SegmentState::kSealed;
-    active_->state_since = NowSeconds();
-  }
+  CAIRN_RETURN_IF_ERROR(Seal(active_, active_id_));
   active_.reset();
   active_id_ = 0;
   active_id_snapshot_ = 0;
   return Status::Ok();
 }
 
+void SegmentStore::FinishSeal(std::shared_ptr<Segment> seg, uint64_t id) {
+  Status st = Seal(seg, id);
+  if (!st.ok()) log::Error("seal of segment {}: {}", id, st.ToString());
+  {
+    std::lock_guard lock(append_mu_);
+    if (st.ok()) {
+      sealing_.erase(id);
+      seal_errors_.erase(id);
+    } else {
+      seal_errors_[id] = st;
+    }
+  }
+  seals_cv_.notify_all();
+}
+
+Status SegmentStore::WaitForSeals() {
+  std::unique_lock lock(append_mu_);
+  seals_cv_.wait(lock, [&] { return sealing_.size() == seal_errors_.size(); });
+  if (!seal_errors_.empty()) return seal_errors_.begin()->second;
+  return Status::Ok();
+}
+
 Status SegmentStore::RollLocked() {
-  CAIRN_RETURN_IF_ERROR(SealLocked());
+  if (closed_) {
+    CAIRN_RETURN_IF_ERROR(SealLocked());
+  } else if (active_) {
+    // The full segment seals in the background; until then SyncActive syncs it with the open one
+    // and it stays kOpen (not uploaded, compacted or pushed).
+    sealing_[active_id_] = active_;
+    sealer_->Submit([this, seg = active_, id = active_id_] { FinishSeal(seg, id); });
+    active_.reset();
+    active_id_ = 0;
+    active_id_snapshot_ = 0;
+  }
   CAIRN_ASSIGN_OR_RETURN(uint64_t id, ids_.Next());
   std::string path = SegmentPath(dir_, id);
   CAIRN_ASSIGN_OR_RETURN(File file, File::Open(path, O_RDWR | O_CREAT | O_EXCL, 0600));
@@ -290,18 +324,28 @@ Status SegmentStore::Read(const meta::Extent& e, uint32_t from, uint32_t n, char
 
 Status SegmentStore::SyncActive() {
   std::lock_guard sync_lock(sync_mu_);
-  std::shared_ptr<Segment> seg;
+  std::vector<std::shared_ptr<Segment>> segs;
   {
     std::lock_guard lock(append_mu_);
-    seg = active_;
+    for (const auto& [id, seg] : sealing_) segs.push_back(seg);
+    if (active_) segs.push_back(active_);
   }
-  if (!seg) return Status::Ok();
-  return seg->file->DataSync();
+  // Appends that returned have written their bytes; those still in flight are not promised.
+  for (const auto& seg : segs) CAIRN_RETURN_IF_ERROR(seg->file->DataSync());
+  return Status::Ok();
 }
 
 Status SegmentStore::Close() {
-  std::lock_guard lock(append_mu_);
   if (options_.read_only) return Status::Ok();
+  sealer_->Stop();  // finishes the queued seals; they take append_mu_
+  std::lock_guard lock(append_mu_);
+  closed_ = true;
+  // Seals that failed in the background get one more try.
+  for (auto it = sealing_.begin(); it != sealing_.end();) {
+    CAIRN_RETURN_IF_ERROR(Seal(it->second, it->first));
+    seal_errors_.erase(it->first);
+    it = sealing_.erase(it);
+  }
   return SealLocked();
 }
 

@@ -13,6 +13,7 @@
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -22,6 +23,7 @@
 #include <vector>
 
 #include "common/file.h"
+#include "common/thread_pool.h"
 #include "kv/kv_store.h"
 #include "meta/meta_store.h"
 #include "meta/schema.h"
@@ -97,9 +99,13 @@ class SegmentStore {
   // Reads n bytes starting at byte `from` of the extent's window into out, verifying the checksum
   // of every chunk touched. kCorruption (never data) when a checksum fails.
   Status Read(const meta::Extent& e, uint32_t from, uint32_t n, char* out) const;
-  // Makes everything appended so far durable.
+  // Makes everything appended so far durable: the open segment and any full one whose seal is
+  // still in progress.
   Status SyncActive();
-  // Seals the open segment (clean shutdown).
+  // Waits until the segments that filled up are sealed (their seals run in the background, so
+  // that the writer who fills a segment does not stall every other writer for its fdatasync).
+  Status WaitForSeals();
+  // Seals the open segment and waits for the background seals (clean shutdown).
   Status Close();
 
   void AddLive(uint64_t segment_id, int64_t delta);
@@ -153,6 +159,10 @@ class SegmentStore {
   SegmentStore(std::string data_dir, kv::KvStore* kv, SegmentStoreOptions options);
   Status RollLocked();  // REQUIRES: append_mu_ held
   Status SealLocked();  // REQUIRES: append_mu_ held
+  // Waits for the appends in flight, fdatasyncs and records the segment sealed.
+  Status Seal(const std::shared_ptr<Segment>& seg, uint64_t id);
+  // The background half of a roll: Seal, then drop the segment from sealing_.
+  void FinishSeal(std::shared_ptr<Segment> seg, uint64_t id);
   Status PutRecord(const Segment& seg, uint64_t id, meta::SegmentState state, uint64_t size,
                    bool sync);
 
@@ -168,10 +178,18 @@ class SegmentStore {
   std::shared_ptr<Segment> active_;  // GUARDED_BY(append_mu_)
   uint64_t active_id_ = 0;           // GUARDED_BY(append_mu_)
   std::atomic<uint64_t> active_id_snapshot_{0};
+  // Full segments whose seal runs on sealer_, by id (still kOpen until it is done). An entry
+  // whose seal failed stays, with the error, so that SyncActive retries and reports it.
+  std::map<uint64_t, std::shared_ptr<Segment>> sealing_;  // GUARDED_BY(append_mu_)
+  std::map<uint64_t, Status> seal_errors_;                // GUARDED_BY(append_mu_)
+  std::condition_variable seals_cv_;                      // with append_mu_
+  bool closed_ = false;  // GUARDED_BY(append_mu_): sealer_ stopped; rolls seal in place
   std::mutex sync_mu_;
   std::mutex record_mu_;  // serializes writes of segment records
   std::atomic<uint64_t> local_bytes_{0};
   RemoteSegments* remote_ = nullptr;
+  // Last, so that it stops (finishing queued seals) before the members those seals use go.
+  std::unique_ptr<ThreadPool> sealer_ = std::make_unique<ThreadPool>(1);
 };
 
 }  // namespace cairn::data

@@ -85,12 +85,33 @@ TEST_F(SegmentStoreTest, SmallBlobsPackIntoOneSegment) {
 
 TEST_F(SegmentStoreTest, RollsToANewSegmentWhenFull) {
   std::string d = Pattern(400000, 'x');
-  for (int i = 0; i < 5; ++i) ASSERT_TRUE(store_->Append(1, i * d.size(), d.data(), d.size()));
+  std::vector<meta::Extent> extents;
+  for (int i = 0; i < 12; ++i) {
+    auto e = store_->Append(1, i * d.size(), d.data(), d.size());
+    ASSERT_TRUE(e);
+    extents.push_back(*e);
+  }
+  // Full segments seal in the background; they read back and sync while that runs.
+  ASSERT_TRUE(store_->SyncActive().ok());
+  std::string out(d.size(), '\0');
+  for (const auto& e : extents) {
+    ASSERT_TRUE(store_->Read(e, 0, e.length, out.data()).ok());
+    EXPECT_EQ(out, d);
+  }
+  ASSERT_TRUE(store_->WaitForSeals().ok());
   auto list = store_->List();
-  EXPECT_GE(list.size(), 2u);
+  EXPECT_GE(list.size(), 4u);
   int sealed = 0;
   for (auto& s : list) sealed += s.state == meta::SegmentState::kSealed;
   EXPECT_EQ(sealed, static_cast<int>(list.size()) - 1);
+  // A clean close seals the last one too; everything reads back after reopening.
+  ASSERT_TRUE(store_->Close().ok());
+  Reopen();
+  for (auto& s : store_->List()) EXPECT_EQ(s.state, meta::SegmentState::kSealed) << s.id;
+  for (const auto& e : extents) {
+    ASSERT_TRUE(store_->Read(e, 0, e.length, out.data()).ok());
+    EXPECT_EQ(out, d);
+  }
 }
 
 TEST_F(SegmentStoreTest, CorruptByteIsDetectedNeverReturned) {
