@@ -413,6 +413,8 @@ Status FileSystem::ReserveLocked(meta::Inode& inode, uint64_t begin, uint64_t en
 
 Result<size_t> FileSystem::CompactOnce(double live_threshold) {
   size_t done = 0;
+  // Full segments seal in the background; wait, so that a compaction run sees them sealed.
+  CAIRN_RETURN_IF_ERROR(segments_->WaitForSeals());
   const uint64_t active = segments_->active_id();
   for (const auto& seg : segments_->List()) {
     if (seg.id == active || seg.state == meta::SegmentState::kOpen) continue;
