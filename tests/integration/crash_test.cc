@@ -361,7 +361,7 @@ TEST(CrashTest, LargeFileFsyncedInPiecesSurvivesKill) {
   for (int cycle = 0; cycle < 4; ++cycle) {
     const std::string where = fmt::format("cycle {} (CAIRN_CRASH_SEED={})", cycle, seed);
     const std::string name = fmt::format("checkpoint-{}.bin", cycle);
-    const milliseconds delay(std::uniform_int_distribution<int>(300, 1500)(random));
+    const milliseconds delay(std::uniform_int_distribution<int>(40, 400)(random));
     const pid_t pid = fork();
     if (pid == 0) {
       const std::string path = mount.mountpoint() + "/" + name;
