@@ -6,6 +6,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <thread>
@@ -176,9 +177,8 @@ void SegmentStore::FinishSeal(std::shared_ptr<Segment> seg, uint64_t id) {
     std::lock_guard lock(append_mu_);
     if (st.ok()) {
       sealing_.erase(id);
-      seal_errors_.erase(id);
     } else {
-      seal_errors_[id] = st;
+      sealing_[id].failed = st;
     }
   }
   seals_cv_.notify_all();
@@ -186,8 +186,12 @@ void SegmentStore::FinishSeal(std::shared_ptr<Segment> seg, uint64_t id) {
 
 Status SegmentStore::WaitForSeals() {
   std::unique_lock lock(append_mu_);
-  seals_cv_.wait(lock, [&] { return sealing_.size() == seal_errors_.size(); });
-  if (!seal_errors_.empty()) return seal_errors_.begin()->second;
+  const auto all_failed = [&] {
+    return std::ranges::all_of(sealing_,
+                               [](const auto& entry) { return entry.second.failed.has_value(); });
+  };
+  seals_cv_.wait(lock, all_failed);
+  if (!sealing_.empty()) return *sealing_.begin()->second.failed;
   return Status::Ok();
 }
 
@@ -197,7 +201,7 @@ Status SegmentStore::RollLocked() {
   } else if (active_) {
     // The full segment seals in the background; until then SyncActive syncs it with the open one
     // and it stays kOpen (not uploaded, compacted or pushed).
-    sealing_[active_id_] = active_;
+    sealing_[active_id_] = {active_, std::nullopt};
     sealer_->Submit([this, seg = active_, id = active_id_] { FinishSeal(seg, id); });
     active_.reset();
     active_id_ = 0;
@@ -327,7 +331,7 @@ Status SegmentStore::SyncActive() {
   std::vector<std::shared_ptr<Segment>> segs;
   {
     std::lock_guard lock(append_mu_);
-    for (const auto& [id, seg] : sealing_) segs.push_back(seg);
+    for (const auto& [id, sealing] : sealing_) segs.push_back(sealing.seg);
     if (active_) segs.push_back(active_);
   }
   // Appends that returned have written their bytes; those still in flight are not promised.
@@ -342,8 +346,7 @@ Status SegmentStore::Close() {
   closed_ = true;
   // Seals that failed in the background get one more try.
   for (auto it = sealing_.begin(); it != sealing_.end();) {
-    CAIRN_RETURN_IF_ERROR(Seal(it->second, it->first));
-    seal_errors_.erase(it->first);
+    CAIRN_RETURN_IF_ERROR(Seal(it->second.seg, it->first));
     it = sealing_.erase(it);
   }
   return SealLocked();

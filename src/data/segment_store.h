@@ -18,6 +18,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <shared_mutex>
 #include <string>
 #include <vector>
@@ -180,9 +181,12 @@ class SegmentStore {
   std::atomic<uint64_t> active_id_snapshot_{0};
   // Full segments whose seal runs on sealer_, by id (still kOpen until it is done). An entry
   // whose seal failed stays, with the error, so that SyncActive retries and reports it.
-  std::map<uint64_t, std::shared_ptr<Segment>> sealing_;  // GUARDED_BY(append_mu_)
-  std::map<uint64_t, Status> seal_errors_;                // GUARDED_BY(append_mu_)
-  std::condition_variable seals_cv_;                      // with append_mu_
+  struct Sealing {
+    std::shared_ptr<Segment> seg;
+    std::optional<Status> failed;
+  };
+  std::map<uint64_t, Sealing> sealing_;  // GUARDED_BY(append_mu_)
+  std::condition_variable seals_cv_;     // with append_mu_
   bool closed_ = false;  // GUARDED_BY(append_mu_): sealer_ stopped; rolls seal in place
   std::mutex sync_mu_;
   std::mutex record_mu_;  // serializes writes of segment records

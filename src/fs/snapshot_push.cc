@@ -119,8 +119,8 @@ Result<PushReport> FileSystem::PushSnapshot(std::string_view name, const std::st
     CAIRN_ASSIGN_OR_RETURN(bool sealed, segments_->SealIfOlderThan(0));
     (void)sealed;
   }
-  CAIRN_RETURN_IF_ERROR(
-      segments_->WaitForSeals());  // segments that filled up seal in the background
+  // Segments that filled up seal in the background: wait for them.
+  CAIRN_RETURN_IF_ERROR(segments_->WaitForSeals());
   std::map<uint64_t, data::SegmentInfo> info;
   for (const auto& seg : segments_->List()) info[seg.id] = seg;
   std::vector<snap::SegmentRef> segs;

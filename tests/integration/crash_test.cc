@@ -23,6 +23,7 @@
 #include <memory>
 #include <random>
 #include <set>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -392,15 +393,9 @@ TEST(CrashTest, LargeFileFsyncedInPiecesSurvivesKill) {
 
     // The last complete line of the record is the length fsync'd before the kill.
     size_t durable = 0;
-    {
-      std::ifstream in(record_path);
-      const std::string text((std::istreambuf_iterator<char>(in)), {});
-      const size_t end = text.rfind('\n');
-      if (end != std::string::npos) {
-        const size_t begin = text.rfind('\n', end == 0 ? 0 : end - 1);
-        const size_t from = (begin == std::string::npos || begin == end) ? 0 : begin + 1;
-        durable = std::stoull(text.substr(from, end - from));
-      }
+    if (auto text = ReadFile(record_path)) {
+      std::istringstream lines(text->substr(0, text->rfind('\n') + 1));  // whole lines only
+      for (std::string line; std::getline(lines, line);) durable = std::stoull(line);
     }
     auto read = ReadFile(mount.Path(name));
     if (!read.has_value() && read.error() == ENOENT && durable == 0) continue;  // killed first
