@@ -10,7 +10,10 @@
 //   epoch       drop the page cache, then 16 threads read every file whole in a shuffled order,
 //               check the size and spot-check the content.
 //   checkpoint  write one large file with 1 MiB writes and fsync; drop the page cache; read it
-//               back with 1 MiB reads and check all of its content.
+//               back with 1 MiB reads and check all of its content; drop the page cache again and
+//               read it with 16 threads, each its own range. Then 8 threads each write and fsync
+//               a shard file (the shards add up to the same size) and, after a cache drop, read
+//               their shard back.
 //
 // Sizes, contents and the shuffle come from our own splitmix64 and integer arithmetic only (no
 // std:: distributions or libm), so the data set is the same byte for byte on every compiler and
@@ -46,6 +49,7 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <utility>
 #include <vector>
 
 namespace cairn::bench {
@@ -396,6 +400,8 @@ struct Options {
   int threads = 4;
   int threads_read = 16;
   uint64_t checkpoint_size = 4 * kGiB;
+  int checkpoint_writers = 8;
+  int checkpoint_readers = 16;
   std::vector<std::string> workloads;
   bool json = false;
 };
@@ -534,7 +540,9 @@ class Bench {
     return result;
   }
 
-  // Returns the write and the read result.
+  // Returns, in order: one writer, one reader and --checkpoint-readers range readers of one file;
+  // then --checkpoint-writers writers of one shard file each and as many readers, one a shard.
+  // Every read starts from a dropped page cache.
   std::vector<WorkloadResult> Checkpoint() {
     const std::string path = root_ + "/checkpoint.bin";
     const uint64_t key = data_.CheckpointKey();
@@ -542,7 +550,19 @@ class Bench {
     results.push_back(CheckpointWrite(path, key));
     DropCaches();
     results.push_back(CheckpointRead(path, key));
+    DropCaches();
+    results.push_back(RangeRead(path, key, options_.checkpoint_readers));
     if (unlink(path.c_str()) != 0) errors_.AddErrno("unlink", path);
+
+    const int shards = options_.checkpoint_writers;
+    std::vector<std::string> paths;
+    for (int i = 0; i < shards; ++i) paths.push_back(fmt::format("{}/shard-{:03}.bin", root_, i));
+    results.push_back(ShardWrite(paths, key));
+    DropCaches();
+    results.push_back(ShardRead(paths, key));
+    for (const std::string& shard : paths) {
+      if (unlink(shard.c_str()) != 0) errors_.AddErrno("unlink", shard);
+    }
     return results;
   }
 
@@ -664,6 +684,154 @@ class Bench {
     return result;
   }
 
+  // Byte range [begin, end) of part `index` when `size` bytes are cut into `parts` pieces, each a
+  // whole number of I/O blocks but the last.
+  static std::pair<uint64_t, uint64_t> Part(uint64_t size, int parts, int index) {
+    const uint64_t blocks = (size + kIoBlock - 1) / kIoBlock;
+    const uint64_t begin = std::min(size, blocks * index / parts * kIoBlock);
+    const uint64_t end = std::min(size, blocks * (index + 1) / parts * kIoBlock);
+    return {begin, end};
+  }
+  static uint64_t ShardKey(uint64_t key, int shard) { return Mix64(key + 1 + shard); }
+
+  // Writes [begin, end) of the stream `key` at those offsets of fd. Returns the bytes written.
+  uint64_t WriteRange(int fd, const std::string& path, uint64_t key, uint64_t begin, uint64_t end) {
+    Buffer buffer;
+    char* chunk = buffer.Reserve(kIoBlock);
+    uint64_t done = 0;
+    for (uint64_t offset = begin; offset < end; offset += kIoBlock) {
+      const size_t n = std::min(kIoBlock, end - offset);
+      FillContent(key, offset, chunk, n);
+      if (pwrite(fd, chunk, n, static_cast<off_t>(offset)) != static_cast<ssize_t>(n)) {
+        errors_.AddErrno("pwrite", path);
+        break;
+      }
+      done += n;
+    }
+    return done;
+  }
+
+  // Reads [begin, end) of fd with 1 MiB reads and checks it against the stream `key`. Returns the
+  // bytes read.
+  uint64_t ReadRange(int fd, const std::string& path, uint64_t key, uint64_t begin, uint64_t end) {
+    Buffer buffer;
+    char* chunk = buffer.Reserve(kIoBlock);
+    uint64_t done = 0;
+    for (uint64_t offset = begin; offset < end; offset += kIoBlock) {
+      const size_t n = std::min(kIoBlock, end - offset);
+      const ssize_t got = pread(fd, chunk, n, static_cast<off_t>(offset));
+      if (got < 0) {
+        errors_.AddErrno("pread", path);
+        break;
+      }
+      done += static_cast<uint64_t>(got);
+      if (static_cast<size_t>(got) != n) {
+        errors_.Add(ErrorLog::Kind::kSize,
+                    fmt::format("pread {} at {}: got {} bytes, expected {}", path, offset, got, n));
+        break;
+      }
+      if (const auto bad = CheckContent(key, offset, chunk, n)) {
+        errors_.Add(ErrorLog::Kind::kContent,
+                    fmt::format("content of {} differs near offset {}", path, *bad));
+        break;
+      }
+    }
+    return done;
+  }
+
+  // `readers` threads, each reading its own contiguous range of one file, as ranks loading one
+  // checkpoint do.
+  WorkloadResult RangeRead(const std::string& path, uint64_t key, int readers) {
+    const uint64_t size = options_.checkpoint_size;
+    WorkloadResult result{.workload = "checkpoint-ranges", .files = 1, .threads = readers};
+    const uint64_t errors_before = errors_.total();
+    std::atomic<uint64_t> bytes{0};
+    Stopwatch watch;
+    {
+      std::vector<std::jthread> threads;
+      for (int i = 0; i < readers; ++i) {
+        threads.emplace_back([&, i] {
+          const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+          if (fd < 0) return errors_.AddErrno("open", path);
+          const auto [begin, end] = Part(size, readers, i);
+          bytes.fetch_add(ReadRange(fd, path, key, begin, end), std::memory_order_relaxed);
+          if (close(fd) != 0) errors_.AddErrno("close", path);
+        });
+      }
+    }
+    result.seconds = watch.Seconds();
+    result.bytes = bytes.load();
+    result.errors = errors_.total() - errors_before;
+    return result;
+  }
+
+  // One thread per shard file, each writing its share of the checkpoint size and fsyncing it, as
+  // distributed checkpointing does; the time ends when the last shard is durable.
+  WorkloadResult ShardWrite(const std::vector<std::string>& paths, uint64_t key) {
+    const uint64_t size = options_.checkpoint_size;
+    const int shards = static_cast<int>(paths.size());
+    WorkloadResult result{
+        .workload = "checkpoint-shards-w", .files = paths.size(), .threads = shards};
+    const uint64_t errors_before = errors_.total();
+    std::atomic<uint64_t> bytes{0};
+    Stopwatch watch;
+    {
+      std::vector<std::jthread> threads;
+      for (int i = 0; i < shards; ++i) {
+        threads.emplace_back([&, i] {
+          const std::string& path = paths[i];
+          const int fd = open(path.c_str(), O_CREAT | O_WRONLY | O_TRUNC | O_CLOEXEC, 0644);
+          if (fd < 0) return errors_.AddErrno("open", path);
+          const auto [begin, end] = Part(size, shards, i);
+          bytes.fetch_add(WriteRange(fd, path, ShardKey(key, i), 0, end - begin),
+                          std::memory_order_relaxed);
+          if (fsync(fd) != 0) errors_.AddErrno("fsync", path);
+          if (close(fd) != 0) errors_.AddErrno("close", path);
+        });
+      }
+    }
+    result.seconds = watch.Seconds();
+    result.bytes = bytes.load();
+    result.errors = errors_.total() - errors_before;
+    return result;
+  }
+
+  // One thread per shard file, each reading its shard whole and checking its size and content.
+  WorkloadResult ShardRead(const std::vector<std::string>& paths, uint64_t key) {
+    const uint64_t size = options_.checkpoint_size;
+    const int shards = static_cast<int>(paths.size());
+    WorkloadResult result{
+        .workload = "checkpoint-shards-r", .files = paths.size(), .threads = shards};
+    const uint64_t errors_before = errors_.total();
+    std::atomic<uint64_t> bytes{0};
+    Stopwatch watch;
+    {
+      std::vector<std::jthread> threads;
+      for (int i = 0; i < shards; ++i) {
+        threads.emplace_back([&, i] {
+          const std::string& path = paths[i];
+          const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+          if (fd < 0) return errors_.AddErrno("open", path);
+          const auto [begin, end] = Part(size, shards, i);
+          struct stat st;
+          if (fstat(fd, &st) != 0) {
+            errors_.AddErrno("fstat", path);
+          } else if (static_cast<uint64_t>(st.st_size) != end - begin) {
+            errors_.Add(ErrorLog::Kind::kSize,
+                        fmt::format("{} has {} bytes, expected {}", path, st.st_size, end - begin));
+          }
+          bytes.fetch_add(ReadRange(fd, path, ShardKey(key, i), 0, end - begin),
+                          std::memory_order_relaxed);
+          if (close(fd) != 0) errors_.AddErrno("close", path);
+        });
+      }
+    }
+    result.seconds = watch.Seconds();
+    result.bytes = bytes.load();
+    result.errors = errors_.total() - errors_before;
+    return result;
+  }
+
   const Options& options_;
   DataSet data_;
   std::string root_;
@@ -742,7 +910,8 @@ std::vector<std::string> SplitCommas(std::string_view text) {
 constexpr std::string_view kUsage = R"(usage:
   cairn_bench generate --root DIR --files N [--seed S] [--threads T] [--json]
   cairn_bench run --root DIR --files N [--workloads create,stat,restat,list,epoch,checkpoint]
-                  [--seed S] [--threads T] [--threads-read R] [--checkpoint-size SIZE] [--json]
+                  [--seed S] [--threads T] [--threads-read R] [--checkpoint-size SIZE]
+                  [--checkpoint-writers W] [--checkpoint-readers R] [--json]
 
   generate   creates the synthetic data set (the same as `run --workloads create`)
   run        runs the named workloads in order; all but `create` expect the data set to exist
@@ -751,7 +920,10 @@ constexpr std::string_view kUsage = R"(usage:
   --seed S              data set seed (default 42)
   --threads T           threads for create, stat and list (default 4)
   --threads-read R      threads for epoch (default 16)
-  --checkpoint-size S   size of the checkpoint file, e.g. 4GiB (default 4GiB)
+  --checkpoint-size S   size of the checkpoint file, e.g. 4GiB (default 4GiB); the shard
+                        files of the sharded checkpoint add up to the same size
+  --checkpoint-writers W  shard files written (and then read) in parallel (default 8)
+  --checkpoint-readers R  threads reading disjoint ranges of the one checkpoint file (default 16)
   --json                print a JSON array of the results on stdout, the lines on stderr
 )";
 
@@ -806,6 +978,12 @@ Options ParseOptions(int argc, char** argv) {
       const std::optional<uint64_t> size = ParseSize(value);
       if (!size || *size == 0) UsageError(fmt::format("bad size '{}'", value));
       options.checkpoint_size = *size;
+    } else if (flag == "--checkpoint-writers" && options.command == "run") {
+      options.checkpoint_writers =
+          static_cast<int>(std::clamp<uint64_t>(number(flag, value), 1, 1024));
+    } else if (flag == "--checkpoint-readers" && options.command == "run") {
+      options.checkpoint_readers =
+          static_cast<int>(std::clamp<uint64_t>(number(flag, value), 1, 1024));
     } else if (flag == "--workloads" && options.command == "run") {
       options.workloads = SplitCommas(value);
     } else {

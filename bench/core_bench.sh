@@ -127,8 +127,9 @@ if ((only_ext4 == 0)); then
 fi
 
 # The data set averages about 128 KiB a file; one copy exists at a time (the baseline copy is
-# removed before the Cairn run), plus the checkpoint.
-need_bytes=$((files * 131072 + checkpoint_bytes))
+# removed before the Cairn run), plus the checkpoint and its shards (space of the unlinked
+# checkpoint may not be reclaimed before the shards are written).
+need_bytes=$((files * 131072 + 2 * checkpoint_bytes))
 avail_bytes="$(df --output=avail -B1 "$workdir" | tail -1 | tr -d ' ')"
 if ((avail_bytes < need_bytes)); then
   die "$workdir has $((avail_bytes >> 20)) MiB free, the run needs about $((need_bytes >> 20)) MiB"

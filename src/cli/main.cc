@@ -419,6 +419,10 @@ int main(int argc, char** argv) {
                    "Threads serving FUSE requests (1-256, default 8; more than the readers of "
                    "a cold read epoch only adds context switches)")
       ->check(CLI::Range(1u, 256u));
+  std::string read_ahead = "16MiB";
+  mount->add_option("--read-ahead", read_ahead,
+                    "The kernel's read-ahead window for sequential reads (default 16MiB; 0 keeps "
+                    "the kernel's 128KiB; needs root)");
 
   auto* unmount = app.add_subcommand("unmount", "Unmount; returns once everything is durable");
   unmount->alias("umount");
@@ -499,6 +503,12 @@ int main(int argc, char** argv) {
     o.fuse.allow_other = !no_allow_other;
     o.fuse.debug = debug;
     o.fuse.max_threads = fuse_threads;
+    auto ra = ParseSize(read_ahead);
+    if (!ra) return Fail("mount", ra.error());
+    if (*ra > (uint64_t{1} << 30)) {
+      return Fail("mount", Status(Code::kInvalid, "--read-ahead must be at most 1GiB"));
+    }
+    o.fuse.read_ahead_bytes = *ra;
     return server::RunMount(o);
   }
   if (*unmount) return CmdUnmount(mountpoint, timeout_s);

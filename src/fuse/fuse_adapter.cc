@@ -5,10 +5,12 @@
 #include <fmt/format.h>
 #include <fuse_lowlevel.h>
 #include <linux/fs.h>
+#include <sys/sysmacros.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <cstring>
 #include <vector>
@@ -503,6 +505,22 @@ Result<std::unique_ptr<FuseMount>> FuseMount::Mount(fs::FileSystem* fs,
   }
   m->mounted_ = true;
   return m;
+}
+
+Status SetReadAhead(dev_t dev, uint64_t bytes) {
+  // The kernel names a FUSE mount's bdi after its device number; see /sys/class/bdi.
+  const std::string path =
+      fmt::format("/sys/class/bdi/{}:{}/read_ahead_kb", major(dev), minor(dev));
+  const std::string value = fmt::format("{}\n", bytes / 1024);
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return Status(Code::kIo, fmt::format("open {}: {}", path, std::strerror(errno)));
+  const ssize_t n = ::write(fd, value.data(), value.size());
+  const int saved = errno;
+  ::close(fd);
+  if (n != static_cast<ssize_t>(value.size())) {
+    return Status(Code::kIo, fmt::format("write {}: {}", path, std::strerror(saved)));
+  }
+  return Status::Ok();
 }
 
 void FuseMount::InvalidateEntry(uint64_t parent, std::string_view name) {

@@ -5,6 +5,9 @@
 // context set up by libfuse.
 #pragma once
 
+#include <sys/types.h>
+
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
@@ -22,8 +25,16 @@ struct FuseOptions {
   double entry_timeout_s = 3600.0;  // Cairn is the only writer, so kernel caches stay valid
   double attr_timeout_s = 3600.0;
   unsigned max_threads = 8;  // more only adds context switches on a small node
+  // The kernel's read-ahead window for the mount (its bdi's read_ahead_kb); 0 keeps the kernel's
+  // default of 128 KiB, which caps one sequential stream at about half the disk (BENCHMARKS.md,
+  // "Checkpoints").
+  uint64_t read_ahead_bytes = 16 << 20;
   bool debug = false;
 };
+
+// Sets the read-ahead window of the FUSE mount whose root has device number `dev` (st_dev of the
+// mount point, once the mount answers). Only root may; the error says why it could not.
+Status SetReadAhead(dev_t dev, uint64_t bytes);
 
 // Requests served since the mount started, per type, and the time Cairn spent on them.
 struct RequestStat {

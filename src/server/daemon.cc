@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <thread>
 
 #include "common/file.h"
 #include "common/logging.h"
@@ -317,12 +318,34 @@ int Serve(const DaemonOptions& o, int ready_fd) {
   }
   (*fs)->SetKernelCache(mount->get());
   log::Info("mounted {} at {} (pid {})", o.data_dir, o.mountpoint, ::getpid());
-  Report(ready_fd, "OK");
+  // The mount is ready once it answers: a stat of its root waits for the kernel's INIT to be
+  // served by the loop below. Only then may the read-ahead window grow, since the INIT reply
+  // sets it to at most the kernel's default.
+  std::thread ready([&o, ready_fd] {
+    struct stat root;
+    if (::stat(o.mountpoint.c_str(), &root) != 0) {
+      const std::string why = fmt::format("the new mount at {} does not answer: {}", o.mountpoint,
+                                          std::strerror(errno));
+      log::Error("{}", why);
+      return Report(ready_fd, why);
+    }
+    if (o.fuse.read_ahead_bytes > 0) {
+      Status ra = fuse::SetReadAhead(root.st_dev, o.fuse.read_ahead_bytes);
+      if (ra.ok()) {
+        log::Info("read-ahead {}", FormatSize(o.fuse.read_ahead_bytes));
+      } else {
+        log::Warn("read-ahead stays at the kernel's default (only root may set it): {}",
+                  ra.ToString());
+      }
+    }
+    Report(ready_fd, "OK");
+  });
   st = (*mount)->Run();
   if (!st.ok()) log::Error("{}", st.ToString());
   admin.Stop();  // waits for admin requests in progress (they may use the kernel cache)
   (*fs)->SetKernelCache(nullptr);
-  mount->reset();  // unmount (if still mounted) before flushing
+  mount->reset();  // unmount (if still mounted) before flushing; a waiting stat then returns
+  ready.join();
   metrics.Stop();
   st = (*fs)->Shutdown();
   if (!st.ok()) {
