@@ -231,7 +231,7 @@ Status SegmentStore::RollLocked() {
 }
 
 Result<meta::Extent> SegmentStore::Append(uint64_t ino, uint64_t file_offset, const char* data,
-                                          size_t n) {
+                                          size_t n, bool uncommitted) {
   if (n == 0 || n > kMaxBlob) return Err(Code::kInvalid, "blob size out of range");
   if (options_.read_only) return Err(Code::kPermission, "segment store is read-only");
   meta::Extent e;
@@ -255,6 +255,7 @@ Result<meta::Extent> SegmentStore::Append(uint64_t ino, uint64_t file_offset, co
     at = seg->size;
     seg->size = at + kRecordHeaderSize + n;
     seg->inflight.fetch_add(1, std::memory_order_acq_rel);
+    if (uncommitted) seg->uncommitted.fetch_add(1, std::memory_order_acq_rel);
     local_bytes_ += kRecordHeaderSize + n;
     e.segment_id = active_id_;
   }
@@ -266,6 +267,18 @@ Result<meta::Extent> SegmentStore::Append(uint64_t ino, uint64_t file_offset, co
   CAIRN_RETURN_IF_ERROR(st);
   e.blob_offset = at + kRecordHeaderSize;
   return e;
+}
+
+void SegmentStore::Committed(uint64_t segment_id) {
+  std::shared_lock lock(map_mu_);
+  auto it = segments_.find(segment_id);
+  if (it != segments_.end()) it->second->uncommitted.fetch_sub(1, std::memory_order_acq_rel);
+}
+
+bool SegmentStore::HasUncommitted(uint64_t segment_id) const {
+  std::shared_lock lock(map_mu_);
+  auto it = segments_.find(segment_id);
+  return it != segments_.end() && it->second->uncommitted.load(std::memory_order_acquire) > 0;
 }
 
 Status SegmentStore::Read(const meta::Extent& e, uint32_t from, uint32_t n, char* out) const {

@@ -96,7 +96,14 @@ class SegmentStore {
   // Appends one blob (n <= kMaxBlob) of file ino at file_offset. The returned extent maps the
   // whole blob (skip 0, length n). The data is in the OS page cache when this returns; it is
   // durable after SyncActive().
-  Result<meta::Extent> Append(uint64_t ino, uint64_t file_offset, const char* data, size_t n);
+  // With uncommitted set, the segment counts the blob as not yet mapped by a committed extent
+  // until Committed(e.segment_id): HasUncommitted then keeps compaction from taking it for
+  // garbage. The count rises only while the segment is open, so once it is sealed and reads 0
+  // it stays 0.
+  Result<meta::Extent> Append(uint64_t ino, uint64_t file_offset, const char* data, size_t n,
+                              bool uncommitted = false);
+  void Committed(uint64_t segment_id);
+  bool HasUncommitted(uint64_t segment_id) const;
   // Reads n bytes starting at byte `from` of the extent's window into out, verifying the checksum
   // of every chunk touched. kCorruption (never data) when a checksum fails.
   Status Read(const meta::Extent& e, uint32_t from, uint32_t n, char* out) const;
@@ -153,8 +160,9 @@ class SegmentStore {
     int64_t opened = 0;
     std::atomic<uint64_t> size{0};  // bytes reserved by appends (written once inflight is 0)
     std::atomic<int64_t> live{0};
-    std::atomic<int> inflight{0};  // appends that reserved space but have not written it yet
-    std::string origin;            // fixed when the segment is loaded
+    std::atomic<int> inflight{0};     // appends that reserved space but have not written it yet
+    std::atomic<int> uncommitted{0};  // blobs whose extents are not committed yet (Append)
+    std::string origin;               // fixed when the segment is loaded
     std::atomic<bool> pushed{false};
   };
   SegmentStore(std::string data_dir, kv::KvStore* kv, SegmentStoreOptions options);

@@ -27,12 +27,12 @@ Status FileSystem::Open(uint64_t ino, int flags) {
     return SnapGetAttr(ino).has_value() ? Status::Ok() : Status(Code::kNotFound, "");
   }
   CAIRN_ASSIGN_OR_RETURN(auto state, cache_->Get(ino, 0, 1));
-  std::unique_lock lock(state->lock);
   Status st;
-  if (state->deleted) {
-    st = Status(Code::kNotFound, "");
-  } else if ((flags & O_TRUNC) && state->inode.IsReg() && (flags & O_ACCMODE) != O_RDONLY) {
-    if (state->inode.size > 0) {
+  if ((flags & O_TRUNC) && (flags & O_ACCMODE) != O_RDONLY) {
+    std::unique_lock lock(state->lock);
+    if (state->deleted) {
+      st = Status(Code::kNotFound, "");
+    } else if (state->inode.IsReg() && state->inode.size > 0) {
       meta::Inode copy = state->inode;
       kv::WriteBatch batch;
       LiveDeltas live;
@@ -40,8 +40,11 @@ Status FileSystem::Open(uint64_t ino, int flags) {
       copy.mtime = copy.ctime = meta::Now();
       if (st.ok()) st = CommitData(*state, copy, &batch, live);
     }
+  } else {
+    // Shared: an open of a file that others read or write does not wait for them.
+    std::shared_lock lock(state->lock);
+    if (state->deleted) st = Status(Code::kNotFound, "");
   }
-  lock.unlock();
   if (!st.ok()) {
     cache_->Drop(ino, 0, 1);
     MaybeReclaim(ino, state);
@@ -127,18 +130,63 @@ Result<size_t> FileSystem::Write(uint64_t ino, uint64_t offset, const char* data
   if (offset > kMaxFileSize || size > kMaxFileSize - offset) return Err(Code::kTooBig);
   tier_->WaitForSpace();  // backpressure while NVMe is full of data not yet uploaded
   CAIRN_ASSIGN_OR_RETURN(auto state, cache_->Get(ino));
+  const auto check = [&]() -> Status {
+    if (state->deleted) return Status(Code::kNotFound, "");
+    if (state->inode.IsDir()) return Status(Code::kIsDir, "");
+    if (!state->inode.IsReg()) return Status(Code::kInvalid, "");
+    return Status::Ok();
+  };
+  const auto in_segments = [](const meta::Inode& inode) {
+    return !inode.is_inline && !inode.is_remote;
+  };
+  // A file whose bytes are in segments takes the write's bytes under the shared lock, so that
+  // the writes of one file (the kernel flushes its pages with many at once) copy and checksum in
+  // parallel; only the commit of the extents is exclusive.
+  std::vector<meta::Extent> appended;
+  PendingAppends pending(segments_.get());
+  {
+    std::shared_lock lock(state->lock);
+    CAIRN_RETURN_IF_ERROR(check());
+    if (size == 0) return 0;
+    if (in_segments(state->inode)) {
+      CAIRN_RETURN_IF_ERROR(AppendPending(ino, offset, data, size, &appended, &pending));
+    }
+  }
   std::unique_lock lock(state->lock);
-  if (state->deleted) return Err(Code::kNotFound);
-  if (state->inode.IsDir()) return Err(Code::kIsDir);
-  if (!state->inode.IsReg()) return Err(Code::kInvalid);
-  if (size == 0) return 0;
+  CAIRN_RETURN_IF_ERROR(check());
   meta::Inode copy = state->inode;
   kv::WriteBatch batch;
   LiveDeltas live;
-  CAIRN_RETURN_IF_ERROR(WriteLocked(copy, offset, data, size, &batch, &live));
+  if (!appended.empty() && in_segments(copy)) {
+    // Whatever changed in between (other writes, a truncate, compaction) is in the committed
+    // extents that the punch reads now.
+    CAIRN_RETURN_IF_ERROR(PunchLocked(ino, offset, offset + size, &batch, &live));
+    for (const meta::Extent& e : appended) {
+      batch.Put(meta::ExtentKey(ino, e.file_offset), meta::EncodeExtent(e));
+      live.emplace_back(e.segment_id, static_cast<int64_t>(e.length));
+    }
+    copy.size = std::max(copy.size, offset + size);
+  } else {
+    // Inline or imported (or it became so while unlocked): the appended bytes, if any, are
+    // garbage that compaction reclaims.
+    CAIRN_RETURN_IF_ERROR(WriteLocked(copy, offset, data, size, &batch, &live));
+  }
   copy.mtime = copy.ctime = meta::Now();
   CAIRN_RETURN_IF_ERROR(CommitData(*state, copy, &batch, live));
   return size;
+}
+
+Status FileSystem::AppendPending(uint64_t ino, uint64_t offset, const char* data, size_t size,
+                                 std::vector<meta::Extent>* extents, PendingAppends* pending) {
+  for (size_t done = 0; done < size;) {
+    const size_t n = std::min<size_t>(data::kMaxBlob, size - done);
+    CAIRN_ASSIGN_OR_RETURN(meta::Extent e,
+                           segments_->Append(ino, offset + done, data + done, n, true));
+    pending->Add(e.segment_id);
+    extents->push_back(std::move(e));
+    done += n;
+  }
+  return Status::Ok();
 }
 
 Status FileSystem::WriteLocked(meta::Inode& inode, uint64_t offset, const char* data, size_t size,
@@ -419,6 +467,9 @@ Result<size_t> FileSystem::CompactOnce(double live_threshold) {
   for (const auto& seg : segments_->List()) {
     if (seg.id == active || seg.state == meta::SegmentState::kOpen) continue;
     if (Pinned(seg.id)) continue;  // a snapshot shows its bytes where they are
+    // A write still has to commit the extent of a blob here (it would look like garbage); the
+    // segment was sealed, so no new such blob comes: a later run takes it.
+    if (segments_->HasUncommitted(seg.id)) continue;
     if (seg.state == meta::SegmentState::kEvicted) {
       // Only in the object store: dropped once nothing maps it; never downloaded to compact.
       if (seg.live <= 0) {

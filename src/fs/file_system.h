@@ -265,13 +265,33 @@ class FileSystem {
   Result<size_t> ReclaimOrphans();
   Result<bool> IsAncestor(uint64_t maybe_ancestor, uint64_t ino);
 
-  // Data path helpers. REQUIRES: state.lock held exclusive.
+  // Data path helpers. REQUIRES: state.lock held exclusive, unless said otherwise.
   using LiveDeltas = std::vector<std::pair<uint64_t, int64_t>>;  // segment id -> live bytes
   // Work on `inode`, a copy of the cached record, adding to batch; CommitData installs it.
   Status WriteLocked(meta::Inode& inode, uint64_t offset, const char* data, size_t size,
                      kv::WriteBatch* batch, LiveDeltas* live);
   Status AppendRange(uint64_t ino, uint64_t offset, const char* data, size_t size,
                      kv::WriteBatch* batch, LiveDeltas* live);
+  // Blobs a write appended and has not committed yet (SegmentStore::Append with uncommitted):
+  // compaction leaves their segments alone. Marked committed on destruction.
+  class PendingAppends {
+   public:
+    explicit PendingAppends(data::SegmentStore* segments) : segments_(segments) {}
+    PendingAppends(const PendingAppends&) = delete;
+    PendingAppends& operator=(const PendingAppends&) = delete;
+    ~PendingAppends() {
+      for (uint64_t id : ids_) segments_->Committed(id);
+    }
+    void Add(uint64_t segment_id) { ids_.push_back(segment_id); }
+
+   private:
+    data::SegmentStore* segments_;
+    std::vector<uint64_t> ids_;
+  };
+  // Appends [offset, offset + size) to segments without touching the inode, for a commit under
+  // the exclusive lock. REQUIRES: state.lock held (shared is enough).
+  Status AppendPending(uint64_t ino, uint64_t offset, const char* data, size_t size,
+                       std::vector<meta::Extent>* extents, PendingAppends* pending);
   Status PunchLocked(uint64_t ino, uint64_t begin, uint64_t end, kv::WriteBatch* batch,
                      LiveDeltas* live);
   Status TruncateLocked(meta::Inode& inode, uint64_t size, kv::WriteBatch* batch, LiveDeltas* live);
