@@ -373,6 +373,13 @@ struct Block {
   size_t length = 0;
 };
 
+// Lets the disk finish what deletes left it (a file system mounted with `discard` trims freed
+// blocks after the commit), so that the next measurement does not pay for the previous one.
+void Settle() {
+  sync();
+  std::this_thread::sleep_for(std::chrono::seconds(3));
+}
+
 // Syncs, then drops the kernel's page, dentry and inode caches so that the reads that follow go
 // to the file system below. Warns once if that is not allowed (not root); the run goes on warm.
 void DropCaches() {
@@ -553,6 +560,7 @@ class Bench {
     DropCaches();
     results.push_back(RangeRead(path, key, options_.checkpoint_readers));
     if (unlink(path.c_str()) != 0) errors_.AddErrno("unlink", path);
+    Settle();
 
     const int shards = options_.checkpoint_writers;
     std::vector<std::string> paths;

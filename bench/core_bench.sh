@@ -22,6 +22,8 @@ usage: bench/core_bench.sh [options]
   --bench-bin PATH        cairn_bench binary (default BUILD/bench/cairn_bench)
   --cairn PATH            cairn binary (default BUILD/cairn, else BUILD/src/cairn)
   --results DIR           where the JSON results go (default WORKDIR/results)
+  --rounds N              run ext4 and Cairn N times, alternating, and report the median of
+                          each workload (default 1; this disk's speed swings between runs)
   --keep                  keep the data sets after the run (the mount is always unmounted)
   -h, --help              this text
 EOF
@@ -44,6 +46,7 @@ bench_bin=""
 cairn=""
 results=""
 keep=0
+rounds=1
 
 while (($# > 0)); do
   case "$1" in
@@ -57,12 +60,15 @@ while (($# > 0)); do
     --cairn) cairn="${2:?--cairn needs a value}"; shift 2 ;;
     --results) results="${2:?--results needs a value}"; shift 2 ;;
     --keep) keep=1; shift ;;
+    --rounds) rounds="${2:?--rounds needs a value}"; shift 2 ;;
     -h | --help) usage; exit 0 ;;
     *) usage >&2; die "unknown option: $1" ;;
   esac
 done
 
 [[ "$files" =~ ^[1-9][0-9]*$ ]] || die "--files must be a positive integer, not '$files'"
+[[ "$rounds" =~ ^[1-9][0-9]?$ ]] || die "--rounds must be an integer from 1 to 99, not '$rounds'"
+((rounds == 1 || keep == 0)) || die "--keep keeps one round's data sets; use it with --rounds 1"
 command -v jq >/dev/null || die "jq is not installed (apt-get install jq)"
 
 # Same rules as cairn_bench and cairn::ParseSize: K/KB = 1000, KiB = 1024, ...; case-insensitive.
@@ -174,28 +180,47 @@ log "files $files, checkpoint $checkpoint_size, workloads $workloads"
 bench_args=(--files "$files" --workloads "$workloads" --checkpoint-size "$checkpoint_size" --json)
 failed=0
 
-log "baseline: $bench_bin run --root $ext4_dir ${bench_args[*]}"
-mkdir -p "$ext4_dir"
-"$bench_bin" run --root "$ext4_dir" "${bench_args[@]}" >"$results/ext4.json" || {
-  warn "cairn_bench failed on the baseline (exit $?)"
-  failed=1
+# Deletes of an earlier run (or of the baseline's data set, below) leave the disk trimming freed
+# blocks for a while when the file system is mounted with `discard`: let that finish first.
+settle() {
+  sync
+  sleep 5
 }
-if ((keep == 0)); then
-  rm -rf --one-file-system "$ext4_dir"
-fi
+# The median of each workload over the rounds: same work every round, so by seconds.
+median() {
+  jq -s '(.[0] | map(.workload)) as $order | add | group_by(.workload)
+    | map(sort_by(.seconds) | .[(length - 1) / 2 | floor] + {rounds: length})
+    | sort_by(.workload as $w | $order | index($w))' "$@"
+}
 
-if ((only_ext4 == 0)); then
+run_baseline() {
+  local out="$1"
+  settle
+  log "baseline: $bench_bin run --root $ext4_dir ${bench_args[*]}"
+  mkdir -p "$ext4_dir"
+  "$bench_bin" run --root "$ext4_dir" "${bench_args[@]}" >"$out" || {
+    warn "cairn_bench failed on the baseline (exit $?)"
+    failed=1
+  }
+  if ((keep == 0)); then
+    rm -rf --one-file-system "$ext4_dir"
+  fi
+}
+
+run_cairn() {
+  local out="$1" w before after
+  settle
   log "cairn: $cairn format $data_dir"
-  "$cairn" format "$data_dir"
+  "$cairn" format "$data_dir" >/dev/null
   mkdir -p "$mnt"
   log "cairn: $cairn mount $data_dir $mnt"
   mounted=1
   "$cairn" mount "$data_dir" "$mnt"
   mountpoint -q "$mnt" || die "$cairn mount returned but $mnt is not a mount point"
   # One workload at a time, with the daemon's FUSE request counters read before and after, so
-  # the table below can say how many round trips each file cost.
+  # the table below can say how many round trips each file cost (of the last round).
   IFS=, read -r -a names <<<"$workloads"
-  echo '[]' >"$results/cairn.json"
+  echo '[]' >"$out"
   echo '[]' >"$results/cairn-requests.json"
   for w in "${names[@]}"; do
     before="$("$cairn" status --json "$mnt" | jq -c '.fuse_requests // {}')"
@@ -206,8 +231,7 @@ if ((only_ext4 == 0)); then
       failed=1
     }
     after="$("$cairn" status --json "$mnt" | jq -c '.fuse_requests // {}')"
-    jq -s 'add' "$results/cairn.json" "$results/cairn-$w.json" >"$results/cairn.json.new" &&
-      mv "$results/cairn.json.new" "$results/cairn.json"
+    jq -s 'add' "$out" "$results/cairn-$w.json" >"$out.new" && mv "$out.new" "$out"
     jq -n --arg w "$w" --argjson b "$before" --argjson a "$after" \
       '[{workload: $w, requests: ($a | to_entries | map(
           {key, value: {count: (.value.count - ($b[.key].count // 0)),
@@ -220,7 +244,30 @@ if ((only_ext4 == 0)); then
   "$cairn" status "$mnt" || warn "cairn status failed"
   log "cairn: $cairn unmount $mnt"
   "$cairn" unmount "$mnt" || warn "cairn unmount failed; the exit trap will retry"
-fi
+  for _ in $(seq 50); do
+    mountpoint -q "$mnt" || break
+    sleep 0.2
+  done
+  mountpoint -q "$mnt" && die "$mnt is still mounted after cairn unmount"
+  mounted=0
+  if ((keep == 0)); then
+    rm -rf --one-file-system "$data_dir"
+  fi
+}
+
+ext4_rounds=()
+cairn_rounds=()
+for ((round = 1; round <= rounds; round++)); do
+  ((rounds == 1)) || log "round $round of $rounds"
+  run_baseline "$results/ext4-$round.json"
+  ext4_rounds+=("$results/ext4-$round.json")
+  if ((only_ext4 == 0)); then
+    run_cairn "$results/cairn-$round.json"
+    cairn_rounds+=("$results/cairn-$round.json")
+  fi
+done
+median "${ext4_rounds[@]}" >"$results/ext4.json"
+if ((only_ext4 == 0)); then median "${cairn_rounds[@]}" >"$results/cairn.json"; fi
 
 # One row per workload of the baseline; ratio = cairn throughput / ext4 throughput, which is
 # ext4 seconds / cairn seconds since both did the same work. Above 1 means Cairn was faster.
@@ -239,14 +286,14 @@ table="$(jq -r -n --argjson e "$(cat "$results/ext4.json")" --argjson c "$cairn_
 
 number() { if [[ "$1" == "-" ]]; then echo "-"; else LC_NUMERIC=C printf "%.${2}f" "$1"; fi; }
 echo
-printf "%-17s | %13s | %10s | %13s | %10s | %10s\n" \
+printf "%-19s | %13s | %10s | %13s | %10s | %10s\n" \
   workload "ext4 files/s" "ext4 MB/s" "cairn files/s" "cairn MB/s" "cairn/ext4"
-printf "%s\n" "------------------+---------------+------------+---------------+------------+$(
+printf "%s\n" "--------------------+---------------+------------+---------------+------------+$(
   printf -- '-%.0s' {1..11})"
 errors=0
 while IFS=$'\t' read -r workload ext4_fps ext4_mbs cairn_fps cairn_mbs ratio ext4_errors \
   cairn_errors; do
-  printf "%-17s | %13s | %10s | %13s | %10s | %10s\n" "$workload" "$(number "$ext4_fps" 1)" \
+  printf "%-19s | %13s | %10s | %13s | %10s | %10s\n" "$workload" "$(number "$ext4_fps" 1)" \
     "$(number "$ext4_mbs" 1)" "$(number "$cairn_fps" 1)" "$(number "$cairn_mbs" 1)" \
     "$(number "$ratio" 2)"
   errors=$((errors + ext4_errors + cairn_errors))
@@ -259,7 +306,8 @@ if [[ -s "$results/cairn-requests.json" ]]; then
         * 1e6 | round) us)"] | join(", "))' "$results/cairn-requests.json"
 fi
 echo
-echo "files $files, checkpoint $checkpoint_size, $workdir on $fs_type; JSON in $results"
+echo "files $files, checkpoint $checkpoint_size, median of $rounds round(s), $workdir on $fs_type;" \
+  "JSON in $results"
 if ((errors > 0 || failed)); then
   echo "core_bench: FAILED: $errors verification errors (see the messages above)" >&2
   exit 1

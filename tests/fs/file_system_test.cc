@@ -490,6 +490,53 @@ TEST_F(FileSystemTest, ConcurrentWritersAndReaders) {
   EXPECT_EQ(fs_->GetStats().files, static_cast<uint64_t>(kThreads * kFiles));
 }
 
+// Writes of one file append in parallel and commit one at a time; compaction runs meanwhile on
+// 1 MiB segments, so it meets segments whose blobs a write has appended but not yet committed.
+TEST_F(FileSystemTest, ParallelWritesToOneFileSurviveCompaction) {
+  constexpr int kThreads = 8, kRounds = 12;
+  constexpr size_t kRange = 192 * 1024;  // each thread owns one range of the file
+  const uint64_t ino = CreateFile(kRoot, "shared", "");
+  auto open = fs_->Open(ino, O_WRONLY);
+  ASSERT_TRUE(open.ok());
+  std::atomic<bool> done{false};
+  std::atomic<int> failures{0};
+  std::thread compactor([&] {
+    while (!done.load()) {
+      if (!fs_->CompactOnce(0.9)) ++failures;
+    }
+  });
+  std::vector<std::thread> writers;
+  for (int t = 0; t < kThreads; ++t) {
+    writers.emplace_back([&, t] {
+      for (int round = 0; round < kRounds; ++round) {
+        const std::string data = Random(kRange, t * 100 + round);
+        // Two halves in two writes, the second first: overwrites, out of order.
+        const size_t half = kRange / 2;
+        const uint64_t base = t * kRange;
+        if (!fs_->Write(ino, base + half, data.data() + half, half)) ++failures;
+        if (!fs_->Write(ino, base, data.data(), half)) ++failures;
+      }
+    });
+  }
+  for (auto& w : writers) w.join();
+  done = true;
+  compactor.join();
+  ASSERT_EQ(failures.load(), 0);
+  ASSERT_TRUE(fs_->Release(ino).ok());
+  std::string expected;
+  for (int t = 0; t < kThreads; ++t) expected += Random(kRange, t * 100 + kRounds - 1);
+  EXPECT_TRUE(ReadAll(ino) == expected);
+  auto n = fs_->CompactOnce(0.9);
+  ASSERT_TRUE(n) << n.error().ToString();
+  EXPECT_TRUE(ReadAll(ino) == expected);
+  Open();
+  EXPECT_TRUE(ReadAll(Ino(kRoot, "shared")) == expected);
+  fs_.reset();
+  auto report = Fsck(dir_);
+  ASSERT_TRUE(report);
+  EXPECT_TRUE(report->problems.empty());
+}
+
 // Snapshots: a view shows the tree as it was; pins keep its segments through deletes and
 // compaction until the snapshot goes; every change inside it is refused.
 TEST_F(FileSystemTest, SnapshotPinsSegmentsAndStaysFrozen) {
