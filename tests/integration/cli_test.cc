@@ -2,12 +2,14 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <filesystem>
+#include <fstream>
 #include <memory>
 #include <string>
 #include <vector>
@@ -235,6 +237,34 @@ TEST_F(CliTest, MountTakesFuseThreads) {
   // One thread serves everything, including a request that waits on another (create + write).
   ASSERT_EQ(ErrnoName(WriteFile(mount_->Path("one"), "thread")), "OK");
   EXPECT_TRUE(FileHasContent(mount_->Path("one"), "thread"));
+  CommandResult unmount = mount_->Unmount();
+  EXPECT_TRUE(unmount.ok()) << unmount.Describe();
+}
+
+TEST_F(CliTest, MountSetsTheReadAheadWindow) {
+  if (!FuseUsable()) GTEST_SKIP() << "/dev/fuse is not usable here";
+  CommandResult format = mount_->Format();
+  ASSERT_TRUE(format.ok()) << format.Describe();
+  for (const char* bad : {"bogus", "2TiB", "-1"}) {
+    CommandResult refused = mount_->Mount({"--read-ahead", bad});
+    EXPECT_FALSE(refused.ok()) << refused.Describe();
+    EXPECT_TRUE(ContainsAny(refused.err, {"read-ahead", "size"})) << refused.Describe();
+    EXPECT_FALSE(IsMounted(mount_->mountpoint())) << bad;
+  }
+  CommandResult mount = mount_->Mount({"--read-ahead", "4MiB"});
+  ASSERT_TRUE(mount.ok()) << mount.Describe();
+  struct stat root;
+  ASSERT_EQ(::stat(mount_->mountpoint().c_str(), &root), 0);
+  if (::geteuid() == 0) {
+    // The kernel names the mount's bdi after its device number.
+    std::ifstream window("/sys/class/bdi/" + std::to_string(major(root.st_dev)) + ":" +
+                         std::to_string(minor(root.st_dev)) + "/read_ahead_kb");
+    std::string kb;
+    window >> kb;
+    EXPECT_EQ(kb, "4096");
+  }
+  ASSERT_EQ(ErrnoName(WriteFile(mount_->Path("one"), "ahead")), "OK");
+  EXPECT_TRUE(FileHasContent(mount_->Path("one"), "ahead"));
   CommandResult unmount = mount_->Unmount();
   EXPECT_TRUE(unmount.ok()) << unmount.Describe();
 }
