@@ -747,30 +747,38 @@ class Bench {
     return done;
   }
 
-  // `readers` threads, each reading its own contiguous range of one file, as ranks loading one
-  // checkpoint do.
-  WorkloadResult RangeRead(const std::string& path, uint64_t key, int readers) {
-    const uint64_t size = options_.checkpoint_size;
-    WorkloadResult result{.workload = "checkpoint-ranges", .files = 1, .threads = readers};
+  // Runs body(i) for i in [0, threads) on a thread each and times them all; body returns the
+  // bytes it moved. Fills in the result's seconds, bytes and errors.
+  WorkloadResult Threaded(WorkloadResult result, int threads,
+                          const std::function<uint64_t(int)>& body) {
     const uint64_t errors_before = errors_.total();
     std::atomic<uint64_t> bytes{0};
     Stopwatch watch;
     {
-      std::vector<std::jthread> threads;
-      for (int i = 0; i < readers; ++i) {
-        threads.emplace_back([&, i] {
-          const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-          if (fd < 0) return errors_.AddErrno("open", path);
-          const auto [begin, end] = Part(size, readers, i);
-          bytes.fetch_add(ReadRange(fd, path, key, begin, end), std::memory_order_relaxed);
-          if (close(fd) != 0) errors_.AddErrno("close", path);
-        });
+      std::vector<std::jthread> workers;
+      for (int i = 0; i < threads; ++i) {
+        workers.emplace_back([&, i] { bytes.fetch_add(body(i), std::memory_order_relaxed); });
       }
     }
     result.seconds = watch.Seconds();
     result.bytes = bytes.load();
     result.errors = errors_.total() - errors_before;
     return result;
+  }
+
+  // `readers` threads, each reading its own contiguous range of one file, as ranks loading one
+  // checkpoint do.
+  WorkloadResult RangeRead(const std::string& path, uint64_t key, int readers) {
+    const uint64_t size = options_.checkpoint_size;
+    return Threaded({.workload = "checkpoint-ranges", .files = 1, .threads = readers}, readers,
+                    [&](int i) -> uint64_t {
+                      const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+                      if (fd < 0) return errors_.AddErrno("open", path), 0;
+                      const auto [begin, end] = Part(size, readers, i);
+                      const uint64_t n = ReadRange(fd, path, key, begin, end);
+                      if (close(fd) != 0) errors_.AddErrno("close", path);
+                      return n;
+                    });
   }
 
   // One thread per shard file, each writing its share of the checkpoint size and fsyncing it, as
@@ -778,48 +786,30 @@ class Bench {
   WorkloadResult ShardWrite(const std::vector<std::string>& paths, uint64_t key) {
     const uint64_t size = options_.checkpoint_size;
     const int shards = static_cast<int>(paths.size());
-    WorkloadResult result{
-        .workload = "checkpoint-shards-w", .files = paths.size(), .threads = shards};
-    const uint64_t errors_before = errors_.total();
-    std::atomic<uint64_t> bytes{0};
-    Stopwatch watch;
-    {
-      std::vector<std::jthread> threads;
-      for (int i = 0; i < shards; ++i) {
-        threads.emplace_back([&, i] {
-          const std::string& path = paths[i];
-          const int fd = open(path.c_str(), O_CREAT | O_WRONLY | O_TRUNC | O_CLOEXEC, 0644);
-          if (fd < 0) return errors_.AddErrno("open", path);
-          const auto [begin, end] = Part(size, shards, i);
-          bytes.fetch_add(WriteRange(fd, path, ShardKey(key, i), 0, end - begin),
-                          std::memory_order_relaxed);
-          if (fsync(fd) != 0) errors_.AddErrno("fsync", path);
-          if (close(fd) != 0) errors_.AddErrno("close", path);
-        });
-      }
-    }
-    result.seconds = watch.Seconds();
-    result.bytes = bytes.load();
-    result.errors = errors_.total() - errors_before;
-    return result;
+    return Threaded({.workload = "checkpoint-shards-w", .files = paths.size(), .threads = shards},
+                    shards, [&](int i) -> uint64_t {
+                      const std::string& path = paths[i];
+                      const int fd =
+                          open(path.c_str(), O_CREAT | O_WRONLY | O_TRUNC | O_CLOEXEC, 0644);
+                      if (fd < 0) return errors_.AddErrno("open", path), 0;
+                      const auto [begin, end] = Part(size, shards, i);
+                      const uint64_t n = WriteRange(fd, path, ShardKey(key, i), 0, end - begin);
+                      if (fsync(fd) != 0) errors_.AddErrno("fsync", path);
+                      if (close(fd) != 0) errors_.AddErrno("close", path);
+                      return n;
+                    });
   }
 
   // One thread per shard file, each reading its shard whole and checking its size and content.
   WorkloadResult ShardRead(const std::vector<std::string>& paths, uint64_t key) {
     const uint64_t size = options_.checkpoint_size;
     const int shards = static_cast<int>(paths.size());
-    WorkloadResult result{
-        .workload = "checkpoint-shards-r", .files = paths.size(), .threads = shards};
-    const uint64_t errors_before = errors_.total();
-    std::atomic<uint64_t> bytes{0};
-    Stopwatch watch;
-    {
-      std::vector<std::jthread> threads;
-      for (int i = 0; i < shards; ++i) {
-        threads.emplace_back([&, i] {
+    return Threaded(
+        {.workload = "checkpoint-shards-r", .files = paths.size(), .threads = shards}, shards,
+        [&](int i) -> uint64_t {
           const std::string& path = paths[i];
           const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-          if (fd < 0) return errors_.AddErrno("open", path);
+          if (fd < 0) return errors_.AddErrno("open", path), 0;
           const auto [begin, end] = Part(size, shards, i);
           struct stat st;
           if (fstat(fd, &st) != 0) {
@@ -828,16 +818,10 @@ class Bench {
             errors_.Add(ErrorLog::Kind::kSize,
                         fmt::format("{} has {} bytes, expected {}", path, st.st_size, end - begin));
           }
-          bytes.fetch_add(ReadRange(fd, path, ShardKey(key, i), 0, end - begin),
-                          std::memory_order_relaxed);
+          const uint64_t n = ReadRange(fd, path, ShardKey(key, i), 0, end - begin);
           if (close(fd) != 0) errors_.AddErrno("close", path);
+          return n;
         });
-      }
-    }
-    result.seconds = watch.Seconds();
-    result.bytes = bytes.load();
-    result.errors = errors_.total() - errors_before;
-    return result;
   }
 
   const Options& options_;
