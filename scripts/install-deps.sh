@@ -11,6 +11,7 @@ packages=(
   libcli11-dev nlohmann-json3-dev libfmt-dev libgtest-dev libgmock-dev libbenchmark-dev
   clang-format jq util-linux coreutils procps kmod
   awscli s3fs rclone iproute2 curl
+  libpq-dev postgresql-15
 )
 # The S3 tests run s3rver on Node.js: Debian's nodejs and npm, unless a node is already installed.
 if ! command -v node >/dev/null 2>&1; then

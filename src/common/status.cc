@@ -49,7 +49,7 @@ const char* CodeName(Code code) {
     case Code::kBadHandle:
       return "bad handle";
     case Code::kUnavailable:
-      return "object store unavailable";
+      return "service unavailable";
     case Code::kChanged:
       return "object changed";
     case Code::kReadOnly:

@@ -33,7 +33,7 @@ enum class Code : int {
   kTooManyLinks,  // EMLINK
   kCrossDevice,   // EXDEV
   kBadHandle,     // EBADF
-  kUnavailable,   // EIO: the object store cannot be reached now (retryable; timed out)
+  kUnavailable,   // EIO: the object store or metadata database cannot be reached now (retry)
   kChanged,       // EIO: an object changed under Cairn (ETag mismatch); never mixed data
   kReadOnly,      // EROFS: a snapshot (read-only view)
 };

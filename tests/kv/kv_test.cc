@@ -1,10 +1,16 @@
-// The same suite over both KvStore implementations.
+// The same suite over every KvStore implementation: in memory, RocksDB, and PostgreSQL (a real
+// server started once for this binary, on a Unix socket).
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <filesystem>
+#include <thread>
 
 #include "kv/memory_kv_store.h"
+#include "kv/pg_kv_store.h"
 #include "kv/rocksdb_kv_store.h"
+#include "pg_server.h"
 
 namespace cairn::kv {
 namespace {
@@ -29,6 +35,33 @@ struct RocksFactory {
   static inline int counter = 0;
 };
 
+// One PostgreSQL server for the whole binary; each store gets a database of its own.
+testing::PgServer* Pg() {
+  static std::unique_ptr<testing::PgServer> server = [] {
+    std::string why;
+    auto s = testing::PgServer::Start(&why);
+    if (!s) ADD_FAILURE() << "PostgreSQL did not start: " << why;
+    return s;
+  }();
+  return server.get();
+}
+
+struct PgFactory {
+  std::string db = "kv" + std::to_string(::getpid()) + "_" + std::to_string(counter++);
+  std::unique_ptr<KvStore> Make() {
+    if (Pg() == nullptr) return std::make_unique<MemoryKvStore>();  // failure already reported
+    std::string why;
+    EXPECT_TRUE(Pg()->CreateDatabase(db, &why)) << why;
+    PgOptions o;
+    o.create_if_missing = true;
+    auto kv = PgKvStore::Open(Pg()->ConnInfo(db), o);
+    EXPECT_TRUE(kv) << kv.error().ToString();
+    if (!kv) return std::make_unique<MemoryKvStore>();
+    return std::move(*kv);
+  }
+  static inline int counter = 0;
+};
+
 template <typename F>
 class KvStoreTest : public ::testing::Test {
  protected:
@@ -36,7 +69,7 @@ class KvStoreTest : public ::testing::Test {
   std::unique_ptr<KvStore> kv = factory.Make();
 };
 
-using Factories = ::testing::Types<MemoryFactory, RocksFactory>;
+using Factories = ::testing::Types<MemoryFactory, RocksFactory, PgFactory>;
 TYPED_TEST_SUITE(KvStoreTest, Factories);
 
 TYPED_TEST(KvStoreTest, GetMissingIsNotFound) {
@@ -121,6 +154,185 @@ TEST(RocksDbKvStore, SurvivesReopenAndRefusesSecondOpener) {
   auto kv = RocksDbKvStore::Open(f.dir, {});
   ASSERT_TRUE(kv);
   EXPECT_EQ(*(*kv)->Get("k"), "v");
+}
+
+TYPED_TEST(KvStoreTest, CountersAddWithoutReading) {
+  WriteBatch b;
+  b.Add("c", 5);
+  b.Add("c", -7);
+  b.Put("p", "not a counter");
+  b.Add("p", 3);  // a value that is not a counter is replaced
+  ASSERT_TRUE(this->kv->Write(b, false).ok());
+  EXPECT_EQ(*DecodeCounter(*this->kv->Get("c")), -2);
+  EXPECT_EQ(*DecodeCounter(*this->kv->Get("p")), 3);
+  WriteBatch big;
+  big.Add("c", int64_t{1} << 40);
+  ASSERT_TRUE(this->kv->Write(big, true).ok());
+  EXPECT_EQ(*DecodeCounter(*this->kv->Get("c")), (int64_t{1} << 40) - 2);
+}
+
+TYPED_TEST(KvStoreTest, KeysAreOrderedBytewise) {
+  WriteBatch b;
+  const std::vector<std::string> keys = {std::string("a\0b", 3), "a", std::string("\xff", 1),
+                                         std::string("a\x80", 2), "ab"};
+  for (const auto& k : keys) b.Put(k, k);
+  ASSERT_TRUE(this->kv->Write(b, false).ok());
+  std::vector<std::string> got;
+  auto it = this->kv->NewIterator();
+  for (it->Seek(""); it->Valid(); it->Next()) got.emplace_back(it->key());
+  EXPECT_EQ(got, (std::vector<std::string>{"a", std::string("a\0b", 3), "ab",
+                                           std::string("a\x80", 2), std::string("\xff", 1)}));
+  EXPECT_EQ(*this->kv->Get(std::string("a\0b", 3)), std::string("a\0b", 3));
+}
+
+TYPED_TEST(KvStoreTest, IteratorWalksManyPagesWithinBounds) {
+  // More keys than one page of the PostgreSQL iterator, inside bounds, both ways.
+  WriteBatch b;
+  for (int i = 0; i < 1000; ++i) b.Put(fmt::format("k{:04}", i), std::to_string(i));
+  b.Put("a", "below");
+  b.Put("l", "above");
+  ASSERT_TRUE(this->kv->Write(b, false).ok());
+  auto it = this->kv->NewIterator("k0100", "k0900");
+  int n = 0;
+  std::string last;
+  for (it->Seek(""); it->Valid(); it->Next()) {
+    EXPECT_GT(std::string(it->key()), last);
+    last = it->key();
+    ++n;
+  }
+  ASSERT_TRUE(it->status().ok());
+  EXPECT_EQ(n, 800);
+  EXPECT_EQ(last, "k0899");
+  n = 0;
+  for (it->SeekForPrev("z"); it->Valid(); it->Prev()) ++n;
+  EXPECT_EQ(n, 800);
+  it->Seek("k0500");
+  it->Prev();
+  ASSERT_TRUE(it->Valid());
+  EXPECT_EQ(it->key(), "k0499");
+  it->Next();
+  EXPECT_EQ(it->key(), "k0500");
+}
+
+TYPED_TEST(KvStoreTest, LargeBatchIsAtomic) {
+  // Larger than one pipeline of the PostgreSQL store.
+  WriteBatch b;
+  for (int i = 0; i < 2000; ++i) b.Put(fmt::format("big{:05}", i), "v");
+  b.DeleteRange("big00000", "big00010");
+  ASSERT_TRUE(this->kv->Write(b, true).ok());
+  auto all = ScanRange(*this->kv, "big", "bih");
+  ASSERT_TRUE(all);
+  EXPECT_EQ(all->size(), 2000u);  // the range delete ran first
+}
+
+class PgKvStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (Pg() == nullptr) GTEST_FAIL() << "no PostgreSQL server";
+  }
+  std::string NewDatabase() {
+    std::string db = "pgt" + std::to_string(::getpid()) + "_" + std::to_string(counter_++);
+    std::string why;
+    EXPECT_TRUE(Pg()->CreateDatabase(db, &why)) << why;
+    return db;
+  }
+  static inline int counter_ = 0;
+};
+
+TEST_F(PgKvStoreTest, ReopensAndRefusesADatabaseWithoutCairnMetadata) {
+  const std::string db = NewDatabase();
+  auto empty = PgKvStore::Open(Pg()->ConnInfo(db), {});
+  ASSERT_FALSE(empty);
+  EXPECT_EQ(empty.error().code(), Code::kNotFound);
+  EXPECT_NE(empty.error().ToString().find("no Cairn metadata"), std::string::npos);
+  {
+    PgOptions o;
+    o.create_if_missing = true;
+    auto kv = PgKvStore::Open(Pg()->ConnInfo(db), o);
+    ASSERT_TRUE(kv);
+    WriteBatch b;
+    b.Put("k", "v");
+    ASSERT_TRUE((*kv)->Write(b, true).ok());
+  }
+  auto kv = PgKvStore::Open(Pg()->ConnInfo(db), {});
+  ASSERT_TRUE(kv) << kv.error().ToString();
+  EXPECT_EQ(*(*kv)->Get("k"), "v");
+}
+
+TEST_F(PgKvStoreTest, UnreachableOrWrongEndpointsAreClearErrors) {
+  // A socket directory with no server in it, a database that does not exist, a bad string.
+  auto none = PgKvStore::Open("host=/nonexistent-dir user=postgres dbname=x", {});
+  ASSERT_FALSE(none);
+  EXPECT_EQ(none.error().code(), Code::kUnavailable);
+  EXPECT_NE(none.error().ToString().find("PostgreSQL connection failed"), std::string::npos);
+  auto nodb = PgKvStore::Open(Pg()->ConnInfo("no_such_db"), {});
+  ASSERT_FALSE(nodb);
+  EXPECT_NE(nodb.error().ToString().find("no_such_db"), std::string::npos);
+  auto garbage = PgKvStore::Open("this is = not a conninfo", {});
+  ASSERT_FALSE(garbage);
+  PgOptions zero;
+  zero.max_connections = 0;
+  EXPECT_FALSE(PgKvStore::Open(Pg()->ConnInfo("postgres"), zero));
+}
+
+TEST_F(PgKvStoreTest, ConcurrentCounterAddsFromManyClientsAllCount) {
+  // Two stores on one database stand for two nodes; 4 threads each add to one counter.
+  const std::string db = NewDatabase();
+  PgOptions o;
+  o.create_if_missing = true;
+  auto a = PgKvStore::Open(Pg()->ConnInfo(db), o);
+  ASSERT_TRUE(a);
+  auto b = PgKvStore::Open(Pg()->ConnInfo(db), {});
+  ASSERT_TRUE(b);
+  std::vector<std::thread> threads;
+  std::atomic<int> failures{0};
+  for (int t = 0; t < 8; ++t) {
+    KvStore* kv = t % 2 ? b->get() : a->get();
+    threads.emplace_back([kv, t, &failures] {
+      for (int i = 0; i < 50; ++i) {
+        WriteBatch w;
+        w.Add("total", 1);
+        w.Put(fmt::format("row{}-{:03}", t, i), "x");
+        if (!kv->Write(w, false).ok()) ++failures;
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_EQ(*DecodeCounter(*(*a)->Get("total")), 400);
+  auto rows = ScanRange(**b, "row", "rox");
+  ASSERT_TRUE(rows);
+  EXPECT_EQ(rows->size(), 400u);
+}
+
+TEST_F(PgKvStoreTest, SyncedWritesSurviveAServerCrash) {
+  const std::string db = NewDatabase();
+  PgOptions o;
+  o.create_if_missing = true;
+  {
+    auto kv = PgKvStore::Open(Pg()->ConnInfo(db), o);
+    ASSERT_TRUE(kv);
+    WriteBatch synced;
+    synced.Put("synced", "1");
+    ASSERT_TRUE((*kv)->Write(synced, true).ok());
+    WriteBatch later;
+    later.Put("later", "2");
+    ASSERT_TRUE((*kv)->Write(later, false).ok());
+    ASSERT_TRUE((*kv)->SyncWal().ok());
+    std::string why;
+    ASSERT_TRUE(Pg()->CrashAndRestart(&why)) << why;
+    // The store's connections died with the server; the pool replaces them.
+    auto again = (*kv)->Get("synced");
+    ASSERT_TRUE(again) << again.error().ToString();
+  }
+  auto kv = PgKvStore::Open(Pg()->ConnInfo(db), {});
+  ASSERT_TRUE(kv) << kv.error().ToString();
+  auto synced = (*kv)->Get("synced");
+  ASSERT_TRUE(synced) << synced.error().ToString();
+  EXPECT_EQ(*synced, "1");
+  auto later = (*kv)->Get("later");
+  ASSERT_TRUE(later) << later.error().ToString();
+  EXPECT_EQ(*later, "2");  // made durable by SyncWal
 }
 
 }  // namespace

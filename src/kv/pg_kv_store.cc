@@ -1,0 +1,467 @@
+#include "kv/pg_kv_store.h"
+
+#include <fmt/format.h>
+#include <libpq-fe.h>
+#include <poll.h>
+
+#include <condition_variable>
+#include <mutex>
+#include <optional>
+#include <vector>
+
+namespace cairn::kv {
+namespace {
+
+constexpr int kPageRows = 256;
+// Batches up to this many statements go as one pipeline; larger ones statement by statement
+// inside BEGIN/COMMIT (a pipeline that large could fill both socket buffers and stall).
+constexpr size_t kMaxPipeline = 512;
+constexpr unsigned kByteaOid = 17;
+
+// Counters are 8 bytes, little-endian two's complement (EncodeCounter). A base that is not a
+// counter is replaced, as in the other stores.
+constexpr const char* kSchema = R"sql(
+CREATE TABLE IF NOT EXISTS cairn_kv (k bytea PRIMARY KEY, v bytea NOT NULL);
+CREATE TABLE IF NOT EXISTS cairn_kv_sync (id int PRIMARY KEY, n bigint NOT NULL);
+INSERT INTO cairn_kv_sync VALUES (1, 0) ON CONFLICT DO NOTHING;
+CREATE OR REPLACE FUNCTION cairn_kv_add(base bytea, delta bytea) RETURNS bytea
+LANGUAGE plpgsql IMMUTABLE STRICT AS $$
+DECLARE
+  x bigint := 0;
+  y bigint := 0;
+  r bytea := '\x0000000000000000';
+BEGIN
+  FOR i IN REVERSE 7..0 LOOP
+    IF length(base) = 8 THEN x := (x << 8) | get_byte(base, i); END IF;
+    y := (y << 8) | get_byte(delta, i);
+  END LOOP;
+  x := x + y;
+  FOR i IN 0..7 LOOP
+    r := set_byte(r, i, (x & 255)::int);
+    x := x >> 8;
+  END LOOP;
+  RETURN r;
+END $$;
+)sql";
+
+struct ResultFree {
+  void operator()(PGresult* r) const { PQclear(r); }
+};
+using PgResult = std::unique_ptr<PGresult, ResultFree>;
+
+std::string Trimmed(const char* msg) {
+  std::string s = msg ? msg : "";
+  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+  return s;
+}
+
+Status ConnError(PGconn* pg, std::string_view what) {
+  const Code code = PQstatus(pg) == CONNECTION_OK ? Code::kIo : Code::kUnavailable;
+  return Status(code, fmt::format("PostgreSQL {}: {}", what, Trimmed(PQerrorMessage(pg))));
+}
+
+Status ResultStatus(PGconn* pg, const PGresult* r, std::string_view what) {
+  if (r == nullptr) return ConnError(pg, what);
+  const ExecStatusType s = PQresultStatus(r);
+  if (s == PGRES_COMMAND_OK || s == PGRES_TUPLES_OK) return Status::Ok();
+  const Code code = PQstatus(pg) == CONNECTION_OK ? Code::kIo : Code::kUnavailable;
+  return Status(code, fmt::format("PostgreSQL {}: {}", what, Trimmed(PQresultErrorMessage(r))));
+}
+
+using Param = std::optional<std::string_view>;  // nullopt: SQL NULL
+
+struct Statement {
+  const char* sql;
+  std::vector<Param> params;
+};
+
+// Binary bytea parameters, results in `format` (1 binary, 0 text).
+struct Params {
+  explicit Params(const std::vector<Param>& ps) {
+    for (const Param& p : ps) {
+      values.push_back(p ? p->data() : nullptr);
+      lengths.push_back(p ? static_cast<int>(p->size()) : 0);
+      formats.push_back(1);
+      types.push_back(kByteaOid);
+    }
+  }
+  std::vector<const char*> values;
+  std::vector<int> lengths;
+  std::vector<int> formats;
+  std::vector<unsigned> types;
+};
+
+PgResult Exec(PGconn* pg, const Statement& st, int format = 1) {
+  Params p(st.params);
+  return PgResult(PQexecParams(pg, st.sql, static_cast<int>(p.values.size()), p.types.data(),
+                               p.values.data(), p.lengths.data(), p.formats.data(), format));
+}
+
+void IgnoreNotice(void*, const char*) {}
+
+// Whether an idle connection is still there. A server that went away (restart, failover) closed
+// the socket, perhaps after a last FATAL message: the socket shows the hang-up at once, without
+// a round trip.
+bool Healthy(PGconn* pg) {
+  pollfd p{PQsocket(pg), POLLIN | POLLRDHUP, 0};
+  if (p.fd < 0 || ::poll(&p, 1, 0) < 0) return false;
+  if (p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)) return false;
+  if ((p.revents & POLLIN) && PQconsumeInput(pg) != 1) return false;
+  return PQstatus(pg) == CONNECTION_OK;
+}
+
+}  // namespace
+
+struct Conn {
+  PGconn* pg = nullptr;
+  std::optional<bool> sync_commit;  // the session's synchronous_commit, when known
+};
+
+class PgKvStore::Pool {
+ public:
+  Pool(std::string conninfo, int max) : conninfo_(std::move(conninfo)), max_(max) {}
+  ~Pool() {
+    for (Conn* c : idle_) Close(c);
+  }
+
+  Result<Conn*> Connect() {
+    PGconn* pg = PQconnectdb(conninfo_.c_str());
+    if (pg == nullptr) return Err(Code::kNoSpace, "PostgreSQL: out of memory");
+    if (PQstatus(pg) != CONNECTION_OK) {
+      Status st(Code::kUnavailable,
+                fmt::format("PostgreSQL connection failed: {}", Trimmed(PQerrorMessage(pg))));
+      PQfinish(pg);
+      return Err(st);
+    }
+    PQsetNoticeProcessor(pg, IgnoreNotice, nullptr);
+    return new Conn{pg, std::nullopt};
+  }
+
+  Result<Conn*> Take() {
+    std::unique_lock lock(mu_);
+    for (;;) {
+      cv_.wait(lock, [&] { return !idle_.empty() || open_ < max_; });
+      if (idle_.empty()) break;
+      Conn* c = idle_.back();
+      idle_.pop_back();
+      if (Healthy(c->pg)) return c;
+      Close(c);
+      --open_;
+    }
+    ++open_;
+    lock.unlock();
+    auto c = Connect();
+    if (!c) {
+      std::lock_guard relock(mu_);
+      --open_;
+      cv_.notify_one();
+    }
+    return c;
+  }
+
+  void Give(Conn* c) {
+    std::lock_guard lock(mu_);
+    if (PQstatus(c->pg) == CONNECTION_OK && PQtransactionStatus(c->pg) == PQTRANS_IDLE) {
+      idle_.push_back(c);
+    } else {
+      Close(c);  // broken, or left inside a transaction: a fresh one next time
+      --open_;
+    }
+    cv_.notify_one();
+  }
+
+ private:
+  static void Close(Conn* c) {
+    PQfinish(c->pg);
+    delete c;
+  }
+
+  const std::string conninfo_;
+  const int max_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<Conn*> idle_;  // GUARDED_BY(mu_)
+  int open_ = 0;             // GUARDED_BY(mu_): connections made and not closed
+};
+
+namespace {
+
+// A connection taken from the pool for one call.
+class Lease {
+ public:
+  explicit Lease(PgKvStore::Pool* pool) : pool_(pool) {
+    auto c = pool->Take();
+    if (c) {
+      conn_ = *c;
+    } else {
+      status_ = c.error();
+    }
+  }
+  ~Lease() {
+    if (conn_) pool_->Give(conn_);
+  }
+  Lease(const Lease&) = delete;
+  Lease& operator=(const Lease&) = delete;
+  Conn* conn() const { return conn_; }
+  const Status& status() const { return status_; }
+
+ private:
+  PgKvStore::Pool* pool_;
+  Conn* conn_ = nullptr;
+  Status status_;
+};
+
+class PgIterator final : public Iterator {
+ public:
+  PgIterator(PgKvStore::Pool* pool, std::string_view lower, std::string_view upper)
+      : lease_(pool), lower_(lower), upper_(upper) {
+    status_ = lease_.status();
+    if (!status_.ok()) return;
+    // The snapshot is taken by the first query of the transaction, so one runs at once.
+    PgResult r(PQexec(pg(), "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SELECT 1"));
+    status_ = ResultStatus(pg(), r.get(), "begin snapshot");
+  }
+  ~PgIterator() override {
+    if (lease_.conn() != nullptr && PQtransactionStatus(pg()) != PQTRANS_IDLE) {
+      PgResult r(PQexec(pg(), "ROLLBACK"));
+    }
+  }
+
+  void Seek(std::string_view key) override { Load(true, std::string(key), true); }
+  void SeekForPrev(std::string_view key) override { Load(false, std::string(key), true); }
+  bool Valid() const override { return status_.ok() && pos_ < rows_.size(); }
+  void Next() override { Step(true); }
+  void Prev() override { Step(false); }
+  std::string_view key() const override { return rows_[pos_].first; }
+  std::string_view value() const override { return rows_[pos_].second; }
+  Status status() const override { return status_; }
+
+ private:
+  PGconn* pg() const { return lease_.conn()->pg; }
+
+  void Step(bool forward) {
+    if (!Valid()) return;
+    if (forward == forward_ && pos_ + 1 < rows_.size()) {
+      ++pos_;
+    } else if (forward == forward_ && !more_) {
+      pos_ = rows_.size();
+    } else {
+      // The page is used up, or the direction changed: the next page starts past this key.
+      Load(forward, std::string(key()), false);
+    }
+  }
+
+  // Loads the page that starts at key (inclusive or not), walking forward or backward.
+  void Load(bool forward, std::string key, bool inclusive) {
+    rows_.clear();
+    pos_ = 0;
+    forward_ = forward;
+    more_ = false;
+    if (!status_.ok()) return;
+    const Param upper = upper_.empty() ? Param() : Param(upper_);
+    Statement st;
+    if (forward) {
+      if (key < lower_) {
+        key = lower_;
+        inclusive = true;
+      }
+      st.sql = inclusive ? "SELECT k, v FROM cairn_kv WHERE k >= $1 AND ($2::bytea IS NULL OR "
+                           "k < $2) ORDER BY k LIMIT 256"
+                         : "SELECT k, v FROM cairn_kv WHERE k > $1 AND ($2::bytea IS NULL OR "
+                           "k < $2) ORDER BY k LIMIT 256";
+      st.params = {key, upper};
+    } else {
+      st.sql = inclusive ? "SELECT k, v FROM cairn_kv WHERE k <= $1 AND k >= $2 AND ($3::bytea "
+                           "IS NULL OR k < $3) ORDER BY k DESC LIMIT 256"
+                         : "SELECT k, v FROM cairn_kv WHERE k < $1 AND k >= $2 AND ($3::bytea "
+                           "IS NULL OR k < $3) ORDER BY k DESC LIMIT 256";
+      st.params = {key, Param(lower_), upper};
+    }
+    PgResult r = Exec(pg(), st);
+    status_ = ResultStatus(pg(), r.get(), "scan");
+    if (!status_.ok()) return;
+    const int n = PQntuples(r.get());
+    rows_.reserve(n);
+    for (int i = 0; i < n; ++i) {
+      rows_.emplace_back(std::string(PQgetvalue(r.get(), i, 0), PQgetlength(r.get(), i, 0)),
+                         std::string(PQgetvalue(r.get(), i, 1), PQgetlength(r.get(), i, 1)));
+    }
+    more_ = n == kPageRows;
+  }
+
+  Lease lease_;
+  const std::string lower_;
+  const std::string upper_;
+  Status status_;
+  std::vector<std::pair<std::string, std::string>> rows_;
+  size_t pos_ = 0;
+  bool forward_ = true;
+  bool more_ = false;  // rows may follow the page in its direction
+};
+
+// The statements of a batch, in the order that gives the batch its meaning.
+std::vector<Statement> BatchStatements(const WriteBatch& batch) {
+  std::vector<Statement> out;
+  out.reserve(batch.size());
+  for (const auto& [begin, end] : batch.ranges()) {
+    out.push_back({"DELETE FROM cairn_kv WHERE k >= $1 AND k < $2", {begin, end}});
+  }
+  for (const auto& op : batch.ops()) {
+    switch (op.kind) {
+      case WriteBatch::Kind::kPut:
+        out.push_back(
+            {"INSERT INTO cairn_kv (k, v) VALUES ($1, $2) "
+             "ON CONFLICT (k) DO UPDATE SET v = EXCLUDED.v",
+             {op.key, op.value}});
+        break;
+      case WriteBatch::Kind::kDelete:
+        out.push_back({"DELETE FROM cairn_kv WHERE k = $1", {op.key}});
+        break;
+      case WriteBatch::Kind::kAdd:
+        out.push_back(
+            {"INSERT INTO cairn_kv (k, v) VALUES ($1, $2) "
+             "ON CONFLICT (k) DO UPDATE SET v = cairn_kv_add(cairn_kv.v, EXCLUDED.v)",
+             {op.key, op.value}});
+        break;
+    }
+  }
+  return out;
+}
+
+// One implicit transaction: everything up to the sync point commits or nothing does.
+Status RunPipeline(PGconn* pg, const std::vector<Statement>& statements) {
+  if (PQenterPipelineMode(pg) != 1) return ConnError(pg, "pipeline");
+  Status st;
+  size_t sent = 0;
+  for (const Statement& s : statements) {
+    Params p(s.params);
+    if (PQsendQueryParams(pg, s.sql, static_cast<int>(p.values.size()), p.types.data(),
+                          p.values.data(), p.lengths.data(), p.formats.data(), 1) != 1) {
+      st = ConnError(pg, "send");
+      break;
+    }
+    ++sent;
+  }
+  if (PQpipelineSync(pg) != 1 && st.ok()) st = ConnError(pg, "sync");
+  // Each statement's results end with a null; the sync point ends the pipeline.
+  size_t nulls = 0;
+  for (;;) {
+    PgResult r(PQgetResult(pg));
+    if (!r) {
+      if (++nulls > sent + 1 || PQstatus(pg) != CONNECTION_OK) {
+        if (st.ok()) st = ConnError(pg, "write");
+        break;
+      }
+      continue;
+    }
+    const ExecStatusType s = PQresultStatus(r.get());
+    if (s == PGRES_PIPELINE_SYNC) break;
+    if (s == PGRES_PIPELINE_ABORTED) continue;  // skipped after an earlier failure
+    if (Status e = ResultStatus(pg, r.get(), "write"); !e.ok() && st.ok()) st = e;
+  }
+  PQexitPipelineMode(pg);
+  return st;
+}
+
+Status RunTransaction(PGconn* pg, const std::vector<Statement>& statements) {
+  PgResult begin(PQexec(pg, "BEGIN"));
+  CAIRN_RETURN_IF_ERROR(ResultStatus(pg, begin.get(), "begin"));
+  for (const Statement& s : statements) {
+    PgResult r = Exec(pg, s);
+    Status st = ResultStatus(pg, r.get(), "write");
+    if (!st.ok()) {
+      PgResult rollback(PQexec(pg, "ROLLBACK"));
+      return st;
+    }
+  }
+  PgResult commit(PQexec(pg, "COMMIT"));
+  return ResultStatus(pg, commit.get(), "commit");
+}
+
+Status SetSyncCommit(Conn* c, bool sync) {
+  if (c->sync_commit == sync) return Status::Ok();
+  PgResult r(PQexec(c->pg, sync ? "SET synchronous_commit = on" : "SET synchronous_commit = off"));
+  CAIRN_RETURN_IF_ERROR(ResultStatus(c->pg, r.get(), "set synchronous_commit"));
+  c->sync_commit = sync;
+  return Status::Ok();
+}
+
+}  // namespace
+
+PgKvStore::PgKvStore(std::unique_ptr<Pool> pool) : pool_(std::move(pool)) {}
+PgKvStore::~PgKvStore() = default;
+
+Result<std::unique_ptr<PgKvStore>> PgKvStore::Open(const std::string& conninfo,
+                                                   const PgOptions& options) {
+  if (options.max_connections < 1) return Err(Code::kInvalid, "max_connections must be >= 1");
+  auto pool = std::make_unique<Pool>(conninfo, options.max_connections);
+  {
+    Lease lease(pool.get());
+    CAIRN_RETURN_IF_ERROR(lease.status());
+    PGconn* pg = lease.conn()->pg;
+    if (PQserverVersion(pg) < 140000) {
+      return Err(Code::kNotSupported,
+                 fmt::format("PostgreSQL {} is too old: Cairn needs 14 or newer (pipelines)",
+                             PQserverVersion(pg) / 10000));
+    }
+    if (options.create_if_missing) {
+      PgResult r(PQexec(pg, kSchema));
+      CAIRN_RETURN_IF_ERROR(ResultStatus(pg, r.get(), "create schema"));
+    } else {
+      PgResult r(PQexec(pg,
+                        "SELECT to_regclass('cairn_kv') IS NOT NULL AND "
+                        "to_regclass('cairn_kv_sync') IS NOT NULL AND "
+                        "to_regprocedure('cairn_kv_add(bytea,bytea)') IS NOT NULL"));
+      CAIRN_RETURN_IF_ERROR(ResultStatus(pg, r.get(), "check schema"));
+      if (std::string_view(PQgetvalue(r.get(), 0, 0)) != "t") {
+        return Err(Code::kNotFound,
+                   fmt::format("database {} holds no Cairn metadata (table cairn_kv)", PQdb(pg)));
+      }
+    }
+  }
+  return std::unique_ptr<PgKvStore>(new PgKvStore(std::move(pool)));
+}
+
+Result<std::string> PgKvStore::Get(std::string_view key) {
+  for (int attempt = 0;; ++attempt) {
+    Lease lease(pool_.get());
+    CAIRN_RETURN_IF_ERROR(lease.status());
+    PGconn* pg = lease.conn()->pg;
+    PgResult r = Exec(pg, {"SELECT v FROM cairn_kv WHERE k = $1", {key}});
+    Status st = ResultStatus(pg, r.get(), "get");
+    // A connection that broke under the query is replaced once: a read is safe to repeat.
+    if (!st.ok() && PQstatus(pg) != CONNECTION_OK && attempt == 0) continue;
+    CAIRN_RETURN_IF_ERROR(st);
+    if (PQntuples(r.get()) == 0) return Err(Code::kNotFound);
+    return std::string(PQgetvalue(r.get(), 0, 0), PQgetlength(r.get(), 0, 0));
+  }
+}
+
+Status PgKvStore::Write(const WriteBatch& batch, bool sync) {
+  if (batch.empty()) return Status::Ok();
+  Lease lease(pool_.get());
+  CAIRN_RETURN_IF_ERROR(lease.status());
+  Conn* c = lease.conn();
+  CAIRN_RETURN_IF_ERROR(SetSyncCommit(c, sync));
+  const std::vector<Statement> statements = BatchStatements(batch);
+  return statements.size() <= kMaxPipeline ? RunPipeline(c->pg, statements)
+                                           : RunTransaction(c->pg, statements);
+}
+
+std::unique_ptr<Iterator> PgKvStore::NewIterator(std::string_view lower, std::string_view upper) {
+  return std::make_unique<PgIterator>(pool_.get(), lower, upper);
+}
+
+Status PgKvStore::SyncWal() {
+  // A synchronous commit of a transaction that wrote WAL waits until the WAL is flushed up to
+  // its commit record, and with it every asynchronous commit before. (A transaction that wrote
+  // nothing commits without a flush, so this one updates a row.)
+  Lease lease(pool_.get());
+  CAIRN_RETURN_IF_ERROR(lease.status());
+  Conn* c = lease.conn();
+  CAIRN_RETURN_IF_ERROR(SetSyncCommit(c, true));
+  PgResult r(PQexec(c->pg, "UPDATE cairn_kv_sync SET n = n + 1 WHERE id = 1"));
+  return ResultStatus(c->pg, r.get(), "sync");
+}
+
+}  // namespace cairn::kv
