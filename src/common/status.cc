@@ -54,6 +54,8 @@ const char* CodeName(Code code) {
       return "object changed";
     case Code::kReadOnly:
       return "read-only snapshot";
+    case Code::kConflict:
+      return "changed concurrently";
   }
   return "unknown";
 }
@@ -104,6 +106,7 @@ int ToErrno(Code code) {
       return EBADF;
     case Code::kUnavailable:
     case Code::kChanged:
+    case Code::kConflict:
       return EIO;
     case Code::kReadOnly:
       return EROFS;

@@ -36,6 +36,7 @@ enum class Code : int {
   kUnavailable,   // EIO: the object store or metadata database cannot be reached now (retry)
   kChanged,       // EIO: an object changed under Cairn (ETag mismatch); never mixed data
   kReadOnly,      // EROFS: a snapshot (read-only view)
+  kConflict,      // EIO: a batch's expectation failed (another node changed the record); rerun
 };
 
 const char* CodeName(Code code);

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -37,6 +38,16 @@ class WriteBatch {
   void DeleteRange(std::string begin, std::string end) {
     ranges_.push_back({std::move(begin), std::move(end)});
   }
+  // A precondition: the batch applies only if key holds exactly value (nullopt: key absent) at
+  // that moment, checked atomically with the writes; otherwise nothing applies and Write returns
+  // kConflict. This is how nodes sharing one store change records that another node may have
+  // changed since they read them (docs/ARCHITECTURE.md, "Cluster").
+  void Expect(std::string key, std::optional<std::string> value) {
+    expects_.emplace_back(std::move(key), std::move(value));
+  }
+  const std::vector<std::pair<std::string, std::optional<std::string>>>& expects() const {
+    return expects_;
+  }
   const std::vector<Op>& ops() const { return ops_; }
   const std::vector<std::pair<std::string, std::string>>& ranges() const { return ranges_; }
   bool empty() const { return ops_.empty() && ranges_.empty(); }
@@ -46,6 +57,7 @@ class WriteBatch {
   std::vector<Op> ops_;
   // Range deletions apply before the puts and deletes of the same batch.
   std::vector<std::pair<std::string, std::string>> ranges_;
+  std::vector<std::pair<std::string, std::optional<std::string>>> expects_;
 };
 
 // A counter value: 8 bytes, little-endian two's complement.
@@ -71,7 +83,8 @@ class KvStore {
   virtual ~KvStore() = default;
   // The value of key, or Code::kNotFound.
   virtual Result<std::string> Get(std::string_view key) = 0;
-  // Applies batch atomically. sync: durable (WAL fsync'd) when this returns.
+  // Applies batch atomically. sync: durable (WAL fsync'd) when this returns. kConflict (nothing
+  // applied) when one of the batch's expectations does not hold.
   virtual Status Write(const WriteBatch& batch, bool sync) = 0;
   // An iterator over keys in [lower, upper) ("" upper: no end). Give the bounds whenever the scan
   // stays inside a prefix: a seek then never walks over deleted keys outside it.

@@ -46,6 +46,11 @@ Result<std::string> MemoryKvStore::Get(std::string_view key) {
 
 Status MemoryKvStore::Write(const WriteBatch& batch, bool /*sync*/) {
   std::lock_guard lock(mu_);
+  for (const auto& [key, value] : batch.expects()) {
+    auto it = map_.find(key);
+    const bool holds = value ? it != map_.end() && it->second == *value : it == map_.end();
+    if (!holds) return Status(Code::kConflict, "an expected value does not hold");
+  }
   for (const auto& [begin, end] : batch.ranges()) {
     map_.erase(map_.lower_bound(begin), map_.lower_bound(end));
   }

@@ -4,6 +4,7 @@
 #include <libpq-fe.h>
 #include <poll.h>
 
+#include <algorithm>
 #include <condition_variable>
 #include <mutex>
 #include <optional>
@@ -42,6 +43,19 @@ BEGIN
   END LOOP;
   RETURN r;
 END $$;
+CREATE OR REPLACE FUNCTION cairn_kv_expect(key bytea, expected bytea) RETURNS void
+LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+  cur bytea;
+BEGIN
+  -- The advisory lock covers a key that does not exist yet (FOR UPDATE locks only rows); the
+  -- SELECT after it sees every commit made before the lock was granted.
+  PERFORM pg_advisory_xact_lock(hashtextextended(encode(key, 'hex'), 0));
+  SELECT v INTO cur FROM cairn_kv WHERE k = key FOR UPDATE;
+  IF cur IS DISTINCT FROM expected THEN
+    RAISE EXCEPTION 'an expected value does not hold' USING ERRCODE = 'serialization_failure';
+  END IF;
+END $$;
 )sql";
 
 struct ResultFree {
@@ -64,7 +78,13 @@ Status ResultStatus(PGconn* pg, const PGresult* r, std::string_view what) {
   if (r == nullptr) return ConnError(pg, what);
   const ExecStatusType s = PQresultStatus(r);
   if (s == PGRES_COMMAND_OK || s == PGRES_TUPLES_OK) return Status::Ok();
-  const Code code = PQstatus(pg) == CONNECTION_OK ? Code::kIo : Code::kUnavailable;
+  Code code = PQstatus(pg) == CONNECTION_OK ? Code::kIo : Code::kUnavailable;
+  // serialization_failure (a failed expectation) and deadlock_detected: the batch did not
+  // apply; the caller reads again and reruns it.
+  const char* state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+  if (state != nullptr && (std::string_view(state) == "40001" || std::string_view(state) == "40P01")) {
+    code = Code::kConflict;
+  }
   return Status(code, fmt::format("PostgreSQL {}: {}", what, Trimmed(PQresultErrorMessage(r))));
 }
 
@@ -302,7 +322,15 @@ class PgIterator final : public Iterator {
 // The statements of a batch, in the order that gives the batch its meaning.
 std::vector<Statement> BatchStatements(const WriteBatch& batch) {
   std::vector<Statement> out;
-  out.reserve(batch.size());
+  out.reserve(batch.size() + batch.expects().size());
+  // Expectations first, in key order, so that two batches lock shared keys in the same order.
+  std::vector<const std::pair<std::string, std::optional<std::string>>*> expects;
+  for (const auto& e : batch.expects()) expects.push_back(&e);
+  std::sort(expects.begin(), expects.end(), [](auto* a, auto* b) { return a->first < b->first; });
+  for (const auto* e : expects) {
+    out.push_back({"SELECT cairn_kv_expect($1, $2)",
+                   {e->first, e->second ? Param(*e->second) : Param()}});
+  }
   for (const auto& [begin, end] : batch.ranges()) {
     out.push_back({"DELETE FROM cairn_kv WHERE k >= $1 AND k < $2", {begin, end}});
   }
@@ -411,7 +439,8 @@ Result<std::unique_ptr<PgKvStore>> PgKvStore::Open(const std::string& conninfo,
       PgResult r(PQexec(pg,
                         "SELECT to_regclass('cairn_kv') IS NOT NULL AND "
                         "to_regclass('cairn_kv_sync') IS NOT NULL AND "
-                        "to_regprocedure('cairn_kv_add(bytea,bytea)') IS NOT NULL"));
+                        "to_regprocedure('cairn_kv_add(bytea,bytea)') IS NOT NULL AND "
+                        "to_regprocedure('cairn_kv_expect(bytea,bytea)') IS NOT NULL"));
       CAIRN_RETURN_IF_ERROR(ResultStatus(pg, r.get(), "check schema"));
       if (std::string_view(PQgetvalue(r.get(), 0, 0)) != "t") {
         return Err(Code::kNotFound,

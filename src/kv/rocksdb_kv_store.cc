@@ -152,6 +152,20 @@ Status RocksDbKvStore::Write(const WriteBatch& batch, bool sync) {
   }
   rocksdb::WriteOptions wo;
   wo.sync = sync;
+  if (batch.expects().empty()) {
+    std::shared_lock lock(expect_mu_);
+    return FromRocks(db_->Write(wo, &wb), "write");
+  }
+  // Batches with expectations check and write with every other write held off: one process
+  // owns a RocksDB store, so this makes check and write atomic.
+  std::unique_lock lock(expect_mu_);
+  for (const auto& [key, value] : batch.expects()) {
+    std::string cur;
+    auto s = db_->Get(rocksdb::ReadOptions(), ToSlice(key), &cur);
+    if (!s.ok() && !s.IsNotFound()) return FromRocks(s, "get");
+    const bool holds = value ? s.ok() && cur == *value : s.IsNotFound();
+    if (!holds) return Status(Code::kConflict, "an expected value does not hold");
+  }
   return FromRocks(db_->Write(wo, &wb), "write");
 }
 

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <memory>
+#include <shared_mutex>
 #include <string>
 
 #include "kv/kv_store.h"
@@ -36,6 +37,8 @@ class RocksDbKvStore final : public KvStore {
  private:
   explicit RocksDbKvStore(std::unique_ptr<rocksdb::DB> db);
   std::unique_ptr<rocksdb::DB> db_;
+  // Shared by plain writes, exclusive for a batch with expectations (Write).
+  std::shared_mutex expect_mu_;
 };
 
 }  // namespace cairn::kv

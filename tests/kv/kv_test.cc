@@ -225,6 +225,36 @@ TYPED_TEST(KvStoreTest, LargeBatchIsAtomic) {
   EXPECT_EQ(all->size(), 2000u);  // the range delete ran first
 }
 
+TYPED_TEST(KvStoreTest, ExpectationsGateTheWholeBatch) {
+  WriteBatch init;
+  init.Put("rec", "v1");
+  ASSERT_TRUE(this->kv->Write(init, true).ok());
+  // Holds: a present key with its value, an absent key as absent.
+  WriteBatch ok;
+  ok.Expect("rec", "v1");
+  ok.Expect("name", std::nullopt);
+  ok.Put("rec", "v2");
+  ok.Put("name", "x");
+  ASSERT_TRUE(this->kv->Write(ok, true).ok());
+  EXPECT_EQ(*this->kv->Get("rec"), "v2");
+  // Each kind of failure applies nothing: a stale value, a present key expected absent, an
+  // absent key expected present.
+  for (int kind = 0; kind < 3; ++kind) {
+    WriteBatch b;
+    if (kind == 0) b.Expect("rec", "v1");
+    if (kind == 1) b.Expect("name", std::nullopt);
+    if (kind == 2) b.Expect("missing", "v");
+    b.Put("rec", "bad");
+    b.Add("count", 1);
+    b.DeleteRange("name", "namf");
+    Status st = this->kv->Write(b, true);
+    EXPECT_EQ(st.code(), Code::kConflict) << kind << " " << st.ToString();
+  }
+  EXPECT_EQ(*this->kv->Get("rec"), "v2");
+  EXPECT_EQ(*this->kv->Get("name"), "x");
+  EXPECT_EQ(this->kv->Get("count").error().code(), Code::kNotFound);
+}
+
 class PgKvStoreTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -303,6 +333,61 @@ TEST_F(PgKvStoreTest, ConcurrentCounterAddsFromManyClientsAllCount) {
   auto rows = ScanRange(**b, "row", "rox");
   ASSERT_TRUE(rows);
   EXPECT_EQ(rows->size(), 400u);
+}
+
+TEST_F(PgKvStoreTest, ExpectationsSerializeReadModifyWriteAcrossClients) {
+  // Two stores stand for two nodes; 8 threads each read a record, expect it unchanged and write
+  // it plus one, rerunning on kConflict; half also create names that another thread may create
+  // first. No increment is lost, and each name is created exactly once.
+  const std::string db = NewDatabase();
+  PgOptions o;
+  o.create_if_missing = true;
+  auto a = PgKvStore::Open(Pg()->ConnInfo(db), o);
+  ASSERT_TRUE(a);
+  auto b = PgKvStore::Open(Pg()->ConnInfo(db), {});
+  ASSERT_TRUE(b);
+  std::vector<std::thread> threads;
+  std::atomic<int> failures{0}, conflicts{0}, created{0};
+  for (int t = 0; t < 8; ++t) {
+    KvStore* kv = t % 2 ? b->get() : a->get();
+    threads.emplace_back([&, kv, t] {
+      for (int i = 0; i < 25; ++i) {
+        for (;;) {
+          auto cur = kv->Get("rec");
+          std::optional<std::string> seen;
+          int64_t n = 0;
+          if (cur) {
+            seen = *cur;
+            n = std::stoll(*cur);
+          }
+          WriteBatch w;
+          w.Expect("rec", seen);
+          w.Put("rec", std::to_string(n + 1));
+          Status st = kv->Write(w, false);
+          if (st.code() == Code::kConflict) {
+            ++conflicts;
+            continue;
+          }
+          if (!st.ok()) ++failures;
+          break;
+        }
+        const std::string name = fmt::format("name{:03}", i);
+        if (t % 2 == 0 && !kv->Get(name)) {
+          WriteBatch w;
+          w.Expect(name, std::nullopt);
+          w.Put(name, std::to_string(t));
+          Status st = kv->Write(w, false);
+          if (st.ok()) ++created;
+          else if (st.code() != Code::kConflict) ++failures;
+        }
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_EQ(*(*a)->Get("rec"), "200");
+  EXPECT_EQ(created.load(), 25);
+  RecordProperty("conflicts", conflicts.load());
 }
 
 TEST_F(PgKvStoreTest, SyncedWritesSurviveAServerCrash) {
