@@ -82,7 +82,8 @@ Status ResultStatus(PGconn* pg, const PGresult* r, std::string_view what) {
   // serialization_failure (a failed expectation) and deadlock_detected: the batch did not
   // apply; the caller reads again and reruns it.
   const char* state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
-  if (state != nullptr && (std::string_view(state) == "40001" || std::string_view(state) == "40P01")) {
+  if (state != nullptr &&
+      (std::string_view(state) == "40001" || std::string_view(state) == "40P01")) {
     code = Code::kConflict;
   }
   return Status(code, fmt::format("PostgreSQL {}: {}", what, Trimmed(PQresultErrorMessage(r))));
@@ -328,8 +329,8 @@ std::vector<Statement> BatchStatements(const WriteBatch& batch) {
   for (const auto& e : batch.expects()) expects.push_back(&e);
   std::sort(expects.begin(), expects.end(), [](auto* a, auto* b) { return a->first < b->first; });
   for (const auto* e : expects) {
-    out.push_back({"SELECT cairn_kv_expect($1, $2)",
-                   {e->first, e->second ? Param(*e->second) : Param()}});
+    out.push_back(
+        {"SELECT cairn_kv_expect($1, $2)", {e->first, e->second ? Param(*e->second) : Param()}});
   }
   for (const auto& [begin, end] : batch.ranges()) {
     out.push_back({"DELETE FROM cairn_kv WHERE k >= $1 AND k < $2", {begin, end}});

@@ -377,8 +377,10 @@ TEST_F(PgKvStoreTest, ExpectationsSerializeReadModifyWriteAcrossClients) {
           w.Expect(name, std::nullopt);
           w.Put(name, std::to_string(t));
           Status st = kv->Write(w, false);
-          if (st.ok()) ++created;
-          else if (st.code() != Code::kConflict) ++failures;
+          if (st.ok())
+            ++created;
+          else if (st.code() != Code::kConflict)
+            ++failures;
         }
       }
     });
