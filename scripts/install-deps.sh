@@ -12,6 +12,7 @@ packages=(
   clang-format jq util-linux coreutils procps kmod
   awscli s3fs rclone iproute2 curl
   libpq-dev postgresql-15
+  librados-dev ceph-mon ceph-osd ceph-mgr ceph-common
 )
 # The S3 tests run s3rver on Node.js: Debian's nodejs and npm, unless a node is already installed.
 if ! command -v node >/dev/null 2>&1; then

@@ -72,7 +72,11 @@ std::string SegmentStore::SegmentPath(const std::string& data_dir, uint64_t id) 
 }
 
 SegmentStore::SegmentStore(std::string data_dir, kv::KvStore* kv, SegmentStoreOptions options)
-    : dir_(std::move(data_dir)), kv_(kv), options_(options), ids_(kv, "next_segment", 1) {}
+    : dir_(std::move(data_dir)),
+      kv_(kv),
+      options_(options),
+      backend_(options_.backend ? options_.backend : std::make_shared<LocalSegments>(dir_)),
+      ids_(kv, "next_segment", 1) {}
 
 SegmentStore::~SegmentStore() { (void)Close(); }
 
@@ -91,22 +95,26 @@ Result<std::unique_ptr<SegmentStore>> SegmentStore::Open(const std::string& data
   CAIRN_ASSIGN_OR_RETURN(auto records, meta.ListSegments());
   kv::WriteBatch fixups;
   const int64_t now = NowSeconds();
+  SegmentBackend& backend = *store->backend_;
   for (auto& rec : records) {
-    std::string path = SegmentPath(data_dir, rec.id);
+    // Another node's segment: that node seals, tiers and compacts it; reads open it on demand.
+    if (rec.node != options.node) continue;
     auto seg = std::make_shared<Segment>();
     seg->state_since = now;
     seg->origin = rec.origin;
     seg->pushed = rec.pushed;
     store->segments_[rec.id] = seg;
-    if (!options.read_only) (void)::unlink(store->HydratePath(rec.id).c_str());  // a stale download
+    if (!options.read_only && backend.local()) {
+      (void)::unlink(store->HydratePath(rec.id).c_str());  // a stale download
+    }
     if (rec.state == meta::SegmentState::kEvicted) {
       // A crash between recording the eviction and deleting the file leaves the file behind.
-      if (!options.read_only) (void)::unlink(path.c_str());
+      if (!options.read_only) (void)backend.Remove(rec.id);
       seg->state = rec.state;
       seg->size = rec.size;
       continue;
     }
-    auto file = File::Open(path, O_RDONLY);
+    auto file = backend.Open(rec.id, false);
     if (!file) {
       seg->state = meta::SegmentState::kSealed;
       if (rec.state == meta::SegmentState::kUploaded) {
@@ -122,8 +130,8 @@ Result<std::unique_ptr<SegmentStore>> SegmentStore::Open(const std::string& data
       log::Error("segment {} is missing: {}", rec.id, file.error().ToString());
       continue;
     }
-    CAIRN_ASSIGN_OR_RETURN(uint64_t size, file->Size());
-    seg->file = std::make_shared<File>(std::move(*file));
+    CAIRN_ASSIGN_OR_RETURN(uint64_t size, (*file)->Size());
+    seg->file = std::move(*file);
     seg->size = size;
     seg->state = rec.state == meta::SegmentState::kUploaded ? meta::SegmentState::kUploaded
                                                             : meta::SegmentState::kSealed;
@@ -146,7 +154,7 @@ Status SegmentStore::PutRecord(const Segment& seg, uint64_t id, meta::SegmentSta
   std::lock_guard lock(record_mu_);  // so that a concurrent SetPushed is never overwritten
   kv::WriteBatch batch;
   batch.Put(meta::SegmentKey(id),
-            meta::EncodeSegment({id, state, size, seg.origin, seg.pushed.load()}));
+            meta::EncodeSegment({id, state, size, seg.origin, seg.pushed.load(), options_.node}));
   return kv_->Write(batch, sync);
 }
 
@@ -208,14 +216,14 @@ Status SegmentStore::RollLocked() {
     active_id_snapshot_ = 0;
   }
   CAIRN_ASSIGN_OR_RETURN(uint64_t id, ids_.Next());
-  std::string path = SegmentPath(dir_, id);
-  CAIRN_ASSIGN_OR_RETURN(File file, File::Open(path, O_RDWR | O_CREAT | O_EXCL, 0600));
+  CAIRN_ASSIGN_OR_RETURN(std::shared_ptr<SegmentFile> file, backend_->Create(id));
   std::string header = EncodeSegmentHeader(id);
-  CAIRN_RETURN_IF_ERROR(file.WriteAt(0, header.data(), header.size()));
+  iovec hiov{header.data(), header.size()};
+  CAIRN_RETURN_IF_ERROR(file->WriteVAt(0, &hiov, 1, header.size()));
   auto seg = std::make_shared<Segment>();
   // The segment record commits before any extent can point into the segment.
   CAIRN_RETURN_IF_ERROR(PutRecord(*seg, id, meta::SegmentState::kOpen, 0, false));
-  seg->file = std::make_shared<File>(std::move(file));
+  seg->file = std::move(file);
   seg->state = meta::SegmentState::kOpen;
   seg->size = kSegmentHeaderSize;
   seg->opened = seg->state_since = NowSeconds();
@@ -284,7 +292,7 @@ bool SegmentStore::HasUncommitted(uint64_t segment_id) const {
 Status SegmentStore::Read(const meta::Extent& e, uint32_t from, uint32_t n, char* out) const {
   if (n == 0) return Status::Ok();
   if (static_cast<uint64_t>(from) + n > e.length) return Status(Code::kInvalid, "read past extent");
-  std::shared_ptr<File> file;
+  std::shared_ptr<SegmentFile> file;
   bool evicted = false;
   {
     std::shared_lock lock(map_mu_);
@@ -295,6 +303,7 @@ Status SegmentStore::Read(const meta::Extent& e, uint32_t from, uint32_t n, char
       it->second->last_read.store(NowSeconds(), std::memory_order_relaxed);
     }
   }
+  if (!file && !evicted && options_.node != 0) file = ForeignFile(e.segment_id);
   if (!file && !(evicted && remote_)) {
     return Status(Code::kCorruption, fmt::format("segment {} is missing", e.segment_id));
   }
@@ -384,7 +393,26 @@ std::vector<SegmentInfo> SegmentStore::List() const {
 
 uint64_t SegmentStore::active_id() const { return active_id_snapshot_.load(); }
 
-Result<std::shared_ptr<File>> SegmentStore::GetFile(uint64_t segment_id) const {
+std::shared_ptr<SegmentFile> SegmentStore::ForeignFile(uint64_t segment_id) const {
+  {
+    std::lock_guard lock(foreign_mu_);
+    if (auto it = foreign_.find(segment_id); it != foreign_.end()) return it->second;
+  }
+  // An extent points here, so the segment's record committed before it (Append's contract).
+  auto v = kv_->Get(meta::SegmentKey(segment_id));
+  if (!v) return nullptr;
+  auto rec = meta::DecodeSegment(segment_id, *v);
+  if (!rec || rec->node == options_.node) return nullptr;
+  auto file = backend_->Open(segment_id, false);
+  if (!file) {
+    log::Error("segment {} of node {}: {}", segment_id, rec->node, file.error().ToString());
+    return nullptr;
+  }
+  std::lock_guard lock(foreign_mu_);
+  return foreign_.emplace(segment_id, std::move(*file)).first->second;
+}
+
+Result<std::shared_ptr<SegmentFile>> SegmentStore::GetFile(uint64_t segment_id) const {
   std::shared_lock lock(map_mu_);
   auto it = segments_.find(segment_id);
   if (it == segments_.end() || !it->second->file) {
@@ -414,8 +442,7 @@ Status SegmentStore::Remove(uint64_t segment_id) {
   batch.Delete(meta::SegmentKey(segment_id));
   batch.Delete(meta::LiveKey(segment_id));
   CAIRN_RETURN_IF_ERROR(kv_->Write(batch, true));
-  std::string path = SegmentPath(dir_, segment_id);
-  if (::unlink(path.c_str()) != 0 && errno != ENOENT) return ErrnoStatus("unlink " + path);
+  CAIRN_RETURN_IF_ERROR(backend_->Remove(segment_id));
   if (remote && remote_) remote_->OnRemoved(segment_id, !keep_object);
   return Status::Ok();
 }
@@ -466,8 +493,7 @@ Result<uint64_t> SegmentStore::Evict(uint64_t segment_id) {
     seg->state_since = NowSeconds();
     seg->file.reset();
   }
-  std::string path = SegmentPath(dir_, segment_id);
-  if (::unlink(path.c_str()) != 0 && errno != ENOENT) return Err(ErrnoStatus("unlink " + path));
+  CAIRN_RETURN_IF_ERROR(backend_->Remove(segment_id));
   local_bytes_ -= seg->size.load();
   return seg->size.load();
 }
@@ -507,8 +533,8 @@ Status SegmentStore::SetPushed(const std::vector<uint64_t>& segment_ids, bool pu
         return Status(Code::kBusy, fmt::format("segment {} is still open", id));
       }
       seg.pushed = pushed;
-      batch.Put(meta::SegmentKey(id),
-                meta::EncodeSegment({id, seg.state, seg.size.load(), seg.origin, pushed}));
+      batch.Put(meta::SegmentKey(id), meta::EncodeSegment({id, seg.state, seg.size.load(),
+                                                           seg.origin, pushed, options_.node}));
     }
   }
   if (batch.empty()) return Status::Ok();
@@ -516,6 +542,7 @@ Status SegmentStore::SetPushed(const std::vector<uint64_t>& segment_ids, bool pu
 }
 
 Status SegmentStore::InstallHydrated(uint64_t segment_id, const std::string& path) {
+  if (!backend_->local()) return Status(Code::kNotSupported, "hydration needs local segments");
   std::shared_ptr<Segment> seg;
   {
     std::shared_lock lock(map_mu_);
@@ -546,7 +573,7 @@ Status SegmentStore::InstallHydrated(uint64_t segment_id, const std::string& pat
   CAIRN_RETURN_IF_ERROR(PutRecord(*seg, segment_id, meta::SegmentState::kUploaded, size, false));
   std::unique_lock lock(map_mu_);
   if (seg->state != meta::SegmentState::kEvicted) return Status::Ok();
-  seg->file = std::make_shared<File>(std::move(file));
+  seg->file = std::make_shared<LocalSegmentFile>(std::move(file));
   seg->state = meta::SegmentState::kUploaded;
   seg->state_since = NowSeconds();
   local_bytes_ += size;

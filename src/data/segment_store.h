@@ -25,6 +25,7 @@
 
 #include "common/file.h"
 #include "common/thread_pool.h"
+#include "data/segment_file.h"
 #include "kv/kv_store.h"
 #include "meta/meta_store.h"
 #include "meta/schema.h"
@@ -42,6 +43,11 @@ constexpr uint32_t kMaxBlob = 1 << 20;
 struct SegmentStoreOptions {
   uint64_t segment_size = 64ull << 20;
   bool read_only = false;  // fsck: never append, never rewrite segment records
+  // Where segment bytes live (null: LocalSegments in the data directory).
+  std::shared_ptr<SegmentBackend> backend;
+  // Cluster mode: this node's number. The store manages (seals after a crash, tiers, compacts)
+  // only the segments it created; other nodes' segments it opens on first read, read-only.
+  uint32_t node = 0;
 };
 
 // A blob's record header as found in a segment file.
@@ -147,13 +153,15 @@ class SegmentStore {
   Status SetPushed(const std::vector<uint64_t>& segment_ids, bool pushed);
 
   // Compaction support: the file of a sealed segment, and its removal once nothing maps it.
-  Result<std::shared_ptr<File>> GetFile(uint64_t segment_id) const;
+  Result<std::shared_ptr<SegmentFile>> GetFile(uint64_t segment_id) const;
+  // Whether segment files are local files (tiering, hydration and pushes need them).
+  bool local() const { return backend_->local(); }
   Status Remove(uint64_t segment_id);
   static std::string SegmentPath(const std::string& data_dir, uint64_t id);
 
  private:
   struct Segment {
-    std::shared_ptr<File> file;  // null when evicted (or lost)
+    std::shared_ptr<SegmentFile> file;  // null when evicted (or lost)
     meta::SegmentState state;
     std::atomic<int64_t> last_read{0};
     int64_t state_since = 0;  // GUARDED_BY(map_mu_)
@@ -175,9 +183,15 @@ class SegmentStore {
   Status PutRecord(const Segment& seg, uint64_t id, meta::SegmentState state, uint64_t size,
                    bool sync);
 
+  // Another node's segment (cluster mode), opened on first read; nullptr when it has no record.
+  std::shared_ptr<SegmentFile> ForeignFile(uint64_t segment_id) const;
+
   const std::string dir_;
   kv::KvStore* const kv_;
   const SegmentStoreOptions options_;
+  std::shared_ptr<SegmentBackend> backend_;
+  mutable std::mutex foreign_mu_;
+  mutable std::map<uint64_t, std::shared_ptr<SegmentFile>> foreign_;  // GUARDED_BY(foreign_mu_)
   meta::IdAllocator ids_;
 
   mutable std::shared_mutex map_mu_;

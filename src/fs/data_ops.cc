@@ -535,7 +535,7 @@ Status FileSystem::MoveBlobLocked(uint64_t segment_id, const data::RecordHeader&
 }
 
 Status FileSystem::CompactSegment(uint64_t segment_id) {
-  CAIRN_ASSIGN_OR_RETURN(std::shared_ptr<File> file, segments_->GetFile(segment_id));
+  CAIRN_ASSIGN_OR_RETURN(std::shared_ptr<data::SegmentFile> file, segments_->GetFile(segment_id));
   CAIRN_ASSIGN_OR_RETURN(uint64_t file_size, file->Size());
   std::string buf(data::kRecordHeaderSize, '\0');
   uint64_t pos = data::kSegmentHeaderSize;

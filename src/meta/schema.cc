@@ -222,10 +222,12 @@ std::string EncodeSegment(const SegmentRecord& s) {
   out.push_back(static_cast<char>(kRecordVersion));
   out.push_back(static_cast<char>(s.state));
   PutFixed64(&out, s.size);
-  if (s.pushed || !s.origin.empty()) {  // optional tail: absent in records of plain segments
-    out.push_back(static_cast<char>(s.pushed ? 1 : 0));
+  // Optional tail: absent in records of plain segments. Flags: 1 pushed, 2 a node follows.
+  if (s.pushed || !s.origin.empty() || s.node != 0) {
+    out.push_back(static_cast<char>((s.pushed ? 1 : 0) | (s.node != 0 ? 2 : 0)));
     PutFixed32(&out, static_cast<uint32_t>(s.origin.size()));
     out.append(s.origin);
+    if (s.node != 0) PutFixed32(&out, s.node);
   }
   return out;
 }
@@ -242,7 +244,8 @@ Result<SegmentRecord> DecodeSegment(uint64_t id, std::string_view value) {
   s.state = static_cast<SegmentState>(state);
   if (!d.empty()) {
     uint8_t flags;
-    if (!d.Get8(&flags) || flags > 1 || !GetString(&d, &s.origin) || !d.empty()) {
+    if (!d.Get8(&flags) || flags > 3 || !GetString(&d, &s.origin) ||
+        ((flags & 2) && !d.Get32(&s.node)) || !d.empty()) {
       return Err(Corrupt("segment", id));
     }
     s.pushed = flags & 1;

@@ -149,6 +149,9 @@ struct SegmentRecord {
   // Part of a snapshot pushed to this file system's object store: its object outlives the
   // segment until `cairn snap delete --remote` finds nothing that references it.
   bool pushed = false;
+  // The cluster node that created it and alone appends, seals, tiers and compacts it (0: a
+  // single-node file system).
+  uint32_t node = 0;
   bool operator==(const SegmentRecord&) const = default;
 };
 std::string EncodeSegment(const SegmentRecord& s);

@@ -1,0 +1,178 @@
+#include "data/rados_segments.h"
+
+#include <fmt/format.h>
+#include <rados/librados.h>
+
+#include <cerrno>
+#include <cstring>
+#include <vector>
+
+namespace cairn::data {
+namespace {
+
+Status RadosStatus(int err, std::string_view what) {
+  const int e = err < 0 ? -err : err;
+  Code code = Code::kIo;
+  switch (e) {
+    case ENOENT:
+      code = Code::kNotFound;
+      break;
+    case EEXIST:
+      code = Code::kExists;
+      break;
+    case EACCES:
+    case EPERM:
+      code = Code::kPermission;
+      break;
+    case ETIMEDOUT:
+    case ENOTCONN:
+    case ESHUTDOWN:
+    case ECONNREFUSED:
+      code = Code::kUnavailable;
+      break;
+    case ENOSPC:
+    case EDQUOT:
+      code = Code::kNoSpace;
+      break;
+    default:
+      break;
+  }
+  return Status(code, fmt::format("RADOS {}: {}", what, std::strerror(e)));
+}
+
+}  // namespace
+
+// The connection and the pool's I/O context, shared by the backend and its open segments.
+struct RadosSegments::Handle {
+  rados_t cluster = nullptr;
+  rados_ioctx_t io = nullptr;
+  ~Handle() {
+    if (io) rados_ioctx_destroy(io);
+    if (cluster) rados_shutdown(cluster);
+  }
+};
+
+namespace {
+
+class RadosSegmentFile final : public SegmentFile {
+ public:
+  RadosSegmentFile(std::shared_ptr<RadosSegments::Handle> h, std::string oid)
+      : h_(std::move(h)), oid_(std::move(oid)) {}
+
+  Result<size_t> ReadAt(uint64_t offset, char* buf, size_t n) const override {
+    size_t done = 0;
+    while (done < n) {
+      // One read returns at most what the object holds past offset.
+      const size_t want = std::min<size_t>(n - done, 64u << 20);
+      const int r = rados_read(h_->io, oid_.c_str(), buf + done, want, offset + done);
+      if (r < 0) return Err(RadosStatus(r, "read " + oid_));
+      done += static_cast<size_t>(r);
+      if (static_cast<size_t>(r) < want) break;  // end of the object
+    }
+    return done;
+  }
+
+  Status WriteVAt(uint64_t offset, const struct iovec* iov, int count,
+                  size_t total) const override {
+    // One write operation: the buffers land together or not at all.
+    rados_write_op_t op = rados_create_write_op();
+    uint64_t at = offset;
+    for (int i = 0; i < count; ++i) {
+      rados_write_op_write(op, static_cast<const char*>(iov[i].iov_base), iov[i].iov_len, at);
+      at += iov[i].iov_len;
+    }
+    (void)total;
+    const int r = rados_write_op_operate(op, h_->io, oid_.c_str(), nullptr, 0);
+    rados_release_write_op(op);
+    if (r < 0) return RadosStatus(r, "write " + oid_);
+    return Status::Ok();
+  }
+
+  Status DataSync() const override { return Status::Ok(); }  // acknowledged writes are durable
+
+  Result<uint64_t> Size() const override {
+    uint64_t size = 0;
+    time_t mtime = 0;
+    const int r = rados_stat(h_->io, oid_.c_str(), &size, &mtime);
+    if (r < 0) return Err(RadosStatus(r, "stat " + oid_));
+    return size;
+  }
+
+ private:
+  std::shared_ptr<RadosSegments::Handle> h_;
+  const std::string oid_;
+};
+
+}  // namespace
+
+RadosSegments::RadosSegments(std::shared_ptr<Handle> handle, std::string fs_uuid)
+    : handle_(std::move(handle)), uuid_(std::move(fs_uuid)) {}
+RadosSegments::~RadosSegments() = default;
+
+Result<std::unique_ptr<RadosSegments>> RadosSegments::Open(const RadosOptions& options,
+                                                           std::string fs_uuid) {
+  if (options.conf.empty()) return Err(Code::kInvalid, "RADOS: no ceph.conf given");
+  if (options.pool.empty()) return Err(Code::kInvalid, "RADOS: no pool given");
+  auto h = std::make_shared<Handle>();
+  int r = rados_create2(&h->cluster, "ceph", ("client." + options.user).c_str(), 0);
+  if (r < 0) return Err(RadosStatus(r, "create handle"));
+  r = rados_conf_read_file(h->cluster, options.conf.c_str());
+  if (r < 0) return Err(RadosStatus(r, "read " + options.conf));
+  const std::string timeout = fmt::format("{}", options.op_timeout_s);
+  for (const char* key : {"rados_osd_op_timeout", "rados_mon_op_timeout", "client_mount_timeout"}) {
+    r = rados_conf_set(h->cluster, key, timeout.c_str());
+    if (r < 0) return Err(RadosStatus(r, fmt::format("set {}", key)));
+  }
+  r = rados_connect(h->cluster);
+  if (r < 0) {
+    Status st =
+        RadosStatus(r, "connect (ceph.conf " + options.conf + ", client." + options.user + ")");
+    rados_shutdown(h->cluster);
+    h->cluster = nullptr;
+    if (st.code() == Code::kIo) st = Status(Code::kUnavailable, st.message());
+    return Err(st);
+  }
+  r = rados_ioctx_create(h->cluster, options.pool.c_str(), &h->io);
+  if (r < 0) {
+    h->io = nullptr;
+    if (r == -ENOENT) {
+      return Err(Code::kNotFound, fmt::format("RADOS pool {} does not exist", options.pool));
+    }
+    return Err(RadosStatus(r, "open pool " + options.pool));
+  }
+  return std::unique_ptr<RadosSegments>(new RadosSegments(std::move(h), std::move(fs_uuid)));
+}
+
+std::string RadosSegments::Oid(uint64_t id) const {
+  return fmt::format("{}.{:016x}.seg", uuid_, id);
+}
+
+std::string RadosSegments::Name(uint64_t id) const { return "rados object " + Oid(id); }
+
+Result<std::shared_ptr<SegmentFile>> RadosSegments::Create(uint64_t id) {
+  const std::string oid = Oid(id);
+  rados_write_op_t op = rados_create_write_op();
+  rados_write_op_create(op, LIBRADOS_CREATE_EXCLUSIVE, nullptr);
+  const int r = rados_write_op_operate(op, handle_->io, oid.c_str(), nullptr, 0);
+  rados_release_write_op(op);
+  if (r < 0) return Err(RadosStatus(r, "create " + oid));
+  return std::shared_ptr<SegmentFile>(std::make_shared<RadosSegmentFile>(handle_, oid));
+}
+
+Result<std::shared_ptr<SegmentFile>> RadosSegments::Open(uint64_t id, bool /*writable*/) {
+  const std::string oid = Oid(id);
+  uint64_t size = 0;
+  time_t mtime = 0;
+  const int r = rados_stat(handle_->io, oid.c_str(), &size, &mtime);
+  if (r < 0) return Err(RadosStatus(r, "stat " + oid));
+  return std::shared_ptr<SegmentFile>(std::make_shared<RadosSegmentFile>(handle_, oid));
+}
+
+Status RadosSegments::Remove(uint64_t id) {
+  const std::string oid = Oid(id);
+  const int r = rados_remove(handle_->io, oid.c_str());
+  if (r < 0 && r != -ENOENT) return RadosStatus(r, "remove " + oid);
+  return Status::Ok();
+}
+
+}  // namespace cairn::data
