@@ -10,8 +10,9 @@
 
 namespace cairn {
 
-Status ErrnoStatus(std::string_view what) {
-  int e = errno;
+Status ErrnoStatus(std::string_view what) { return ErrnoStatus(errno, what); }
+
+Status ErrnoStatus(int e, std::string_view what) {
   Code code = Code::kIo;
   switch (e) {
     case ENOENT:

@@ -16,6 +16,8 @@ namespace cairn {
 
 // Status for the current errno, with what was being done ("pread segment 12").
 Status ErrnoStatus(std::string_view what);
+// The same for an error number given (libraries that return -errno).
+Status ErrnoStatus(int err, std::string_view what);
 
 class File {
  public:

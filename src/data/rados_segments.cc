@@ -10,34 +10,13 @@
 namespace cairn::data {
 namespace {
 
+// librados returns -errno; a cluster that cannot be reached in time is kUnavailable.
 Status RadosStatus(int err, std::string_view what) {
   const int e = err < 0 ? -err : err;
-  Code code = Code::kIo;
-  switch (e) {
-    case ENOENT:
-      code = Code::kNotFound;
-      break;
-    case EEXIST:
-      code = Code::kExists;
-      break;
-    case EACCES:
-    case EPERM:
-      code = Code::kPermission;
-      break;
-    case ETIMEDOUT:
-    case ENOTCONN:
-    case ESHUTDOWN:
-    case ECONNREFUSED:
-      code = Code::kUnavailable;
-      break;
-    case ENOSPC:
-    case EDQUOT:
-      code = Code::kNoSpace;
-      break;
-    default:
-      break;
+  if (e == ETIMEDOUT || e == ENOTCONN || e == ESHUTDOWN || e == ECONNREFUSED) {
+    return Status(Code::kUnavailable, fmt::format("RADOS {}: {}", what, std::strerror(e)));
   }
-  return Status(code, fmt::format("RADOS {}: {}", what, std::strerror(e)));
+  return ErrnoStatus(e, fmt::format("RADOS {}", what));
 }
 
 }  // namespace
