@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/cli_common.h"
+#include "cli/cluster_commands.h"
 #include "cli/snap_commands.h"
 #include "common/units.h"
 #include "fs/options.h"
@@ -32,8 +33,16 @@ struct TierFlags {
 };
 
 int CmdFormat(const std::string& data_dir, const std::string& inline_max,
-              const std::string& segment_size, const TierFlags& t) {
+              const std::string& segment_size, const TierFlags& t,
+              const fs::ClusterSettings& cluster) {
   fs::FormatOptions opts;
+  opts.cluster = cluster;
+  if (cluster.enabled() && cluster.ceph_conf.empty()) {
+    return Fail("format", Status(Code::kInvalid, "--meta needs --ceph-conf (and --pool)"));
+  }
+  if (!cluster.enabled() && !cluster.ceph_conf.empty()) {
+    return Fail("format", Status(Code::kInvalid, "--ceph-conf needs --meta"));
+  }
   opts.tier.object_store = t.object_store;
   auto cap = ParseSize(t.nvme_capacity);
   if (!cap) return Fail("format", cap.error());
@@ -75,6 +84,10 @@ int CmdFormat(const std::string& data_dir, const std::string& inline_max,
   if (!sb) return Fail("format", sb.error());
   fmt::print("formatted {} (inline files up to {}, segments of {}, objects in {})\n", data_dir,
              FormatSize(opts.inline_max), FormatSize(opts.segment_size), sb->tier.object_store);
+  if (sb->cluster.enabled()) {
+    fmt::print("cluster file system {}: this is node {}; add nodes with 'cairn cluster join'\n",
+               sb->uuid, sb->cluster.node);
+  }
   return 0;
 }
 
@@ -401,6 +414,9 @@ int main(int argc, char** argv) {
                      "Seal an open segment with data after this long (5s; 0: only when full)");
   format->add_option("--retention", tf.retention,
                      "Evict uploaded data unread this long, e.g. 7d (0: only when space runs out)");
+  fs::ClusterSettings cluster_settings;
+  cli::AddClusterFlags(format, &cluster_settings);
+  cli::ClusterCommands cluster(app);
 
   auto* mount = app.add_subcommand("mount", "Mount a file system; returns once it is ready");
   mount->add_option("DATA_DIR", data_dir, "A formatted data directory")->required();
@@ -419,6 +435,10 @@ int main(int argc, char** argv) {
                    "Threads serving FUSE requests (1-256, default 8; more than the readers of "
                    "a cold read epoch only adds context switches)")
       ->check(CLI::Range(1u, 256u));
+  std::string lease = "1s";
+  mount->add_option("--lease", lease,
+                    "Cluster mode: how long names and attributes are trusted before they are "
+                    "read again, so other nodes' changes show within it (default 1s)");
   std::string read_ahead = "16MiB";
   mount->add_option("--read-ahead", read_ahead,
                     "The kernel's read-ahead window for sequential reads (default 16MiB; 0 keeps "
@@ -484,7 +504,8 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
 
   if (int r = snap.Run(); r >= 0) return r;
-  if (*format) return CmdFormat(data_dir, inline_max, segment_size, tf);
+  if (int r = cluster.Run(); r >= 0) return r;
+  if (*format) return CmdFormat(data_dir, inline_max, segment_size, tf, cluster_settings);
   if (*tier_status) return CmdTierStatus(mountpoint, json);
   if (*tier_fetch) return CmdTierFetch(paths);
   if (*tier_release) return CmdTierRelease(paths);
@@ -496,6 +517,10 @@ int main(int argc, char** argv) {
     if (!rt) return Fail("mount", rt.error());
     server::DaemonOptions o;
     o.mount.remote_timeout_s = *rt;
+    auto ls = ParseDuration(lease);
+    if (!ls) return Fail("mount", ls.error());
+    if (*ls > 3600) return Fail("mount", Status(Code::kInvalid, "--lease must be at most 1h"));
+    o.mount.lease_s = *ls;
     o.mount.metrics_address = metrics_address;
     o.data_dir = data_dir;
     o.mountpoint = mountpoint;

@@ -98,7 +98,7 @@ Result<std::unique_ptr<SegmentStore>> SegmentStore::Open(const std::string& data
   SegmentBackend& backend = *store->backend_;
   for (auto& rec : records) {
     // Another node's segment: that node seals, tiers and compacts it; reads open it on demand.
-    if (rec.node != options.node) continue;
+    if (!options.read_only && rec.node != options.node) continue;
     auto seg = std::make_shared<Segment>();
     seg->state_since = now;
     seg->origin = rec.origin;

@@ -27,20 +27,21 @@ Status FileSystem::Open(uint64_t ino, int flags) {
     return SnapGetAttr(ino).has_value() ? Status::Ok() : Status(Code::kNotFound, "");
   }
   CAIRN_ASSIGN_OR_RETURN(auto state, cache_->Get(ino, 0, 1));
-  Status st;
-  if ((flags & O_TRUNC) && (flags & O_ACCMODE) != O_RDONLY) {
-    std::unique_lock lock(state->lock);
-    if (state->deleted) {
-      st = Status(Code::kNotFound, "");
-    } else if (state->inode.IsReg() && state->inode.size > 0) {
+  // Close-to-open: what another node wrote and closed before this open is what it reads.
+  Status st = Revalidate(*state, /*force=*/true);
+  if (st.ok() && (flags & O_TRUNC) && (flags & O_ACCMODE) != O_RDONLY) {
+    st = RetryOnConflict([&]() -> Status {
+      std::unique_lock lock(state->lock);
+      if (state->deleted) return Status(Code::kNotFound, "");
+      if (!state->inode.IsReg() || state->inode.size == 0) return Status::Ok();
       meta::Inode copy = state->inode;
       kv::WriteBatch batch;
       LiveDeltas live;
-      st = TruncateLocked(copy, 0, &batch, &live);
+      CAIRN_RETURN_IF_ERROR(TruncateLocked(copy, 0, &batch, &live));
       copy.mtime = copy.ctime = meta::Now();
-      if (st.ok()) st = CommitData(*state, copy, &batch, live);
-    }
-  } else {
+      return CommitData(*state, copy, &batch, live);
+    });
+  } else if (st.ok()) {
     // Shared: an open of a file that others read or write does not wait for them.
     std::shared_lock lock(state->lock);
     if (state->deleted) st = Status(Code::kNotFound, "");
@@ -129,51 +130,53 @@ Result<size_t> FileSystem::Write(uint64_t ino, uint64_t offset, const char* data
   if (IsSnapIno(ino)) return Err(Code::kReadOnly, "snapshots are read-only");
   if (offset > kMaxFileSize || size > kMaxFileSize - offset) return Err(Code::kTooBig);
   tier_->WaitForSpace();  // backpressure while NVMe is full of data not yet uploaded
-  CAIRN_ASSIGN_OR_RETURN(auto state, cache_->Get(ino));
-  const auto check = [&]() -> Status {
-    if (state->deleted) return Status(Code::kNotFound, "");
-    if (state->inode.IsDir()) return Status(Code::kIsDir, "");
-    if (!state->inode.IsReg()) return Status(Code::kInvalid, "");
-    return Status::Ok();
-  };
-  const auto in_segments = [](const meta::Inode& inode) {
-    return !inode.is_inline && !inode.is_remote;
-  };
-  // A file whose bytes are in segments takes the write's bytes under the shared lock, so that
-  // the writes of one file (the kernel flushes its pages with many at once) copy and checksum in
-  // parallel; only the commit of the extents is exclusive.
-  std::vector<meta::Extent> appended;
-  PendingAppends pending(segments_.get());
-  {
-    std::shared_lock lock(state->lock);
+  return RetryOnConflict([&]() -> Result<size_t> {
+CAIRN_ASSIGN_OR_RETURN(auto state, cache_->Get(ino));
+    const auto check = [&]() -> Status {
+      if (state->deleted) return Status(Code::kNotFound, "");
+      if (state->inode.IsDir()) return Status(Code::kIsDir, "");
+      if (!state->inode.IsReg()) return Status(Code::kInvalid, "");
+      return Status::Ok();
+    };
+    const auto in_segments = [](const meta::Inode& inode) {
+      return !inode.is_inline && !inode.is_remote;
+    };
+    // A file whose bytes are in segments takes the write's bytes under the shared lock, so that
+    // the writes of one file (the kernel flushes its pages with many at once) copy and checksum in
+    // parallel; only the commit of the extents is exclusive.
+    std::vector<meta::Extent> appended;
+    PendingAppends pending(segments_.get());
+    {
+      std::shared_lock lock(state->lock);
+      CAIRN_RETURN_IF_ERROR(check());
+      if (size == 0) return 0;
+      if (in_segments(state->inode)) {
+        CAIRN_RETURN_IF_ERROR(AppendPending(ino, offset, data, size, &appended, &pending));
+      }
+    }
+    std::unique_lock lock(state->lock);
     CAIRN_RETURN_IF_ERROR(check());
-    if (size == 0) return 0;
-    if (in_segments(state->inode)) {
-      CAIRN_RETURN_IF_ERROR(AppendPending(ino, offset, data, size, &appended, &pending));
+    meta::Inode copy = state->inode;
+    kv::WriteBatch batch;
+    LiveDeltas live;
+    if (!appended.empty() && in_segments(copy)) {
+      // Whatever changed in between (other writes, a truncate, compaction) is in the committed
+      // extents that the punch reads now.
+      CAIRN_RETURN_IF_ERROR(PunchLocked(ino, offset, offset + size, &batch, &live));
+      for (const meta::Extent& e : appended) {
+        batch.Put(meta::ExtentKey(ino, e.file_offset), meta::EncodeExtent(e));
+        live.emplace_back(e.segment_id, static_cast<int64_t>(e.length));
+      }
+      copy.size = std::max(copy.size, offset + size);
+    } else {
+      // Inline or imported (or it became so while unlocked): the appended bytes, if any, are
+      // garbage that compaction reclaims.
+      CAIRN_RETURN_IF_ERROR(WriteLocked(copy, offset, data, size, &batch, &live));
     }
-  }
-  std::unique_lock lock(state->lock);
-  CAIRN_RETURN_IF_ERROR(check());
-  meta::Inode copy = state->inode;
-  kv::WriteBatch batch;
-  LiveDeltas live;
-  if (!appended.empty() && in_segments(copy)) {
-    // Whatever changed in between (other writes, a truncate, compaction) is in the committed
-    // extents that the punch reads now.
-    CAIRN_RETURN_IF_ERROR(PunchLocked(ino, offset, offset + size, &batch, &live));
-    for (const meta::Extent& e : appended) {
-      batch.Put(meta::ExtentKey(ino, e.file_offset), meta::EncodeExtent(e));
-      live.emplace_back(e.segment_id, static_cast<int64_t>(e.length));
-    }
-    copy.size = std::max(copy.size, offset + size);
-  } else {
-    // Inline or imported (or it became so while unlocked): the appended bytes, if any, are
-    // garbage that compaction reclaims.
-    CAIRN_RETURN_IF_ERROR(WriteLocked(copy, offset, data, size, &batch, &live));
-  }
-  copy.mtime = copy.ctime = meta::Now();
-  CAIRN_RETURN_IF_ERROR(CommitData(*state, copy, &batch, live));
-  return size;
+    copy.mtime = copy.ctime = meta::Now();
+    CAIRN_RETURN_IF_ERROR(CommitData(*state, copy, &batch, live));
+    return size;
+});
 }
 
 Status FileSystem::AppendPending(uint64_t ino, uint64_t offset, const char* data, size_t size,
@@ -337,10 +340,16 @@ Status FileSystem::CommitData(InodeState& state, const meta::Inode& updated, kv:
   acc.Add(&state.inode, &inode);
   acc.live = live;
   Stage(acc, batch);
+  // In a cluster another node may have changed the record since this one read it: the batch
+  // applies only if it did not (the caller runs again from the stored record otherwise).
+  if (cluster_) batch->Expect(meta::InodeKey(inode.ino), meta::EncodeInode(state.inode));
   batch->Put(meta::InodeKey(inode.ino), meta::EncodeInode(inode));
-  CAIRN_RETURN_IF_ERROR(kv_->Write(*batch, false));
+  Status st = kv_->Write(*batch, false);
+  if (st.code() == Code::kConflict) Reload(state);
+  CAIRN_RETURN_IF_ERROR(st);
   Apply(acc);
   state.inode = std::move(inode);
+  state.read_at = MonotonicNs();
   return Status::Ok();
 }
 
@@ -352,66 +361,68 @@ Status FileSystem::Fallocate(uint64_t ino, int mode, uint64_t offset, uint64_t l
   if (mode != 0 && mode != FALLOC_FL_KEEP_SIZE && !punch) {
     return Status(Code::kNotSupported, "fallocate mode");
   }
-  CAIRN_ASSIGN_OR_RETURN(auto state, cache_->Get(ino));
-  std::unique_lock lock(state->lock);
-  if (state->deleted) return Status(Code::kNotFound, "");
-  if (!state->inode.IsReg()) return Status(Code::kInvalid, "not a regular file");
-  meta::Inode copy = state->inode;
-  kv::WriteBatch batch;
-  LiveDeltas live;
-  const uint64_t end = offset + length;
-  if (punch) {
-    if (copy.is_inline) {
-      if (offset < copy.inline_data.size()) {
-        uint64_t f = std::min<uint64_t>(end, copy.inline_data.size());
-        std::memset(copy.inline_data.data() + offset, 0, f - offset);
+return RetryOnConflict([&]() -> Status {
+CAIRN_ASSIGN_OR_RETURN(auto state, cache_->Get(ino));
+    std::unique_lock lock(state->lock);
+    if (state->deleted) return Status(Code::kNotFound, "");
+    if (!state->inode.IsReg()) return Status(Code::kInvalid, "not a regular file");
+    meta::Inode copy = state->inode;
+    kv::WriteBatch batch;
+    LiveDeltas live;
+    const uint64_t end = offset + length;
+    if (punch) {
+      if (copy.is_inline) {
+        if (offset < copy.inline_data.size()) {
+          uint64_t f = std::min<uint64_t>(end, copy.inline_data.size());
+          std::memset(copy.inline_data.data() + offset, 0, f - offset);
+        }
+      } else {
+        if (copy.is_remote) CAIRN_RETURN_IF_ERROR(MaterializeLocked(copy, &batch, &live));
+        CAIRN_RETURN_IF_ERROR(PunchLocked(ino, offset, end, &batch, &live));
       }
     } else {
-      if (copy.is_remote) CAIRN_RETURN_IF_ERROR(MaterializeLocked(copy, &batch, &live));
-      CAIRN_RETURN_IF_ERROR(PunchLocked(ino, offset, end, &batch, &live));
-    }
-  } else {
-    // Reserve: the holes of the range get zero-filled extents, so their space is taken now (and
-    // counted in st_blocks), as on a local file system. With KEEP_SIZE only inside the file: an
-    // extent past the end of the file is not allowed.
-    const uint64_t reserve_end = mode == 0 ? end : std::min(end, copy.size);
-    // Room first, before anything changes: ENOSPC leaves the file as it was.
-    if (offset < reserve_end && !(copy.is_inline && reserve_end <= super_.inline_max)) {
-      uint64_t mapped = 0;
-      if (copy.is_inline) {
-        const uint64_t inline_end = std::min<uint64_t>(reserve_end, copy.inline_data.size());
-        if (inline_end > offset) mapped = inline_end - offset;
-      } else if (!copy.is_remote) {
-        CAIRN_ASSIGN_OR_RETURN(auto extents, meta_->GetExtents(ino, offset, reserve_end));
-        for (const auto& e : extents) {
-          mapped += std::min(reserve_end, e.end()) - std::max(offset, e.file_offset);
+      // Reserve: the holes of the range get zero-filled extents, so their space is taken now (and
+      // counted in st_blocks), as on a local file system. With KEEP_SIZE only inside the file: an
+      // extent past the end of the file is not allowed.
+      const uint64_t reserve_end = mode == 0 ? end : std::min(end, copy.size);
+      // Room first, before anything changes: ENOSPC leaves the file as it was.
+      if (offset < reserve_end && !(copy.is_inline && reserve_end <= super_.inline_max)) {
+        uint64_t mapped = 0;
+        if (copy.is_inline) {
+          const uint64_t inline_end = std::min<uint64_t>(reserve_end, copy.inline_data.size());
+          if (inline_end > offset) mapped = inline_end - offset;
+        } else if (!copy.is_remote) {
+          CAIRN_ASSIGN_OR_RETURN(auto extents, meta_->GetExtents(ino, offset, reserve_end));
+          for (const auto& e : extents) {
+            mapped += std::min(reserve_end, e.end()) - std::max(offset, e.file_offset);
+          }
+        }
+        const uint64_t need = reserve_end - offset - mapped;
+        struct statvfs vfs;
+        if (need > 0 && ::statvfs(data_dir_.c_str(), &vfs) == 0 &&
+            static_cast<uint64_t>(vfs.f_bavail) * vfs.f_frsize < need) {
+          return Status(Code::kNoSpace,
+                        fmt::format("fallocate needs {} bytes on the data disk", need));
         }
       }
-      const uint64_t need = reserve_end - offset - mapped;
-      struct statvfs vfs;
-      if (need > 0 && ::statvfs(data_dir_.c_str(), &vfs) == 0 &&
-          static_cast<uint64_t>(vfs.f_bavail) * vfs.f_frsize < need) {
-        return Status(Code::kNoSpace,
-                      fmt::format("fallocate needs {} bytes on the data disk", need));
+      if (mode == 0 && end > copy.size) {
+        // The new size commits first: the reservation reads the extents as the store holds them.
+        CAIRN_RETURN_IF_ERROR(TruncateLocked(copy, end, &batch, &live));
+        copy.ctime = meta::Now();
+        CAIRN_RETURN_IF_ERROR(CommitData(*state, copy, &batch, live));
+        batch = kv::WriteBatch();
+        live.clear();
+        copy = state->inode;
       }
+      if (offset < reserve_end) {
+        CAIRN_RETURN_IF_ERROR(ReserveLocked(copy, offset, reserve_end, &batch, &live));
+      }
+      if (batch.empty()) return Status::Ok();
     }
-    if (mode == 0 && end > copy.size) {
-      // The new size commits first: the reservation reads the extents as the store holds them.
-      CAIRN_RETURN_IF_ERROR(TruncateLocked(copy, end, &batch, &live));
-      copy.ctime = meta::Now();
-      CAIRN_RETURN_IF_ERROR(CommitData(*state, copy, &batch, live));
-      batch = kv::WriteBatch();
-      live.clear();
-      copy = state->inode;
-    }
-    if (offset < reserve_end) {
-      CAIRN_RETURN_IF_ERROR(ReserveLocked(copy, offset, reserve_end, &batch, &live));
-    }
-    if (batch.empty()) return Status::Ok();
-  }
-  copy.ctime = meta::Now();
-  if (punch) copy.mtime = copy.ctime;
-  return CommitData(*state, copy, &batch, live);
+    copy.ctime = meta::Now();
+    if (punch) copy.mtime = copy.ctime;
+    return CommitData(*state, copy, &batch, live);
+});
 }
 
 Status FileSystem::ReserveLocked(meta::Inode& inode, uint64_t begin, uint64_t end,

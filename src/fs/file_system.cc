@@ -11,14 +11,18 @@
 #include "common/coding.h"
 #include "common/logging.h"
 #include "fs/txn.h"
-#include "kv/rocksdb_kv_store.h"
+#include "fs/cluster.h"
 #include "tier/fault_object_store.h"
 #include "tier/metered_object_store.h"
 
 namespace cairn::fs {
 
 FileSystem::FileSystem(std::string data_dir, Superblock super, MountOptions options)
-    : data_dir_(std::move(data_dir)), super_(std::move(super)), options_(options) {}
+    : data_dir_(std::move(data_dir)),
+      super_(std::move(super)),
+      options_(options),
+      cluster_(super_.cluster.enabled()),
+      lease_ns_(static_cast<int64_t>(options.lease_s * 1e9)) {}
 
 FileSystem::~FileSystem() {
   Status st = Shutdown();
@@ -32,19 +36,24 @@ Result<std::unique_ptr<FileSystem>> FileSystem::Open(const std::string& data_dir
   std::unique_ptr<FileSystem> fs(new FileSystem(data_dir, super, options));
   CAIRN_ASSIGN_OR_RETURN(fs->lock_fd_, LockDataDir(data_dir));
   CAIRN_RETURN_IF_ERROR(fs->Load());
-  if (options.compaction_interval_s > 0) {
+  // Cluster mode does not compact yet: moving another node's extents needs the same conflict
+  // checks as a write (docs/ARCHITECTURE.md, "Cluster").
+  if (options.compaction_interval_s > 0 && !fs->cluster_) {
     fs->compactor_ = std::thread([p = fs.get()] { p->CompactorLoop(); });
   }
   return fs;
 }
 
 Status FileSystem::Load() {
-  CAIRN_ASSIGN_OR_RETURN(kv_, kv::RocksDbKvStore::Open(data_dir_ + "/meta", {}));
+  CAIRN_ASSIGN_OR_RETURN(kv_, OpenMetaStore(data_dir_, super_));
   meta_ = std::make_unique<meta::MetaStore>(kv_.get());
   inos_ = std::make_unique<meta::IdAllocator>(kv_.get(), "next_ino", meta::kRootIno + 1);
   CAIRN_RETURN_IF_ERROR(inos_->Load());
   data::SegmentStoreOptions seg_opts;
   seg_opts.segment_size = super_.segment_size;
+  seg_opts.node = super_.cluster.node;
+  CAIRN_ASSIGN_OR_RETURN(seg_opts.backend, OpenSegmentBackend(super_));
+  if (cluster_) CAIRN_RETURN_IF_ERROR(RecordMount(kv_.get(), super_, data_dir_));
   CAIRN_ASSIGN_OR_RETURN(segments_, data::SegmentStore::Open(data_dir_, kv_.get(), seg_opts));
   cache_ = std::make_unique<InodeCache>(meta_.get());
   CAIRN_RETURN_IF_ERROR(LoadSnapshots());
@@ -245,6 +254,7 @@ Result<struct stat> FileSystem::Lookup(uint64_t parent, std::string_view name) {
 Result<struct stat> FileSystem::Remember(uint64_t ino) {
   if (IsSnapIno(ino)) return SnapGetAttr(ino);
   CAIRN_ASSIGN_OR_RETURN(auto state, cache_->Get(ino, 1));
+  CAIRN_RETURN_IF_ERROR(Revalidate(*state));
   std::shared_lock lock(state->lock);
   if (state->deleted) {
     lock.unlock();
@@ -276,8 +286,13 @@ void FileSystem::MaybeReclaim(uint64_t ino, const std::shared_ptr<InodeState>& s
 Result<size_t> FileSystem::ReclaimOrphans() {
   CAIRN_ASSIGN_OR_RETURN(auto orphans, kv::ScanRange(*kv_, meta::OrphanPrefix(),
                                                      meta::PrefixEnd(meta::OrphanPrefix())));
+  size_t reclaimed = 0;
   for (auto& [key, value] : orphans) {
     const uint64_t ino = meta::KeyU64(key);
+    // In a cluster, an orphan is kept open by the node that unlinked it: only that node knows
+    // when its last handle closes.
+    if (meta::OrphanNode(value) != super_.cluster.node) continue;
+    ++reclaimed;
     auto state = cache_->Get(ino);
     if (!state) {
       if (state.error().code() != Code::kNotFound) return Err(state.error());
@@ -292,7 +307,7 @@ Result<size_t> FileSystem::ReclaimOrphans() {
     }
     cache_->TryEvict(ino, &*state);
   }
-  return orphans.size();
+  return reclaimed;
 }
 
 Status FileSystem::ReclaimLocked(InodeState& state) {
@@ -324,6 +339,41 @@ Status FileSystem::ReclaimLocked(InodeState& state) {
   Apply(acc);
   state.deleted = true;
   return Status::Ok();
+}
+
+Status FileSystem::Revalidate(InodeState& state, bool force) {
+  if (!cluster_) return Status::Ok();
+  if (!force && MonotonicNs() - state.read_at.load() < lease_ns_) return Status::Ok();
+  std::unique_lock lock(state.lock);
+  if (state.deleted) return Status::Ok();
+  const uint64_t ino = state.inode.ino;
+  auto fresh = meta_->GetInode(ino);
+  if (!fresh) {
+    if (fresh.error().code() != Code::kNotFound) return fresh.error();
+    state.deleted = true;  // another node removed it
+    return Status::Ok();
+  }
+  state.inode = std::move(*fresh);
+  state.read_at = MonotonicNs();
+  return Status::Ok();
+}
+
+void FileSystem::Reload(InodeState& state) {
+  auto fresh = meta_->GetInode(state.inode.ino);
+  if (fresh) {
+    state.inode = std::move(*fresh);
+    state.read_at = MonotonicNs();
+  } else if (fresh.error().code() == Code::kNotFound) {
+    state.deleted = true;
+  } else {
+    state.read_at = 0;  // unknown: the next use reads it again
+  }
+}
+
+void FileSystem::ConflictRetried() {
+  static metrics::Counter& retries = metrics::GetCounter("cairn_cluster_conflict_retries_total");
+  retries.Add();
+  std::this_thread::yield();
 }
 
 Status FileSystem::OpenTier() {
@@ -359,6 +409,8 @@ Status FileSystem::OpenTier() {
   o.tiering_delay_s = t.tiering_delay_s;
   o.seal_timeout_s = t.seal_timeout_s;
   o.retention_s = t.retention_s;
+  // Cluster mode keeps segments in the pool: uploads and evictions read local segment files.
+  o.upload = !cluster_;
   o.remote_timeout =
       std::chrono::milliseconds(static_cast<int64_t>(options_.remote_timeout_s * 1000));
   tier_ = std::make_unique<tier::TierEngine>(o, tier::NewMeteredObjectStore(std::move(store)),
@@ -376,6 +428,7 @@ Status FileSystem::OpenTier() {
 Result<struct stat> FileSystem::GetAttr(uint64_t ino) {
   if (IsSnapIno(ino)) return SnapGetAttr(ino);
   CAIRN_ASSIGN_OR_RETURN(auto state, cache_->Get(ino));
+  CAIRN_RETURN_IF_ERROR(Revalidate(*state));
   std::shared_lock lock(state->lock);
   if (state->deleted) return Err(Code::kNotFound);
   struct stat st = ToStat(state->inode);
@@ -386,33 +439,35 @@ Result<struct stat> FileSystem::GetAttr(uint64_t ino) {
 
 Result<struct stat> FileSystem::SetAttr(uint64_t ino, const SetAttrRequest& req) {
   if (IsSnapIno(ino)) return Err(Code::kReadOnly, "snapshots are read-only");
-  CAIRN_ASSIGN_OR_RETURN(auto state, cache_->Get(ino));
-  std::unique_lock lock(state->lock);
-  if (state->deleted) return Err(Code::kNotFound);
-  meta::Inode copy = state->inode;
-  meta::Timespec now = meta::Now();
-  kv::WriteBatch batch;
-  std::vector<std::pair<uint64_t, int64_t>> live;
-  if (req.size) {
-    if (copy.IsDir()) return Err(Code::kIsDir);
-    if (!copy.IsReg()) return Err(Code::kInvalid);
-    CAIRN_RETURN_IF_ERROR(TruncateLocked(copy, *req.size, &batch, &live));
-    copy.mtime = now;
-  }
-  if (req.mode) copy.mode = (copy.mode & S_IFMT) | (*req.mode & 07777);
-  if (req.uid) copy.uid = *req.uid;
-  if (req.gid) copy.gid = *req.gid;
-  if (req.atime_now)
-    copy.atime = now;
-  else if (req.atime)
-    copy.atime = *req.atime;
-  if (req.mtime_now)
-    copy.mtime = now;
-  else if (req.mtime)
-    copy.mtime = *req.mtime;
-  copy.ctime = now;
-  CAIRN_RETURN_IF_ERROR(CommitData(*state, copy, &batch, live));
-  return ToStat(copy);
+return RetryOnConflict([&]() -> Result<struct stat> {
+CAIRN_ASSIGN_OR_RETURN(auto state, cache_->Get(ino));
+    std::unique_lock lock(state->lock);
+    if (state->deleted) return Err(Code::kNotFound);
+    meta::Inode copy = state->inode;
+    meta::Timespec now = meta::Now();
+    kv::WriteBatch batch;
+    std::vector<std::pair<uint64_t, int64_t>> live;
+    if (req.size) {
+      if (copy.IsDir()) return Err(Code::kIsDir);
+      if (!copy.IsReg()) return Err(Code::kInvalid);
+      CAIRN_RETURN_IF_ERROR(TruncateLocked(copy, *req.size, &batch, &live));
+      copy.mtime = now;
+    }
+    if (req.mode) copy.mode = (copy.mode & S_IFMT) | (*req.mode & 07777);
+    if (req.uid) copy.uid = *req.uid;
+    if (req.gid) copy.gid = *req.gid;
+    if (req.atime_now)
+      copy.atime = now;
+    else if (req.atime)
+      copy.atime = *req.atime;
+    if (req.mtime_now)
+      copy.mtime = now;
+    else if (req.mtime)
+      copy.mtime = *req.mtime;
+    copy.ctime = now;
+    CAIRN_RETURN_IF_ERROR(CommitData(*state, copy, &batch, live));
+    return ToStat(copy);
+});
 }
 
 Result<struct statvfs> FileSystem::StatFs() {

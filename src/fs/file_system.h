@@ -345,9 +345,36 @@ class FileSystem {
   Status MoveBlobLocked(uint64_t segment_id, const data::RecordHeader& header, uint64_t blob_offset,
                         uint64_t* moved);
 
+  // Cluster mode: reads the record of state's inode again when the cached copy is older than the
+  // lease, or always when `force` (open: close-to-open). A record that is gone means another
+  // node removed the inode: the state is marked deleted.
+  Status Revalidate(InodeState& state, bool force = false);
+  // Cluster mode: after a batch failed with kConflict, the inode's record as stored now.
+  void Reload(InodeState& state);
+  // Runs op until its commit did not meet another node's change of the same inode (kConflict);
+  // each run starts from the record as stored.
+  // Gives up (kConflict) after many runs: only a record that does not read back as written
+  // could keep conflicting.
+  template <typename Op>
+  auto RetryOnConflict(Op&& op) -> decltype(op()) {
+    for (int run = 1;; ++run) {
+      auto r = op();
+      if constexpr (std::is_same_v<decltype(r), Status>) {
+        if (r.code() != Code::kConflict || run == kMaxConflictRuns) return r;
+      } else {
+        if (r || r.error().code() != Code::kConflict || run == kMaxConflictRuns) return r;
+      }
+      ConflictRetried();
+    }
+  }
+  static constexpr int kMaxConflictRuns = 1000;
+  static void ConflictRetried();  // counts the run again and yields
+
   const std::string data_dir_;
   const Superblock super_;
   const MountOptions options_;
+  const bool cluster_;      // metadata in PostgreSQL and segments in RADOS, shared by nodes
+  const int64_t lease_ns_;  // cluster mode: how long a cached inode record is trusted
   int lock_fd_ = -1;
   std::unique_ptr<kv::KvStore> kv_;
   std::unique_ptr<meta::MetaStore> meta_;

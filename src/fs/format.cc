@@ -14,6 +14,7 @@
 
 #include "common/coding.h"
 #include "common/file.h"
+#include "fs/cluster.h"
 #include "fs/options.h"
 #include "kv/rocksdb_kv_store.h"
 #include "meta/schema.h"
@@ -91,12 +92,28 @@ Status Format(const std::string& data_dir, const FormatOptions& options) {
   if (options.segment_size < (1 << 20) || options.segment_size > (4ull << 30)) {
     return Status(Code::kInvalid, "segment size must be between 1 MiB and 4 GiB");
   }
+  if (options.cluster.enabled() && (options.fill_meta || !options.restored_from.empty())) {
+    return Status(Code::kNotSupported, "a cluster file system cannot be restored from a snapshot");
+  }
   if (ReadSuperblock(data_dir)) {
     return Status(Code::kExists, data_dir + " already holds a Cairn file system");
   }
   CAIRN_ASSIGN_OR_RETURN(bool empty, DirIsEmptyOrAbsent(data_dir));
   if (!empty)
     return Status(Code::kExists, data_dir + " is not empty; format needs an empty directory");
+  Superblock sb;
+  sb.uuid = options.uuid.empty() ? NewUuid() : options.uuid;
+  sb.inline_max = options.inline_max;
+  sb.segment_size = options.segment_size;
+  sb.created = static_cast<int64_t>(::time(nullptr));
+  sb.tier = options.tier;
+  sb.restored_from = options.restored_from;
+  sb.cluster = options.cluster;
+  if (sb.cluster.enabled()) {
+    // The shared metadata and pool are checked (and the shared superblock written) before the
+    // data directory exists: a bad endpoint leaves nothing behind.
+    CAIRN_RETURN_IF_ERROR(CreateClusterFileSystem(&sb, data_dir));
+  }
   if (::mkdir(data_dir.c_str(), 0700) != 0 && errno != EEXIST) {
     return ErrnoStatus("create " + data_dir);
   }
@@ -105,40 +122,56 @@ Status Format(const std::string& data_dir, const FormatOptions& options) {
   }
   if (options.fill_meta) {
     CAIRN_RETURN_IF_ERROR(options.fill_meta(data_dir));
-  } else {
+  } else if (!sb.cluster.enabled()) {
     kv::RocksDbOptions kv_opts;
     kv_opts.create_if_missing = true;
     CAIRN_ASSIGN_OR_RETURN(auto kv, kv::RocksDbKvStore::Open(data_dir + "/meta", kv_opts));
-    meta::Inode root;
-    root.ino = meta::kRootIno;
-    root.mode = S_IFDIR | 0755;
-    root.uid = ::getuid();
-    root.gid = ::getgid();
-    root.nlink = 2;
-    root.parent = meta::kRootIno;
-    root.atime = root.mtime = root.ctime = meta::Now();
     kv::WriteBatch batch;
-    batch.Put(meta::InodeKey(root.ino), meta::EncodeInode(root));
-    batch.Put(meta::CounterKey(meta::kTotalDirectories), kv::EncodeCounter(1));
-    std::string version;
-    PutFixed64(&version, meta::kAccountingVersion);
-    batch.Put(meta::CounterKey(meta::kAccountingVersionKey), version);
+    StageRootDirectory(&batch);
     CAIRN_RETURN_IF_ERROR(kv->Write(batch, true));
     CAIRN_RETURN_IF_ERROR(kv->Flush());
   }
-  TierSettings tier = options.tier;
-  if (tier.object_store.empty()) tier.object_store = DefaultObjectStore(data_dir);
+  if (sb.tier.object_store.empty()) sb.tier.object_store = DefaultObjectStore(data_dir);
   // The superblock is written last: a directory is a Cairn file system once it exists.
+  return WriteSuperblock(data_dir, sb);
+}
+
+void StageRootDirectory(kv::WriteBatch* batch) {
+  meta::Inode root;
+  root.ino = meta::kRootIno;
+  root.mode = S_IFDIR | 0755;
+  root.uid = ::getuid();
+  root.gid = ::getgid();
+  root.nlink = 2;
+  root.parent = meta::kRootIno;
+  root.atime = root.mtime = root.ctime = meta::Now();
+  batch->Put(meta::InodeKey(root.ino), meta::EncodeInode(root));
+  batch->Put(meta::CounterKey(meta::kTotalDirectories), kv::EncodeCounter(1));
+  std::string version;
+  PutFixed64(&version, meta::kAccountingVersion);
+  batch->Put(meta::CounterKey(meta::kAccountingVersionKey), version);
+}
+
+std::string SuperblockJson(const Superblock& sb, bool with_cluster) {
   nlohmann::json j = {
-      {"tier", TierJson(tier)},
+      {"tier", TierJson(sb.tier)},
       {"format_version", kFormatVersion},
-      {"uuid", options.uuid.empty() ? NewUuid() : options.uuid},
-      {"inline_max", options.inline_max},
-      {"segment_size", options.segment_size},
-      {"created", static_cast<int64_t>(::time(nullptr))},
+      {"uuid", sb.uuid},
+      {"inline_max", sb.inline_max},
+      {"segment_size", sb.segment_size},
+      {"created", sb.created},
   };
-  if (!options.restored_from.empty()) j["restored_from"] = options.restored_from;
-  return WriteFileAtomic(data_dir + "/" + kSuperblockFile, j.dump(2) + "\n");
+  if (!sb.restored_from.empty()) j["restored_from"] = sb.restored_from;
+  if (with_cluster && sb.cluster.enabled()) {
+    j["cluster"] = {{"meta", sb.cluster.meta},           {"ceph_conf", sb.cluster.ceph_conf},
+                    {"ceph_user", sb.cluster.ceph_user}, {"pool", sb.cluster.pool},
+                    {"node", sb.cluster.node}};
+  }
+  return j.dump(2) + "\n";
+}
+
+Status WriteSuperblock(const std::string& data_dir, const Superblock& sb) {
+  return WriteFileAtomic(data_dir + "/" + kSuperblockFile, SuperblockJson(sb, true));
 }
 
 Result<int> LockDataDir(const std::string& data_dir) {
@@ -169,18 +202,23 @@ Result<Superblock> ReadSuperblock(const std::string& data_dir) {
     }
     return Err(text.error());
   }
-  auto j = nlohmann::json::parse(*text, nullptr, /*allow_exceptions=*/false);
+  return ParseSuperblock(*text, data_dir + "/" + kSuperblockFile, data_dir);
+}
+
+Result<Superblock> ParseSuperblock(std::string_view text, const std::string& where,
+                                   const std::string& data_dir) {
+  auto j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
   Superblock sb;
   if (j.is_discarded() || !j.is_object() || !j.contains("format_version") ||
       !j["format_version"].is_number_unsigned() || !j.contains("inline_max") ||
       !j["inline_max"].is_number_unsigned() || !j.contains("segment_size") ||
       !j["segment_size"].is_number_unsigned()) {
-    return Err(Code::kCorruption, data_dir + "/" + kSuperblockFile + " is damaged");
+    return Err(Code::kCorruption, where + " is damaged");
   }
   sb.format_version = j["format_version"].get<uint32_t>();
   if (sb.format_version != kFormatVersion) {
     return Err(Code::kNotSupported,
-               fmt::format("{} has format version {}; this cairn reads version {}", data_dir,
+               fmt::format("{} has format version {}; this cairn reads version {}", where,
                            sb.format_version, kFormatVersion));
   }
   sb.uuid = j.value("uuid", "");
@@ -202,7 +240,18 @@ Result<Superblock> ReadSuperblock(const std::string& data_dir) {
       sb.tier.retention_s = t.value("retention_s", 0.0);
     } catch (const nlohmann::json::exception&) {
       return Err(Code::kCorruption,
-                 data_dir + "/" + kSuperblockFile + " has a damaged tier section");
+                 where + " has a damaged tier section");
+    }
+  if (j.contains("cluster")) try {
+      const auto& c = j["cluster"];
+      sb.cluster.meta = c.at("meta").get<std::string>();
+      sb.cluster.ceph_conf = c.at("ceph_conf").get<std::string>();
+      sb.cluster.ceph_user = c.at("ceph_user").get<std::string>();
+      sb.cluster.pool = c.at("pool").get<std::string>();
+      sb.cluster.node = c.at("node").get<uint32_t>();
+      if (!sb.cluster.enabled() || sb.cluster.node == 0) throw std::invalid_argument("empty");
+    } catch (const std::exception&) {
+      return Err(Code::kCorruption, where + " has a damaged cluster section");
     }
   return sb;
 }

@@ -13,7 +13,7 @@
 #include "data/segment_store.h"
 #include "fs/file_system.h"
 #include "fs/options.h"
-#include "kv/rocksdb_kv_store.h"
+#include "fs/cluster.h"
 #include "meta/meta_store.h"
 
 namespace cairn::fs {
@@ -39,10 +39,12 @@ Result<FsckReport> Fsck(const std::string& data_dir) {
 
   FsckReport r;
   auto problem = [&r](std::string s) { r.problems.push_back(std::move(s)); };
-  CAIRN_ASSIGN_OR_RETURN(auto kv, kv::RocksDbKvStore::Open(data_dir + "/meta", {}));
+  CAIRN_ASSIGN_OR_RETURN(auto kv, OpenMetaStore(data_dir, super));
   data::SegmentStoreOptions seg_opts;
   seg_opts.segment_size = super.segment_size;
-  seg_opts.read_only = true;
+  seg_opts.read_only = true;  // and, in a cluster, every node's segments
+  seg_opts.node = super.cluster.node;
+  CAIRN_ASSIGN_OR_RETURN(seg_opts.backend, OpenSegmentBackend(super));
   CAIRN_ASSIGN_OR_RETURN(auto segments, data::SegmentStore::Open(data_dir, kv.get(), seg_opts));
 
   std::map<uint64_t, InodeInfo> inodes;

@@ -1,5 +1,7 @@
 #include "fs/inode_cache.h"
 
+#include <chrono>
+
 namespace cairn::fs {
 
 void InodeCache::AddRefsLocked(Shard& shard, uint64_t ino, uint64_t lookups, uint32_t opens) {
@@ -7,6 +9,12 @@ void InodeCache::AddRefsLocked(Shard& shard, uint64_t ino, uint64_t lookups, uin
   Refs& r = shard.refs[ino];
   r.nlookup += lookups;
   r.opens += opens;
+}
+
+int64_t MonotonicNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
 }
 
 Result<std::shared_ptr<InodeState>> InodeCache::Get(uint64_t ino, uint64_t lookups,

@@ -15,6 +15,7 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -26,10 +27,16 @@
 
 namespace cairn::fs {
 
+// Steady-clock nanoseconds, for InodeState::read_at.
+int64_t MonotonicNs();
+
 struct InodeState {
   std::shared_mutex lock;
   meta::Inode inode;     // GUARDED_BY(lock)
   bool deleted = false;  // GUARDED_BY(lock): storage reclaimed; the number is dead
+  // When `inode` was last known to equal the stored record (loaded or committed): in cluster
+  // mode a copy older than the lease is read again (FileSystem::Revalidate).
+  std::atomic<int64_t> read_at{MonotonicNs()};
 };
 
 class InodeCache {

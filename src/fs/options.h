@@ -25,6 +25,18 @@ struct TierSettings {
   double retention_s = 0;        // uploaded and unread this long: evicted (0: only for space)
 };
 
+// Cluster mode (docs/ARCHITECTURE.md, "Cluster"): the metadata in PostgreSQL and the segments in
+// a Ceph RADOS pool, shared by every node; each node keeps its own data directory with this
+// section in its superblock. Empty `meta`: the single-node file system (RocksDB, local segments).
+struct ClusterSettings {
+  std::string meta;        // libpq connection string of the shared metadata database
+  std::string ceph_conf;   // ceph.conf of the cluster whose pool holds the segments
+  std::string ceph_user = "admin";
+  std::string pool = "cairn";
+  uint32_t node = 0;       // this node's number in the cluster (from 1)
+  bool enabled() const { return !meta.empty(); }
+};
+
 struct Superblock {
   uint32_t format_version = kFormatVersion;
   std::string uuid;
@@ -33,12 +45,15 @@ struct Superblock {
   int64_t created = 0;                  // seconds since the epoch
   TierSettings tier;
   std::string restored_from;  // the manifest key of the snapshot it was restored from, if any
+  ClusterSettings cluster;
 };
 
 struct FormatOptions {
   uint64_t inline_max = 4096;
   uint64_t segment_size = 64ull << 20;
   TierSettings tier;  // tier.object_store empty: file://DATA_DIR/objects
+  // Cluster mode: create the shared file system in this database and pool (node 1 is this one).
+  ClusterSettings cluster;
   // Restore (fs/snapshot_restore.cc): the new file system's uuid (empty: a fresh one), and what
   // fills DATA_DIR/meta instead of an empty root directory.
   std::string uuid;
@@ -56,6 +71,9 @@ struct MountOptions {
   // whose live fraction is below the threshold.
   double compaction_interval_s = 10.0;
   double compaction_threshold = 0.5;
+  // Cluster mode: a cached inode record is read again from the shared metadata when it is older
+  // than this (attributes other nodes changed show within it); open always reads it again.
+  double lease_s = 1.0;
 };
 
 // file://<data_dir>/objects: the object store of a file system formatted without one.
@@ -78,5 +96,16 @@ struct FsckReport {
   uint64_t bytes_remote = 0;  // in evicted segments: only in the object store, not verified
 };
 Result<FsckReport> Fsck(const std::string& data_dir);
+
+// Cluster mode (fs/cluster.cc). Adds this data directory to the cluster file system whose
+// metadata is at settings.meta: a new node number, the shared superblock copied into
+// DATA_DIR/cairn.json. kExists when data_dir already holds a file system.
+Result<Superblock> JoinCluster(const std::string& data_dir, ClusterSettings settings);
+struct Member {
+  uint32_t node = 0;
+  std::string host, data_dir;
+  int64_t joined = 0, last_mount = 0;  // seconds since the epoch
+};
+Result<std::vector<Member>> ListMembers(const std::string& data_dir);
 
 }  // namespace cairn::fs

@@ -86,6 +86,11 @@ bool FileSystem::Pinned(uint64_t segment_id) {
 }
 
 Result<SnapshotInfo> FileSystem::CreateSnapshot(std::string_view name) {
+  if (cluster_) {
+    return Err(Code::kNotSupported,
+               "snapshots of a cluster file system are not supported yet (docs/ARCHITECTURE.md, "
+               "\"Cluster\")");
+  }
   CAIRN_RETURN_IF_ERROR(snap::CheckSnapshotName(name));
   std::lock_guard lock(snap_mu_);
   {

@@ -27,7 +27,8 @@ namespace cairn::fs {
 
 class FileSystem::Txn {
  public:
-  explicit Txn(FileSystem* fs) : fs_(fs) {}
+  // stale_runs: how many runs before this one met another node's change (cluster mode).
+  explicit Txn(FileSystem* fs, int stale_runs = 0) : fs_(fs), stale_runs_(stale_runs) {}
   Txn(const Txn&) = delete;
   Txn& operator=(const Txn&) = delete;
 
@@ -72,6 +73,7 @@ class FileSystem::Txn {
   }
   kv::WriteBatch& batch() { return batch_; }
   bool conflicted() const { return conflicted_; }
+  bool stale() const { return stale_; }
   const std::set<uint64_t>& wanted() const { return wanted_; }
 
   // Counts an inode that the caller writes into batch() itself (not through Get or Add).
@@ -83,18 +85,37 @@ class FileSystem::Txn {
     Accounting acc = accounting_;
     for (auto& [ino, e] : entries_) {
       if (e.gone) continue;
+      // Cluster mode: every record this change read must still be as read when it commits
+      // (another node's change of the same inode, or of a directory's entries, which always
+      // rewrites the directory's record, makes it rerun from the stored records).
+      if (fs_->cluster_ && !e.is_new) {
+        batch_.Expect(meta::InodeKey(ino), meta::EncodeInode(e.state->inode));
+      }
       batch_.Put(meta::InodeKey(ino), meta::EncodeInode(e.copy));
       acc.Add(e.is_new ? nullptr : &e.state->inode, &e.copy);
     }
     fs_->Stage(acc, &batch_);
-    CAIRN_RETURN_IF_ERROR(fs_->kv_->Write(batch_, sync));
+    Status st = fs_->kv_->Write(batch_, sync);
+    if (st.code() == Code::kConflict) {
+      for (auto& [ino, e] : entries_) {
+        if (!e.gone && !e.is_new) fs_->Reload(*e.state);
+      }
+      if (stale_runs_ + 1 < FileSystem::kMaxConflictRuns) {
+        conflicted_ = stale_ = true;  // WithTxn runs the change again
+        FileSystem::ConflictRetried();
+        return Status(Code::kBusy, "another node changed an inode; the operation runs again");
+      }
+    }
+    CAIRN_RETURN_IF_ERROR(st);
     fs_->Apply(acc);
+    const int64_t now = MonotonicNs();
     for (auto& [ino, e] : entries_) {
       if (e.gone) continue;
       if (e.is_new) {
         fs_->cache_->Insert(e.copy, e.lookups);
       } else {
         e.state->inode = e.copy;
+        e.state->read_at = now;
       }
     }
     return Status::Ok();
@@ -143,6 +164,8 @@ class FileSystem::Txn {
   std::set<uint64_t> wanted_;  // every inode Get was asked for
   uint64_t max_locked_ = 0;
   bool conflicted_ = false;
+  const int stale_runs_;
+  bool stale_ = false;  // the commit met another node's change
   Accounting accounting_;
   kv::WriteBatch batch_;
 };
@@ -152,12 +175,14 @@ template <typename Fn>
 auto FileSystem::WithTxn(Fn&& fn) -> decltype(fn(std::declval<Txn&>())) {
   static metrics::Counter& retries = metrics::GetCounter("cairn_namespace_lock_retries_total");
   std::set<uint64_t> prelock;
+  int stale_runs = 0;
   for (;;) {
     {
-      Txn txn(this);
+      Txn txn(this, stale_runs);
       txn.Prelock(prelock);
       auto result = fn(txn);
       if (!txn.conflicted()) return result;
+      if (txn.stale()) ++stale_runs;
       prelock.insert(txn.wanted().begin(), txn.wanted().end());
     }
     retries.Add();

@@ -237,7 +237,7 @@ void Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   OpTimer timer(kOpen);
   Status st = Fs(req)->Open(ino, fi->flags);
   if (!st.ok()) return ReplyStatus(req, st);
-  fi->keep_cache = 1;  // file data changes only through this mount
+  fi->keep_cache = Ctx(req)->options.keep_cache;
   fuse_reply_open(req, fi);
 }
 
@@ -251,7 +251,7 @@ void Create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, fu
   e.attr = *st;
   e.attr_timeout = Ctx(req)->options.attr_timeout_s;
   e.entry_timeout = Ctx(req)->options.entry_timeout_s;
-  fi->keep_cache = 1;
+  fi->keep_cache = Ctx(req)->options.keep_cache;
   if (fuse_reply_create(req, &e, fi) != 0) {
     // The kernel did not take the handle (interrupted): undo the open and the lookup.
     (void)Fs(req)->Release(st->st_ino);

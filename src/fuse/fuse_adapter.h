@@ -24,6 +24,9 @@ struct FuseOptions {
   bool allow_other = true;          // let every user use the mount (the kernel checks permissions)
   double entry_timeout_s = 3600.0;  // Cairn is the only writer, so kernel caches stay valid
   double attr_timeout_s = 3600.0;
+  // Keep a file's cached pages across opens. Off in cluster mode, where other nodes write: each
+  // open then reads what was closed before it (close-to-open).
+  bool keep_cache = true;
   unsigned max_threads = 8;  // more only adds context switches on a small node
   // The kernel's read-ahead window for the mount (its bdi's read_ahead_kb); 0 keeps the kernel's
   // default of 128 KiB, which caps one sequential stream at about half the disk (BENCHMARKS.md,

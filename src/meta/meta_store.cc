@@ -19,16 +19,31 @@ Status IdAllocator::Load() {
   return Status::Ok();
 }
 
+Result<uint64_t> ReserveIds(kv::KvStore* kv, const std::string& key, uint64_t first,
+                            uint64_t count) {
+  for (;;) {
+    auto v = kv->Get(key);
+    if (!v && v.error().code() != Code::kNotFound) return Err(v.error());
+    if (v && v->size() != 8) return Err(Code::kCorruption, "bad counter " + key);
+    const uint64_t start = v ? std::max(first, DecodeFixed64(v->data())) : first;
+    kv::WriteBatch batch;
+    batch.Expect(key, v ? std::optional<std::string>(*v) : std::nullopt);
+    std::string value;
+    PutFixed64(&value, start + count);
+    batch.Put(key, value);
+    Status st = kv->Write(batch, /*sync=*/true);
+    if (st.ok()) return start;
+    if (st.code() != Code::kConflict) return Err(st);
+  }
+}
+
 Result<uint64_t> IdAllocator::Next() {
   std::lock_guard lock(mu_);
   if (next_ >= limit_) {
-    uint64_t new_limit = next_ + kBlock;
-    kv::WriteBatch batch;
-    std::string value;
-    PutFixed64(&value, new_limit);
-    batch.Put(key_, value);
-    CAIRN_RETURN_IF_ERROR(kv_->Write(batch, /*sync=*/true));
-    limit_ = new_limit;
+    // Reserved from the stored counter, not from next_: in a cluster, other nodes reserve too.
+    CAIRN_ASSIGN_OR_RETURN(uint64_t start, ReserveIds(kv_, key_, next_, kBlock));
+    next_ = start;
+    limit_ = start + kBlock;
   }
   return next_++;
 }

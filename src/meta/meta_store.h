@@ -16,6 +16,12 @@ namespace cairn::meta {
 // Hands out increasing ids (inode numbers, segment ids) without a KV round trip per id: it
 // persists a reserved upper bound, synchronously, once per kBlock ids. After a crash ids restart
 // from the persisted bound, so no id is ever handed out twice.
+// Reserves `count` numbers from the counter at `key` (absent: starting at `first`) and returns
+// the first: a read, then a batch that expects the value read and stores it plus count, rerun
+// when another writer (a node of the cluster) got there first. Durable (synced) on return.
+Result<uint64_t> ReserveIds(kv::KvStore* kv, const std::string& key, uint64_t first,
+                            uint64_t count);
+
 class IdAllocator {
  public:
   static constexpr uint64_t kBlock = 4096;

@@ -67,6 +67,14 @@ std::string OrphanKey(uint64_t ino) { return Tagged('O', ino); }
 std::string SnapshotKey(std::string_view name) { return "N" + std::string(name); }
 std::string SnapshotPrefix() { return "N"; }
 std::string OrphanPrefix() { return "O"; }
+std::string OrphanValue(uint32_t node) {
+  std::string v;
+  if (node != 0) PutFixed32(&v, node);
+  return v;
+}
+uint32_t OrphanNode(std::string_view value) {
+  return value.size() == 4 ? DecodeFixed32(value.data()) : 0;
+}
 std::string CounterKey(std::string_view name) { return "M" + std::string(name); }
 std::string LiveKey(uint64_t segment_id) { return Tagged('L', segment_id); }
 std::string LivePrefix() { return "L"; }

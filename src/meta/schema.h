@@ -7,7 +7,8 @@
 //   'E' ino file_offset      -> Extent record
 //   'X' ino name             -> xattr value
 //   'S' segment_id           -> Segment record
-//   'O' ino                  -> "" (orphan: unlinked while open; reclaimed at next mount)
+//   'O' ino                  -> node (orphan: unlinked while open on that node, "" for node 0;
+//                               reclaimed when its last handle closes or at that node's mount)
 //   'M' name                 -> counters (next_ino, next_segment); the file system's totals
 //                               (StatCounter names, kv::WriteBatch::Add values)
 //   'L' segment_id           -> live bytes of a segment (kv::WriteBatch::Add value)
@@ -47,6 +48,8 @@ std::string SegmentKey(uint64_t segment_id);
 std::string SegmentPrefix();
 std::string OrphanKey(uint64_t ino);
 std::string OrphanPrefix();
+std::string OrphanValue(uint32_t node);
+uint32_t OrphanNode(std::string_view value);
 std::string CounterKey(std::string_view name);
 // The file system's totals under CounterKey (kv counters, changed in the batch of each change),
 // and the key whose presence (value: kAccountingVersion, fixed64) says they are kept.

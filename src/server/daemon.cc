@@ -311,7 +311,16 @@ int Serve(const DaemonOptions& o, int ready_fd) {
     Report(ready_fd, "cannot start the admin socket: " + st.ToString());
     return 1;
   }
-  auto mount = fuse::FuseMount::Mount(fs->get(), o.mountpoint, o.fuse);
+  fuse::FuseOptions fuse_options = o.fuse;
+  if ((*fs)->superblock().cluster.enabled()) {
+    // Other nodes change the namespace: the kernel keeps names and attributes only for the lease
+    // and drops a file's pages at open.
+    fuse_options.entry_timeout_s = std::min(fuse_options.entry_timeout_s, o.mount.lease_s);
+    fuse_options.attr_timeout_s = std::min(fuse_options.attr_timeout_s, o.mount.lease_s);
+    fuse_options.keep_cache = false;
+    log::Info("cluster node {}: lease {}s", (*fs)->superblock().cluster.node, o.mount.lease_s);
+  }
+  auto mount = fuse::FuseMount::Mount(fs->get(), o.mountpoint, fuse_options);
   if (!mount) {
     Report(ready_fd, mount.error().ToString());
     return 1;

@@ -134,7 +134,7 @@ void TierEngine::Tick(bool flush) {
   const uint64_t active = segments_->active_id();
   std::vector<data::SegmentInfo> retention_victims;
   for (const auto& seg : segments_->List()) {
-    if (seg.id == active) continue;
+    if (seg.id == active || !options_.upload) continue;
     if (seg.state == meta::SegmentState::kSealed) {
       const bool due = flush || pressure || now - seg.state_since >= options_.tiering_delay_s;
       if (due) StartUpload(seg.id, seg.size);
@@ -147,7 +147,7 @@ void TierEngine::Tick(bool flush) {
     auto freed = segments_->Evict(seg.id);
     if (!freed) log::Warn("evicting segment {}: {}", seg.id, freed.error().ToString());
   }
-  if (LocalBytes() > high) EvictDownTo(low, {});
+  if (options_.upload && LocalBytes() > high) EvictDownTo(low, {});
   {
     std::lock_guard lock(rate_mu_);
     const double dt = std::chrono::duration<double>(Clock::now() - last_rate_at_).count();
@@ -240,7 +240,7 @@ void TierEngine::EvictDownTo(uint64_t target, const std::set<uint64_t>& keep) {
 }
 
 void TierEngine::WaitForSpace() {
-  if (LocalBytes() < options_.capacity) return;
+  if (!options_.upload || LocalBytes() < options_.capacity) return;
   std::unique_lock lock(mu_);
   auto since = Clock::now();
   while (!stopping_ && LocalBytes() >= options_.capacity) {

@@ -49,6 +49,7 @@ struct TierOptions {
   double tiering_delay_s = 10;
   double seal_timeout_s = 5;  // 0: seal only when full
   double retention_s = 0;     // 0: evict only for space
+  bool upload = true;         // false (cluster mode): segments stay where they are
   std::chrono::milliseconds remote_timeout{30000};
   int upload_parallel = 4;
   int hydrate_parallel = 4;

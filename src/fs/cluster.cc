@@ -1,0 +1,207 @@
+// Cluster mode below FileSystem: opening the shared metadata and pool, the shared superblock,
+// node numbers and member records (fs/cluster.h).
+#include "fs/cluster.h"
+
+#include <fmt/format.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <climits>
+#include <cstdlib>
+#include <nlohmann/json.hpp>
+
+#include "common/coding.h"
+#include "data/rados_segments.h"
+#include "kv/pg_kv_store.h"
+#include "kv/rocksdb_kv_store.h"
+#include "meta/meta_store.h"
+#include "meta/schema.h"
+
+namespace cairn::fs {
+namespace {
+
+const std::string kSharedSuperblockKey = "Csuperblock";
+const std::string kNextNodeCounter = "next_node";
+
+std::string MemberKey(uint32_t node) { return fmt::format("K{:08x}", node); }
+
+std::string Hostname() {
+  char buf[HOST_NAME_MAX + 1] = {};
+  if (::gethostname(buf, sizeof(buf) - 1) != 0) return "?";
+  return buf;
+}
+
+std::string AbsPath(const std::string& path) {
+  char buf[PATH_MAX];
+  return ::realpath(path.c_str(), buf) ? std::string(buf) : path;
+}
+
+Result<std::unique_ptr<kv::PgKvStore>> OpenPg(const ClusterSettings& c, bool create) {
+  kv::PgOptions o;
+  o.create_if_missing = create;
+  auto kv = kv::PgKvStore::Open(c.meta, o);
+  if (!kv) return Err(kv.error().code(), "cluster metadata: " + kv.error().message());
+  return kv;
+}
+
+Result<std::unique_ptr<data::RadosSegments>> OpenPool(const ClusterSettings& c,
+                                                      const std::string& uuid) {
+  data::RadosOptions o;
+  o.conf = c.ceph_conf;
+  o.user = c.ceph_user;
+  o.pool = c.pool;
+  auto pool = data::RadosSegments::Open(o, uuid);
+  if (!pool) {
+    std::string hint = pool.error().code() == Code::kNotFound
+                           ? fmt::format(" (create it: ceph osd pool create {})", c.pool)
+                           : "";
+    return Err(pool.error().code(), "cluster pool: " + pool.error().message() + hint);
+  }
+  return pool;
+}
+
+void StageMember(kv::WriteBatch* batch, uint32_t node, const std::string& data_dir,
+                 int64_t joined, int64_t last_mount) {
+  nlohmann::json j = {{"host", Hostname()},
+                      {"data_dir", AbsPath(data_dir)},
+                      {"joined", joined},
+                      {"last_mount", last_mount}};
+  batch->Put(MemberKey(node), j.dump());
+}
+
+}  // namespace
+
+Result<std::unique_ptr<kv::KvStore>> OpenMetaStore(const std::string& data_dir,
+                                                   const Superblock& super) {
+  if (!super.cluster.enabled()) {
+    CAIRN_ASSIGN_OR_RETURN(auto kv, kv::RocksDbKvStore::Open(data_dir + "/meta", {}));
+    return std::unique_ptr<kv::KvStore>(std::move(kv));
+  }
+  CAIRN_ASSIGN_OR_RETURN(auto kv, OpenPg(super.cluster, false));
+  // The database must hold this file system, not another one formatted over it since.
+  auto text = kv->Get(kSharedSuperblockKey);
+  if (!text) {
+    if (text.error().code() != Code::kNotFound) return Err(text.error());
+    return Err(Code::kNotFound, "the cluster metadata database holds no Cairn file system");
+  }
+  CAIRN_ASSIGN_OR_RETURN(Superblock shared, ParseSuperblock(*text, "shared superblock", data_dir));
+  if (shared.uuid != super.uuid) {
+    return Err(Code::kInvalid,
+               fmt::format("{} belongs to file system {}, but the cluster metadata database holds "
+                           "file system {}",
+                           data_dir, super.uuid, shared.uuid));
+  }
+  return std::unique_ptr<kv::KvStore>(std::move(kv));
+}
+
+Result<std::shared_ptr<data::SegmentBackend>> OpenSegmentBackend(const Superblock& super) {
+  if (!super.cluster.enabled()) return std::shared_ptr<data::SegmentBackend>();
+  CAIRN_ASSIGN_OR_RETURN(auto pool, OpenPool(super.cluster, super.uuid));
+  return std::shared_ptr<data::SegmentBackend>(std::move(pool));
+}
+
+Status CreateClusterFileSystem(Superblock* super, const std::string& data_dir) {
+  CAIRN_ASSIGN_OR_RETURN(auto kv, OpenPg(super->cluster, true));
+  CAIRN_ASSIGN_OR_RETURN(auto pool, OpenPool(super->cluster, super->uuid));
+  (void)pool;
+  auto existing = kv->Get(kSharedSuperblockKey);
+  if (existing || existing.error().code() != Code::kNotFound) {
+    if (!existing) return existing.error();
+    auto other = ParseSuperblock(*existing, "shared superblock", data_dir);
+    return Status(Code::kExists,
+                  fmt::format("the cluster metadata database already holds file system {} (add "
+                              "this node with 'cairn cluster join')",
+                              other ? other->uuid : "(damaged)"));
+  }
+  super->cluster.node = 1;
+  kv::WriteBatch batch;
+  // Two formats at once against one database: exactly one finds the keys absent.
+  batch.Expect(kSharedSuperblockKey, std::nullopt);
+  batch.Expect(meta::InodeKey(meta::kRootIno), std::nullopt);
+  StageRootDirectory(&batch);
+  batch.Put(kSharedSuperblockKey, SuperblockJson(*super, false));
+  std::string next;
+  PutFixed64(&next, 2);
+  batch.Put(meta::CounterKey(kNextNodeCounter), next);
+  StageMember(&batch, 1, data_dir, super->created, 0);
+  Status st = kv->Write(batch, true);
+  if (st.code() == Code::kConflict) {
+    return Status(Code::kExists, "another format of this cluster metadata database won the race");
+  }
+  return st;
+}
+
+Status RecordMount(kv::KvStore* kv, const Superblock& super, const std::string& data_dir) {
+  int64_t joined = 0;
+  if (auto v = kv->Get(MemberKey(super.cluster.node))) {
+    auto j = nlohmann::json::parse(*v, nullptr, false);
+    if (j.is_object()) joined = j.value("joined", int64_t{0});
+  }
+  kv::WriteBatch batch;
+  StageMember(&batch, super.cluster.node, data_dir, joined, static_cast<int64_t>(::time(nullptr)));
+  return kv->Write(batch, false);
+}
+
+Result<Superblock> JoinCluster(const std::string& data_dir, ClusterSettings settings) {
+  if (!settings.enabled()) return Err(Code::kInvalid, "join needs the cluster metadata (--meta)");
+  if (auto mine = ReadSuperblock(data_dir)) {
+    return Err(Code::kExists, fmt::format("{} already holds file system {}{}", data_dir,
+                                          mine->uuid,
+                                          mine->cluster.enabled()
+                                              ? fmt::format(" as node {}", mine->cluster.node)
+                                              : ""));
+  }
+  CAIRN_ASSIGN_OR_RETURN(auto kv, OpenPg(settings, false));
+  auto text = kv->Get(kSharedSuperblockKey);
+  if (!text) {
+    if (text.error().code() != Code::kNotFound) return Err(text.error());
+    return Err(Code::kNotFound,
+               "the cluster metadata database holds no Cairn file system (create one with "
+               "'cairn format DATA_DIR --meta ...')");
+  }
+  CAIRN_ASSIGN_OR_RETURN(Superblock sb, ParseSuperblock(*text, "shared superblock", data_dir));
+  CAIRN_ASSIGN_OR_RETURN(auto pool, OpenPool(settings, sb.uuid));
+  (void)pool;
+  // Checked before a node number is spent on it.
+  if (::mkdir(data_dir.c_str(), 0700) != 0 && errno != EEXIST) {
+    return Err(ErrnoStatus("create " + data_dir));
+  }
+  if (::mkdir((data_dir + "/segments").c_str(), 0700) != 0 && errno != EEXIST) {
+    return Err(ErrnoStatus("create " + data_dir + "/segments"));
+  }
+  CAIRN_ASSIGN_OR_RETURN(uint64_t node,
+                         meta::ReserveIds(kv.get(), meta::CounterKey(kNextNodeCounter), 2, 1));
+  if (node > UINT32_MAX) return Err(Code::kNoSpace, "no node numbers left");
+  settings.node = static_cast<uint32_t>(node);
+  sb.cluster = settings;
+  kv::WriteBatch batch;
+  StageMember(&batch, settings.node, data_dir, static_cast<int64_t>(::time(nullptr)), 0);
+  CAIRN_RETURN_IF_ERROR(kv->Write(batch, true));
+  CAIRN_RETURN_IF_ERROR(WriteSuperblock(data_dir, sb));
+  return sb;
+}
+
+Result<std::vector<Member>> ListMembers(const std::string& data_dir) {
+  CAIRN_ASSIGN_OR_RETURN(Superblock super, ReadSuperblock(data_dir));
+  if (!super.cluster.enabled()) {
+    return Err(Code::kInvalid, data_dir + " is a single-node file system, not a cluster member");
+  }
+  CAIRN_ASSIGN_OR_RETURN(auto kv, OpenMetaStore(data_dir, super));
+  CAIRN_ASSIGN_OR_RETURN(auto rows, kv::ScanRange(*kv, "K", "L"));
+  std::vector<Member> out;
+  for (const auto& [key, value] : rows) {
+    Member m;
+    m.node = static_cast<uint32_t>(std::strtoul(key.c_str() + 1, nullptr, 16));
+    auto j = nlohmann::json::parse(value, nullptr, false);
+    if (j.is_object()) {
+      m.host = j.value("host", "");
+      m.data_dir = j.value("data_dir", "");
+      m.joined = j.value("joined", int64_t{0});
+      m.last_mount = j.value("last_mount", int64_t{0});
+    }
+    out.push_back(std::move(m));
+  }
+  return out;
+}
+
+}  // namespace cairn::fs

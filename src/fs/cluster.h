@@ -1,0 +1,41 @@
+// Cluster mode, the parts below FileSystem (docs/ARCHITECTURE.md, "Cluster"): which metadata
+// store and segment backend a superblock names, the shared superblock and the member records in
+// the shared metadata, and the superblock's JSON form.
+//
+// Keys of the shared metadata used only by a cluster (next to those of meta/schema.h):
+//   'C' "superblock"   -> the shared superblock (JSON, without any node's cluster section)
+//   'K' node           -> a member record (JSON: host, data directory, joined, last mount)
+//   'M' "next_node"    -> the next node number (meta::ReserveIds)
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "data/segment_file.h"
+#include "fs/options.h"
+#include "kv/kv_store.h"
+
+namespace cairn::fs {
+
+// The metadata store of a file system: DATA_DIR/meta (RocksDB), or the cluster's PostgreSQL.
+Result<std::unique_ptr<kv::KvStore>> OpenMetaStore(const std::string& data_dir,
+                                                   const Superblock& super);
+// Where its segments live: null for the data directory's own files, else the cluster's pool.
+Result<std::shared_ptr<data::SegmentBackend>> OpenSegmentBackend(const Superblock& super);
+
+// Format's cluster half: checks the database and the pool, and writes the root directory, the
+// shared superblock and node 1 in one transaction that fails (kExists) when the database already
+// holds a file system. Sets super->cluster.node.
+Status CreateClusterFileSystem(Superblock* super, const std::string& data_dir);
+// Records this node's mount time in its member record.
+Status RecordMount(kv::KvStore* kv, const Superblock& super, const std::string& data_dir);
+
+void StageRootDirectory(kv::WriteBatch* batch);
+std::string SuperblockJson(const Superblock& sb, bool with_cluster);
+Status WriteSuperblock(const std::string& data_dir, const Superblock& sb);
+// `where` names the text in errors; data_dir gives the default object store.
+Result<Superblock> ParseSuperblock(std::string_view text, const std::string& where,
+                                   const std::string& data_dir);
+
+}  // namespace cairn::fs
