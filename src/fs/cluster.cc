@@ -174,6 +174,8 @@ Result<Superblock> JoinCluster(const std::string& data_dir, ClusterSettings sett
   if (node > UINT32_MAX) return Err(Code::kNoSpace, "no node numbers left");
   settings.node = static_cast<uint32_t>(node);
   sb.cluster = settings;
+  // Formatted without an object store: each node's own, as in a single-node file system.
+  if (sb.tier.object_store.empty()) sb.tier.object_store = DefaultObjectStore(data_dir);
   kv::WriteBatch batch;
   StageMember(&batch, settings.node, data_dir, static_cast<int64_t>(::time(nullptr)), 0);
   CAIRN_RETURN_IF_ERROR(kv->Write(batch, true));

@@ -28,7 +28,10 @@ Status FileSystem::Open(uint64_t ino, int flags) {
   }
   CAIRN_ASSIGN_OR_RETURN(auto state, cache_->Get(ino, 0, 1));
   // Close-to-open: what another node wrote and closed before this open is what it reads.
-  Status st = Revalidate(*state, /*force=*/true);
+  bool changed = false;
+  Status st = Revalidate(*state, /*force=*/true, &changed);
+  // The kernel's size and times of the file are stale: it asks again before it reads.
+  if (changed && kernel_) kernel_->InvalidateAttributes(ino);
   if (st.ok() && (flags & O_TRUNC) && (flags & O_ACCMODE) != O_RDONLY) {
     st = RetryOnConflict([&]() -> Status {
       std::unique_lock lock(state->lock);

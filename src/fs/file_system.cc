@@ -341,7 +341,7 @@ Status FileSystem::ReclaimLocked(InodeState& state) {
   return Status::Ok();
 }
 
-Status FileSystem::Revalidate(InodeState& state, bool force) {
+Status FileSystem::Revalidate(InodeState& state, bool force, bool* changed) {
   if (!cluster_) return Status::Ok();
   if (!force && MonotonicNs() - state.read_at.load() < lease_ns_) return Status::Ok();
   std::unique_lock lock(state.lock);
@@ -351,8 +351,10 @@ Status FileSystem::Revalidate(InodeState& state, bool force) {
   if (!fresh) {
     if (fresh.error().code() != Code::kNotFound) return fresh.error();
     state.deleted = true;  // another node removed it
+    if (changed) *changed = true;
     return Status::Ok();
   }
+  if (changed) *changed = meta::EncodeInode(state.inode) != meta::EncodeInode(*fresh);
   state.inode = std::move(*fresh);
   state.read_at = MonotonicNs();
   return Status::Ok();

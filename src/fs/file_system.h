@@ -69,6 +69,8 @@ class KernelCache {
   virtual ~KernelCache() = default;
   virtual void InvalidateEntry(uint64_t parent, std::string_view name) = 0;
   virtual void InvalidateInode(uint64_t ino) = 0;
+  // Drops only the attributes (size, times): safe from within a request for that inode.
+  virtual void InvalidateAttributes(uint64_t ino) = 0;
 };
 
 // Where a tree's bytes are (cairn tier location).
@@ -348,7 +350,8 @@ class FileSystem {
   // Cluster mode: reads the record of state's inode again when the cached copy is older than the
   // lease, or always when `force` (open: close-to-open). A record that is gone means another
   // node removed the inode: the state is marked deleted.
-  Status Revalidate(InodeState& state, bool force = false);
+  // *changed (if given): whether the record differed from the cached copy.
+  Status Revalidate(InodeState& state, bool force = false, bool* changed = nullptr);
   // Cluster mode: after a batch failed with kConflict, the inode's record as stored now.
   void Reload(InodeState& state);
   // Runs op until its commit did not meet another node's change of the same inode (kConflict);

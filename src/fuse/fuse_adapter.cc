@@ -114,7 +114,8 @@ fs::Context Caller(fuse_req_t req) {
   return {static_cast<uint32_t>(c->uid), static_cast<uint32_t>(c->gid)};
 }
 
-void Init(void* /*userdata*/, fuse_conn_info* conn) {
+void Init(void* userdata, fuse_conn_info* conn) {
+  const FuseOptions& options = static_cast<Context*>(userdata)->options;
   auto want = [conn](unsigned cap) {
     if (conn->capable & cap) conn->want |= cap;
   };
@@ -124,7 +125,11 @@ void Init(void* /*userdata*/, fuse_conn_info* conn) {
   // OPEN is served, never skipped (FUSE_CAP_NO_OPEN_SUPPORT stays off): it is where a snapshot
   // view refuses an open for writing, before a byte reaches the page cache (ARCHITECTURE.md,
   // "Snapshots").
-  want(FUSE_CAP_WRITEBACK_CACHE);
+  // The writeback cache makes the kernel's size and mtime of a file win over the file system's:
+  // right on one node, wrong when other nodes write (cluster mode turns it off).
+  if (options.writeback_cache) want(FUSE_CAP_WRITEBACK_CACHE);
+  // An open that finds the file changed drops the kernel's attributes; reads then ask again.
+  want(FUSE_CAP_AUTO_INVAL_DATA);
   want(FUSE_CAP_PARALLEL_DIROPS);
   want(FUSE_CAP_READDIRPLUS);
   want(FUSE_CAP_READDIRPLUS_AUTO);
@@ -532,6 +537,12 @@ void FuseMount::InvalidateEntry(uint64_t parent, std::string_view name) {
 void FuseMount::InvalidateInode(uint64_t ino) {
   if (!mounted_) return;
   (void)fuse_lowlevel_notify_inval_inode(session_, ino, 0, 0);
+}
+
+void FuseMount::InvalidateAttributes(uint64_t ino) {
+  if (!mounted_) return;
+  // A negative offset: attributes only, no page (the kernel takes no page or inode lock).
+  (void)fuse_lowlevel_notify_inval_inode(session_, ino, -1, 0);
 }
 
 FuseMount::~FuseMount() {

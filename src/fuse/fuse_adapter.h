@@ -27,6 +27,7 @@ struct FuseOptions {
   // Keep a file's cached pages across opens. Off in cluster mode, where other nodes write: each
   // open then reads what was closed before it (close-to-open).
   bool keep_cache = true;
+  bool writeback_cache = true;  // the kernel gathers small writes (off in cluster mode)
   unsigned max_threads = 8;  // more only adds context switches on a small node
   // The kernel's read-ahead window for the mount (its bdi's read_ahead_kb); 0 keeps the kernel's
   // default of 128 KiB, which caps one sequential stream at about half the disk (BENCHMARKS.md,
@@ -56,6 +57,7 @@ class FuseMount : public fs::KernelCache {
   // fs::KernelCache: drops what the kernel caches of an entry or an inode (attributes, pages).
   void InvalidateEntry(uint64_t parent, std::string_view name) override;
   void InvalidateInode(uint64_t ino) override;
+  void InvalidateAttributes(uint64_t ino) override;
   // Serves requests until the file system is unmounted or a termination signal arrives.
   Status Run();
 

@@ -318,6 +318,7 @@ int Serve(const DaemonOptions& o, int ready_fd) {
     fuse_options.entry_timeout_s = std::min(fuse_options.entry_timeout_s, o.mount.lease_s);
     fuse_options.attr_timeout_s = std::min(fuse_options.attr_timeout_s, o.mount.lease_s);
     fuse_options.keep_cache = false;
+    fuse_options.writeback_cache = false;
     log::Info("cluster node {}: lease {}s", (*fs)->superblock().cluster.node, o.mount.lease_s);
   }
   auto mount = fuse::FuseMount::Mount(fs->get(), o.mountpoint, fuse_options);
