@@ -235,7 +235,7 @@ Status FileSystem::LoadAccounting() {
     CAIRN_ASSIGN_OR_RETURN(int64_t bytes, kv::DecodeCounter(value));
     if (known.count(seg)) {
       segments_->AddLive(seg, bytes);
-    } else {
+    } else if (!cluster_) {  // in a cluster, the other nodes' segments are not in the list
       stale.Delete(key);
     }
   }

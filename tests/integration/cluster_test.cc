@@ -1,0 +1,511 @@
+// Cluster mode end to end: PostgreSQL, a Ceph cluster (1 monitor, 3 file-backed OSDs) and three
+// Cairn nodes, each with its own data directory and FUSE mount, all started by
+// scripts/cluster.sh on loopback and stopped by the test. Every check goes through the mounts
+// with POSIX calls, and through `cairn fsck`.
+//
+// Waiting for another node to see a change polls with a generous deadline (the lease is 1 s): a
+// correctness bound, not a timing assertion.
+#include <dirent.h>
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <filesystem>
+#include <map>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "mount_fixture.h"
+
+namespace cairn::integration {
+namespace {
+
+using namespace std::chrono_literals;
+
+constexpr int kNodes = 3;
+const std::string kScript = std::string(CAIRN_SOURCE_DIR) + "/scripts/cluster.sh";
+
+// Polls f every 50 ms until it holds or `limit` passed.
+bool Eventually(const std::function<bool()>& f, std::chrono::milliseconds limit = 15s) {
+  const auto until = std::chrono::steady_clock::now() + limit;
+  for (;;) {
+    if (f()) return true;
+    if (std::chrono::steady_clock::now() > until) return false;
+    std::this_thread::sleep_for(50ms);
+  }
+}
+
+CommandResult Script(const std::vector<std::string>& args,
+                     std::chrono::milliseconds timeout = 240s) {
+  std::vector<std::string> argv = {"env", std::string("CAIRN=") + CAIRN_BIN, "bash", kScript};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return RunCommand(argv, timeout);
+}
+
+// Reads KEY='value' lines of the cluster's env file.
+std::map<std::string, std::string> ReadEnv(const std::string& path) {
+  std::map<std::string, std::string> out;
+  auto text = ReadFile(path);
+  if (!text) return out;
+  size_t pos = 0;
+  while (pos < text->size()) {
+    size_t nl = text->find('\n', pos);
+    if (nl == std::string::npos) nl = text->size();
+    std::string line = text->substr(pos, nl - pos);
+    pos = nl + 1;
+    size_t eq = line.find('=');
+    if (eq == std::string::npos) continue;
+    std::string v = line.substr(eq + 1);
+    if (v.size() >= 2 && v.front() == '\'' && v.back() == '\'') v = v.substr(1, v.size() - 2);
+    out[line.substr(0, eq)] = v;
+  }
+  return out;
+}
+
+class ClusterTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    if (::geteuid() != 0 || ::access("/dev/fuse", R_OK | W_OK) != 0) {
+      skip_ = "needs root and /dev/fuse";
+      return;
+    }
+    if (::access("/usr/bin/ceph-mon", X_OK) != 0 ||
+        ::access("/usr/lib/postgresql/15/bin/initdb", X_OK) != 0) {
+      skip_ = "needs ceph-mon and postgresql-15 (scripts/install-deps.sh)";
+      return;
+    }
+    dir_ = new TempDir();
+    CommandResult r = Script({"start", dir_->path(), "--nodes", std::to_string(kNodes)});
+    if (!r.ok()) {
+      start_error_ = r.Describe();
+      return;
+    }
+    env_ = ReadEnv(dir_->path() + "/env");
+  }
+  static void TearDownTestSuite() {
+    if (!dir_) return;
+    CommandResult r = Script({"stop", dir_->path()});
+    if (!r.ok()) ADD_FAILURE() << r.Describe();
+    delete dir_;
+    dir_ = nullptr;
+  }
+  void SetUp() override {
+    if (!skip_.empty()) GTEST_SKIP() << skip_;
+    ASSERT_TRUE(start_error_.empty()) << start_error_;
+    for (int k = 1; k <= kNodes; ++k) ASSERT_TRUE(IsMounted(Mnt(k))) << "node " << k;
+  }
+
+  static std::string Mnt(int k) { return dir_->path() + "/mnt/" + std::to_string(k); }
+  static std::string DataDir(int k) { return dir_->path() + "/node" + std::to_string(k); }
+  static std::string P(int k, std::string_view rel) { return Mnt(k) + "/" + std::string(rel); }
+
+  // Unmounts every node, runs fsck on node 1 (the whole shared namespace and every node's
+  // segments), mounts them again.
+  static ::testing::AssertionResult FsckAll() {
+    for (int k = 1; k <= kNodes; ++k) {
+      CommandResult u = RunCairn({"unmount", Mnt(k)}, 120s);
+      if (!u.ok()) return ::testing::AssertionFailure() << u.Describe();
+    }
+    CommandResult f = RunCairn({"fsck", DataDir(1)}, 300s);
+    ::testing::AssertionResult result = ::testing::AssertionSuccess();
+    if (!f.ok() || f.out.find("clean") == std::string::npos) {
+      result = ::testing::AssertionFailure() << f.Describe() << "\n" << f.out;
+    }
+    for (int k = 1; k <= kNodes; ++k) {
+      CommandResult m = Script({"mount-node", dir_->path(), std::to_string(k)});
+      if (!m.ok()) return ::testing::AssertionFailure() << m.Describe();
+    }
+    return result;
+  }
+
+  static inline TempDir* dir_ = nullptr;
+  static inline std::string skip_, start_error_;
+  static inline std::map<std::string, std::string> env_;
+};
+
+TEST_F(ClusterTest, WritesOnOneNodeReadBackExactlyOnEveryOther) {
+  const std::vector<size_t> sizes = {0, 1, 100, kInlineLimit, kInlineLimit + 1, 200 << 10,
+                                     3 << 20};
+  for (int writer = 1; writer <= kNodes; ++writer) {
+    ASSERT_EQ(Outcome(::mkdir(P(writer, fmt::format("w{}", writer)).c_str(), 0755)), "OK");
+    for (size_t size : sizes) {
+      const std::string rel = fmt::format("w{}/f{}", writer, size);
+      ASSERT_EQ(WriteFile(P(writer, rel), PatternBytes(HashString(rel), size)), 0) << rel;
+    }
+  }
+  for (int writer = 1; writer <= kNodes; ++writer) {
+    for (int reader = 1; reader <= kNodes; ++reader) {
+      for (size_t size : sizes) {
+        const std::string rel = fmt::format("w{}/f{}", writer, size);
+        EXPECT_TRUE(FileHasContent(P(reader, rel), PatternBytes(HashString(rel), size)))
+            << rel << " written on node " << writer << ", read on node " << reader;
+      }
+    }
+  }
+  // An overwrite in the middle, closed on node 2, is what the next open on nodes 1 and 3 reads.
+  const std::string rel = fmt::format("w1/f{}", 3 << 20);
+  std::string expected = PatternBytes(HashString(rel), 3 << 20);
+  const std::string patch = PatternBytes(7, 300000);
+  {
+    UniqueFd fd(::open(P(2, rel).c_str(), O_WRONLY));
+    ASSERT_TRUE(fd.valid());
+    ASSERT_EQ(WriteAllAt(fd.get(), patch, 1000000), 0);
+    ASSERT_EQ(fd.Reset(), 0);
+  }
+  expected.replace(1000000, patch.size(), patch);
+  EXPECT_TRUE(FileHasContent(P(1, rel), expected));
+  EXPECT_TRUE(FileHasContent(P(3, rel), expected));
+  // Appends grow the file on the other nodes too (close-to-open covers the size).
+  const std::string tail = PatternBytes(8, 5000);
+  {
+    UniqueFd fd(::open(P(3, rel).c_str(), O_WRONLY | O_APPEND));
+    ASSERT_TRUE(fd.valid());
+    ASSERT_EQ(::write(fd.get(), tail.data(), tail.size()), static_cast<ssize_t>(tail.size()));
+  }
+  expected += tail;
+  EXPECT_TRUE(FileHasContent(P(1, rel), expected));
+  EXPECT_TRUE(FileHasContent(P(2, rel), expected));
+}
+
+TEST_F(ClusterTest, NamespaceChangesShowOnOtherNodesWithinTheLease) {
+  ASSERT_EQ(Outcome(::mkdir(P(1, "ns").c_str(), 0755)), "OK");
+  ASSERT_EQ(WriteFile(P(1, "ns/a"), "alpha"), 0);
+  ASSERT_TRUE(Eventually([&] { return FileHasContent(P(2, "ns/a"), "alpha"); }));
+  ASSERT_EQ(Outcome(::rename(P(1, "ns/a").c_str(), P(1, "ns/b").c_str())), "OK");
+  EXPECT_TRUE(Eventually([&] {
+    struct stat st;
+    return ::stat(P(2, "ns/a").c_str(), &st) != 0 && errno == ENOENT &&
+           ::stat(P(2, "ns/b").c_str(), &st) == 0;
+  })) << "rename on node 1 not seen on node 2";
+  ASSERT_EQ(Outcome(::chmod(P(2, "ns/b").c_str(), 0600)), "OK");
+  EXPECT_TRUE(Eventually([&] {
+    struct stat st;
+    return ::stat(P(3, "ns/b").c_str(), &st) == 0 && (st.st_mode & 07777) == 0600;
+  })) << "chmod on node 2 not seen on node 3";
+  ASSERT_EQ(Outcome(::unlink(P(3, "ns/b").c_str())), "OK");
+  EXPECT_TRUE(Eventually([&] {
+    struct stat st;
+    return ::stat(P(1, "ns/b").c_str(), &st) != 0 && errno == ENOENT;
+  })) << "unlink on node 3 not seen on node 1";
+  EXPECT_TRUE(Eventually([&] {
+    auto names = ListDir(P(2, "ns"));
+    return names && names->empty();
+  }));
+}
+
+TEST_F(ClusterTest, ConcurrentChangesFromAllNodesEndInTheirSum) {
+  ASSERT_EQ(Outcome(::mkdir(P(1, "race").c_str(), 0755)), "OK");
+  ASSERT_TRUE(Eventually([&] {
+    struct stat st;
+    return ::stat(P(kNodes, "race").c_str(), &st) == 0;
+  }));
+  constexpr int kThreads = 3, kFiles = 60;
+  std::mutex mu;
+  std::set<std::string> expected;  // names in race/ at the end
+  std::atomic<int> errors{0};
+  std::string first_error;
+  std::vector<std::thread> threads;
+  for (int k = 1; k <= kNodes; ++k) {
+    for (int t = 0; t < kThreads; ++t) {
+      threads.emplace_back([&, k, t] {
+        auto fail = [&](std::string what) {
+          std::lock_guard lock(mu);
+          if (errors++ == 0) first_error = what;
+        };
+        std::set<std::string> mine;
+        const std::string dir = P(k, "race/");
+        for (int i = 0; i < kFiles; ++i) {
+          std::string name = fmt::format("n{}-t{}-{}", k, t, i);
+          if (WriteFile(dir + name, name) != 0) fail("create " + name + " " + ErrnoName(errno));
+          mine.insert(name);
+          if (i % 3 == 0) {
+            std::string to = name + ".moved";
+            if (::rename((dir + name).c_str(), (dir + to).c_str()) != 0) {
+              fail("rename " + name + " " + ErrnoName(errno));
+            }
+            mine.erase(name);
+            mine.insert(to);
+          } else if (i % 5 == 0) {
+            if (::unlink((dir + name).c_str()) != 0) fail("unlink " + name + " " + ErrnoName(errno));
+            mine.erase(name);
+          }
+          if (i % 20 == 0) {
+            std::string d = fmt::format("d{}-{}-{}", k, t, i);
+            if (::mkdir((dir + d).c_str(), 0755) != 0) fail("mkdir " + d + " " + ErrnoName(errno));
+            mine.insert(d);
+          }
+          // Every node also races for the same names: exactly one O_EXCL create wins each.
+          std::string shared = fmt::format("shared-{}", i);
+          int fd = ::open((dir + shared).c_str(), O_CREAT | O_EXCL | O_WRONLY, 0644);
+          if (fd >= 0) {
+            ::close(fd);
+            std::lock_guard lock(mu);
+            if (!expected.insert(shared).second) fail("two nodes created " + shared);
+          } else if (errno != EEXIST) {
+            fail("create " + shared + " " + ErrnoName(errno));
+          }
+        }
+        std::lock_guard lock(mu);
+        expected.insert(mine.begin(), mine.end());
+      });
+    }
+  }
+  for (auto& th : threads) th.join();
+  ASSERT_EQ(errors.load(), 0) << first_error;
+  EXPECT_EQ(expected.count("shared-0"), 1u);
+  for (int k = 1; k <= kNodes; ++k) {
+    std::set<std::string> seen;
+    ASSERT_TRUE(Eventually([&] {
+      auto names = ListDir(P(k, "race"));
+      if (!names) return false;
+      seen = std::set<std::string>(names->begin(), names->end());
+      return seen == expected;
+    })) << "node " << k << " lists " << seen.size() << " names, expected " << expected.size();
+  }
+  for (const std::string& name : expected) {
+    if (name.starts_with("n")) {
+      std::string content = name.ends_with(".moved") ? name.substr(0, name.size() - 6) : name;
+      EXPECT_TRUE(FileHasContent(P(2, "race/" + name), content)) << name;
+    }
+  }
+  EXPECT_TRUE(FsckAll());
+}
+
+TEST_F(ClusterTest, TwoNodesWritingOneFileLeaveOneConsistentFile) {
+  constexpr size_t kBlock = 64 << 10, kBlocks = 32;
+  ASSERT_EQ(WriteFile(P(1, "shared.bin"), std::string(kBlock * kBlocks, 'x')), 0);
+  ASSERT_TRUE(Eventually([&] {
+    struct stat st;
+    return ::stat(P(2, "shared.bin").c_str(), &st) == 0 && st.st_size == kBlock * kBlocks;
+  }));
+  const std::string a(kBlock, 'A'), b(kBlock, 'B');
+  auto writer = [&](int node, const std::string& block, int* result) {
+    UniqueFd fd(::open(P(node, "shared.bin").c_str(), O_WRONLY));
+    if (!fd.valid()) {
+      *result = errno;
+      return;
+    }
+    for (int round = 0; round < 4; ++round) {
+      for (size_t i = 0; i < kBlocks; ++i) {
+        if (int e = WriteAllAt(fd.get(), block, static_cast<off_t>(i * kBlock)); e != 0) {
+          *result = e;
+          return;
+        }
+      }
+    }
+    *result = ::fsync(fd.get()) == 0 ? fd.Reset() : errno;
+  };
+  int ra = -1, rb = -1;
+  std::thread ta(writer, 1, a, &ra), tb(writer, 2, b, &rb);
+  ta.join();
+  tb.join();
+  ASSERT_EQ(ra, 0) << ErrnoName(ra);
+  ASSERT_EQ(rb, 0) << ErrnoName(rb);
+  // After both closed, every node reads the same bytes, and every block is one writer's whole.
+  auto one = ReadFile(P(1, "shared.bin"));
+  ASSERT_TRUE(one);
+  ASSERT_EQ(one->size(), kBlock * kBlocks);
+  for (size_t i = 0; i < kBlocks; ++i) {
+    std::string_view blk(one->data() + i * kBlock, kBlock);
+    EXPECT_TRUE(blk == a || blk == b) << "block " << i << " is torn";
+  }
+  EXPECT_TRUE(FileHasContent(P(2, "shared.bin"), *one));
+  EXPECT_TRUE(FileHasContent(P(3, "shared.bin"), *one));
+}
+
+// Writers on nodes 1 and 3 fsync file after file; the caller's fault lands in the middle.
+class FsyncWriters {
+ public:
+  explicit FsyncWriters(std::string tag) : tag_(std::move(tag)) {
+    for (int k : {1, 3}) ::mkdir(Dir(k).c_str(), 0755);
+    for (int k : {1, 3}) threads_.emplace_back([this, k] { Run(k); });
+  }
+  ~FsyncWriters() { Stop(); }
+  void Stop() {
+    stop_ = true;
+    for (auto& t : threads_) {
+      if (t.joinable()) t.join();
+    }
+  }
+  // What each writer saw fsync'd (name -> node).
+  std::map<std::string, int> done() {
+    std::lock_guard lock(mu_);
+    return done_;
+  }
+  int failures() const { return failures_; }
+  static std::string Content(const std::string& name) {
+    return PatternBytes(HashString(name), 20000 + HashString(name) % 100000);
+  }
+  std::string Dir(int k) const { return ClusterMnt(k) + "/" + tag_ + "-n" + std::to_string(k); }
+  static std::string ClusterMnt(int k);
+
+ private:
+  void Run(int k) {
+    for (int i = 0; !stop_; ++i) {
+      const std::string name = fmt::format("{}-n{}/f{}", tag_, k, i);
+      if (WriteFile(ClusterMnt(k) + "/" + name, Content(name)) == 0) {
+        std::lock_guard lock(mu_);
+        done_[name] = k;
+      } else {
+        ++failures_;  // an outage: the writer goes on; only what fsync'd counts
+        std::this_thread::sleep_for(100ms);
+      }
+    }
+  }
+  std::string tag_;
+  std::atomic<bool> stop_{false};
+  std::atomic<int> failures_{0};
+  std::mutex mu_;
+  std::map<std::string, int> done_;
+  std::vector<std::thread> threads_;
+};
+
+std::string g_dir;
+std::string FsyncWriters::ClusterMnt(int k) { return g_dir + "/mnt/" + std::to_string(k); }
+
+TEST_F(ClusterTest, KillingANodeLosesNothingFsynced) {
+  g_dir = dir_->path();
+  // Node 2 writes too, and dies with its segment open.
+  ASSERT_EQ(Outcome(::mkdir(P(2, "victim").c_str(), 0755)), "OK");
+  std::vector<std::string> victim_files;
+  for (int i = 0; i < 20; ++i) {
+    std::string rel = fmt::format("victim/f{}", i);
+    ASSERT_EQ(WriteFile(P(2, rel), FsyncWriters::Content(rel)), 0);
+    victim_files.push_back(rel);
+  }
+  FsyncWriters writers("killnode");
+  std::this_thread::sleep_for(1500ms);
+  CommandResult kill = Script({"kill-node", dir_->path(), "2"});
+  ASSERT_TRUE(kill.ok()) << kill.Describe();
+  std::this_thread::sleep_for(1500ms);
+  writers.Stop();
+  EXPECT_EQ(writers.failures(), 0) << "writers on the surviving nodes failed";
+  auto done = writers.done();
+  EXPECT_GT(done.size(), 0u);
+  for (const auto& rel : victim_files) {
+    EXPECT_TRUE(FileHasContent(P(1, rel), FsyncWriters::Content(rel))) << rel;
+    EXPECT_TRUE(FileHasContent(P(3, rel), FsyncWriters::Content(rel))) << rel;
+  }
+  for (const auto& [rel, node] : done) {
+    EXPECT_TRUE(FileHasContent(P(node == 1 ? 3 : 1, rel), FsyncWriters::Content(rel))) << rel;
+  }
+  CommandResult mount = Script({"mount-node", dir_->path(), "2"});
+  ASSERT_TRUE(mount.ok()) << mount.Describe();
+  for (const auto& rel : victim_files) {
+    EXPECT_TRUE(FileHasContent(P(2, rel), FsyncWriters::Content(rel))) << rel;
+  }
+  EXPECT_TRUE(FsckAll());
+}
+
+TEST_F(ClusterTest, KillingAnOsdKeepsReadsAndWritesGoing) {
+  g_dir = dir_->path();
+  FsyncWriters writers("killosd");
+  std::this_thread::sleep_for(1000ms);
+  CommandResult kill = RunCommand(
+      {"bash", std::string(CAIRN_SOURCE_DIR) + "/scripts/ceph-cluster.sh", "kill-osd",
+       dir_->path() + "/ceph", "1"});
+  ASSERT_TRUE(kill.ok()) << kill.Describe();
+  std::this_thread::sleep_for(3000ms);
+  const size_t before_restart = writers.done().size();
+  CommandResult start = RunCommand(
+      {"bash", std::string(CAIRN_SOURCE_DIR) + "/scripts/ceph-cluster.sh", "start-osd",
+       dir_->path() + "/ceph", "1"},
+      120s);
+  ASSERT_TRUE(start.ok()) << start.Describe();
+  std::this_thread::sleep_for(1000ms);
+  writers.Stop();
+  EXPECT_EQ(writers.failures(), 0);
+  auto done = writers.done();
+  EXPECT_GT(before_restart, 0u);
+  for (const auto& [rel, node] : done) {
+    EXPECT_TRUE(FileHasContent(P(2, rel), FsyncWriters::Content(rel))) << rel;
+  }
+}
+
+TEST_F(ClusterTest, PostgresRestartLosesNothingFsynced) {
+  g_dir = dir_->path();
+  FsyncWriters writers("pgrestart");
+  std::this_thread::sleep_for(1000ms);
+  CommandResult restart = Script({"restart-pg", dir_->path()});
+  ASSERT_TRUE(restart.ok()) << restart.Describe();
+  std::this_thread::sleep_for(2000ms);
+  writers.Stop();
+  auto done = writers.done();
+  EXPECT_GT(done.size(), 0u);
+  // Files whose fsync failed during the outage may be partly there; each one that was
+  // acknowledged reads back exactly, from another node.
+  for (const auto& [rel, node] : done) {
+    EXPECT_TRUE(FileHasContent(P(2, rel), FsyncWriters::Content(rel))) << rel;
+  }
+  // Writes work again on every node.
+  for (int k = 1; k <= kNodes; ++k) {
+    EXPECT_EQ(WriteFile(P(k, fmt::format("after-pg-{}", k)), "ok"), 0) << "node " << k;
+  }
+  EXPECT_TRUE(FsckAll());
+}
+
+TEST_F(ClusterTest, BadEndpointsAndForeignNodesGetClearErrorsAndChangeNothing) {
+  const std::string meta = env_["META"], conf = env_["CEPH_CONF"];
+  TempDir scratch;
+  const std::string dd = scratch.path() + "/new";
+  struct Case {
+    std::vector<std::string> args;
+    std::string says;
+  };
+  const std::vector<Case> cases = {
+      {{"format", dd, "--meta", "host=127.0.0.1 port=1 dbname=cairn connect_timeout=3",
+        "--ceph-conf", conf},
+       "cluster metadata"},
+      {{"format", dd, "--meta", meta + " user=nosuchrole", "--ceph-conf", conf},
+       "nosuchrole"},
+      {{"format", dd, "--meta", meta, "--ceph-conf", scratch.path() + "/missing.conf"},
+       "missing.conf"},
+      {{"format", dd, "--meta", meta, "--ceph-conf", conf, "--pool", "nosuchpool"},
+       "nosuchpool"},
+      {{"format", dd, "--meta", meta, "--ceph-conf", conf}, "already holds file system"},
+      {{"format", dd, "--meta", meta}, "--ceph-conf"},
+      {{"cluster", "join", dd, "--meta", meta, "--ceph-conf", conf, "--pool", "nosuchpool"},
+       "nosuchpool"},
+      {{"cluster", "join", DataDir(1), "--meta", meta, "--ceph-conf", conf},
+       "already holds file system"},
+  };
+  for (const auto& c : cases) {
+    CommandResult r = RunCairn(c.args, 120s);
+    EXPECT_NE(r.exit_code, 0) << r.Describe();
+    EXPECT_NE(r.err.find(c.says), std::string::npos) << r.Describe();
+    struct stat st;
+    EXPECT_NE(::stat(dd.c_str(), &st), 0) << "left " << dd << " behind: " << r.Describe();
+  }
+  // A node of another file system (a single-node one here) is refused by the cluster's
+  // metadata at mount: its uuid is not the database's.
+  CairnMount other;
+  ASSERT_TRUE(other.Format().ok());
+  auto sb = ReadFile(DataDir(2) + "/cairn.json");
+  ASSERT_TRUE(sb);
+  auto own = ReadFile(other.data_dir() + "/cairn.json");
+  ASSERT_TRUE(own);
+  // Graft node 2's cluster section onto the other file system's superblock.
+  std::string grafted = *own;
+  size_t cut = grafted.rfind('}');
+  size_t from = sb->find("\"cluster\"");
+  size_t to = sb->find('}', from);
+  ASSERT_NE(from, std::string::npos);
+  grafted = grafted.substr(0, cut) + ",\n  " + sb->substr(from, to - from + 1) + "\n}\n";
+  ASSERT_EQ(WriteFile(other.data_dir() + "/cairn.json", grafted), 0);
+  CommandResult m = other.Mount();
+  EXPECT_NE(m.exit_code, 0);
+  EXPECT_NE((m.err + m.out).find("belongs to file system"), std::string::npos) << m.Describe();
+  // Members are what joined.
+  CommandResult members = RunCairn({"cluster", "members", DataDir(1)});
+  ASSERT_TRUE(members.ok()) << members.Describe();
+  for (int k = 1; k <= kNodes; ++k) {
+    EXPECT_NE(members.out.find(DataDir(k)), std::string::npos) << members.out;
+  }
+  EXPECT_EQ(members.out.find(dd), std::string::npos) << members.out;
+}
+
+}  // namespace
+}  // namespace cairn::integration
