@@ -7,7 +7,8 @@
 # Usage:
 #   cluster.sh start DIR [--nodes N] [--osds N] [--pg-port P] [--mon-port P] [--lease D]
 #       Starts it all (default 2 nodes, 3 OSDs), formats node 1, joins the others, mounts node K
-#       at DIR/mnt/K, and writes DIR/env (META, CEPH_CONF, NODES) for the commands below.
+#       at DIR/mnt/K, and writes DIR/env (META, CEPH_CONF, PG_PORT, NODES) for the commands below.
+#       --nodes 0: only PostgreSQL and Ceph (tests that format file systems of their own).
 #   cluster.sh stop DIR [--clean]        unmounts every node, stops Ceph and PostgreSQL
 #   cluster.sh kill-node DIR K           kill -9 of node K's daemon (its mount is left dead)
 #   cluster.sh mount-node DIR K          (re)mounts node K
@@ -58,7 +59,7 @@ cmd_start() {
       *) die "unknown option $1" ;;
     esac
   done
-  [[ "$nodes" =~ ^[1-9][0-9]*$ ]] || die "--nodes must be a positive number"
+  [[ "$nodes" =~ ^[0-9]+$ ]] || die "--nodes must be a number (0: only the engines)"
   [[ -x "$CAIRN" ]] || die "no cairn binary at $CAIRN (build first, or set CAIRN)"
   if [[ -e "$dir" ]] && [[ -n "$(ls -A "$dir")" ]]; then die "$dir is not empty"; fi
   mkdir -p "$dir"
@@ -83,7 +84,7 @@ PG_PORT=$pg_port
 NODES=$nodes
 LEASE=$lease
 ENV
-  "$CAIRN" format "$dir/node1" --meta "$meta" --ceph-conf "$conf" --pool cairn >/dev/null
+  ((nodes)) && "$CAIRN" format "$dir/node1" --meta "$meta" --ceph-conf "$conf" --pool cairn >/dev/null
   for ((k = 2; k <= nodes; ++k)); do
     "$CAIRN" cluster join "$dir/node$k" --meta "$meta" --ceph-conf "$conf" --pool cairn >/dev/null
   done

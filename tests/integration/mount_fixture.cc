@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -519,8 +520,43 @@ std::string CairnMount::Path(std::string_view relative) const {
   return path;
 }
 
+namespace {
+
+// KEY='value' lines of scripts/cluster.sh's env file.
+std::string EnvValue(const std::string& text, const std::string& key) {
+  size_t at = text.find(key + "=");
+  while (at != std::string::npos && at != 0 && text[at - 1] != '\n') {
+    at = text.find(key + "=", at + 1);
+  }
+  if (at == std::string::npos) return "";
+  size_t begin = at + key.size() + 1, end = text.find('\n', begin);
+  std::string v = text.substr(begin, end == std::string::npos ? std::string::npos : end - begin);
+  if (v.size() >= 2 && v.front() == '\'' && v.back() == '\'') v = v.substr(1, v.size() - 2);
+  return v;
+}
+
+}  // namespace
+
 CommandResult CairnMount::Format(const std::vector<std::string>& extra) {
   std::vector<std::string> args = {"format", data_dir_};
+  // The suites run on a cluster file system when CAIRN_TEST_CLUSTER_ENV names the env file of
+  // engines started by `scripts/cluster.sh start DIR --nodes 0`: a database of its own per file
+  // system, in the shared Ceph pool.
+  if (const char* env = ::getenv("CAIRN_TEST_CLUSTER_ENV"); env && *env) {
+    auto text = ReadFile(env);
+    if (!text) {
+      CommandResult r;
+      r.err = std::string("[test] cannot read ") + env;
+      return r;
+    }
+    static std::atomic<int> counter{0};
+    const std::string db = "cairn_" + std::to_string(::getpid()) + "_" + std::to_string(++counter);
+    CommandResult created = RunCommand({"/usr/lib/postgresql/15/bin/createdb", "-h", "127.0.0.1",
+                                        "-p", EnvValue(*text, "PG_PORT"), "-U", "postgres", db});
+    if (!created.ok()) return created;
+    args.insert(args.end(), {"--meta", EnvValue(*text, "META") + " dbname=" + db, "--ceph-conf",
+                             EnvValue(*text, "CEPH_CONF"), "--pool", "cairn"});
+  }
   args.insert(args.end(), extra.begin(), extra.end());
   return RunCairn(args);
 }
