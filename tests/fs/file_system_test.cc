@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <random>
 
+#include "fs/cluster.h"
 #include "fs/inode_cache.h"
 #include "fs/options.h"
 #include "fs/restore.h"
@@ -83,6 +84,35 @@ class FileSystemTest : public ::testing::Test {
   Context ctx_{0, 0};
   std::unique_ptr<FileSystem> fs_;
 };
+
+// The superblock's cluster section: what a node's cairn.json holds, and what the shared copy in
+// the metadata leaves out.
+TEST(Superblock, ClusterSectionRoundTripsAndIsCheckedWhenRead) {
+  Superblock sb;
+  sb.uuid = "0f0e0d0c-0b0a-4908-8706-050403020100";
+  sb.cluster.meta = "host=127.0.0.1 port=5432 dbname=cairn";
+  sb.cluster.ceph_conf = "/etc/ceph/ceph.conf";
+  sb.cluster.ceph_user = "cairn";
+  sb.cluster.pool = "nvme";
+  sb.cluster.node = 3;
+  auto node = ParseSuperblock(SuperblockJson(sb, true), "node", "/tmp/x");
+  ASSERT_TRUE(node.has_value()) << node.error().ToString();
+  EXPECT_EQ(node->uuid, sb.uuid);
+  EXPECT_EQ(node->cluster.meta, sb.cluster.meta);
+  EXPECT_EQ(node->cluster.ceph_conf, sb.cluster.ceph_conf);
+  EXPECT_EQ(node->cluster.ceph_user, "cairn");
+  EXPECT_EQ(node->cluster.pool, "nvme");
+  EXPECT_EQ(node->cluster.node, 3u);
+  auto shared = ParseSuperblock(SuperblockJson(sb, false), "shared", "/tmp/x");
+  ASSERT_TRUE(shared.has_value());
+  EXPECT_FALSE(shared->cluster.enabled());
+  std::string damaged = SuperblockJson(sb, true);
+  damaged.replace(damaged.find("\"node\": 3"), 9, "\"node\": 0");
+  auto bad = ParseSuperblock(damaged, "node", "/tmp/x");
+  ASSERT_FALSE(bad.has_value());
+  EXPECT_EQ(bad.error().code(), Code::kCorruption);
+  EXPECT_NE(bad.error().message().find("cluster section"), std::string::npos);
+}
 
 TEST_F(FileSystemTest, SmallFilesLiveInline) {
   uint64_t ino = CreateFile(kRoot, "tiny", "hello");

@@ -4,6 +4,13 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "kv/memory_kv_store.h"
+#include "meta/meta_store.h"
+
 namespace cairn::meta {
 namespace {
 
@@ -157,6 +164,48 @@ TEST(Schema, CheckNameEnforcesPosixRules) {
   EXPECT_EQ(CheckName("..").code(), Code::kInvalid);
   EXPECT_EQ(CheckName("a/b").code(), Code::kInvalid);
   EXPECT_EQ(CheckName(std::string("a\0b", 3)).code(), Code::kInvalid);
+}
+
+TEST(Schema, OrphanValueNamesTheNode) {
+  EXPECT_EQ(OrphanValue(0), "");
+  EXPECT_EQ(Hex(OrphanValue(7)), "07000000");
+  EXPECT_EQ(OrphanNode(OrphanValue(7)), 7u);
+  EXPECT_EQ(OrphanNode(""), 0u);  // written before cluster mode: the single node's
+}
+
+// Allocators of several nodes share one counter: every number goes to exactly one of them.
+TEST(IdAllocator, AllocatorsSharingACounterNeverHandOutANumberTwice) {
+  kv::MemoryKvStore kv;
+  constexpr int kNodes = 4, kPerThread = 3 * IdAllocator::kBlock;
+  std::vector<std::unique_ptr<IdAllocator>> nodes;
+  for (int i = 0; i < kNodes; ++i) {
+    nodes.push_back(std::make_unique<IdAllocator>(&kv, "next_ino", 2));
+    ASSERT_TRUE(nodes.back()->Load().ok());
+  }
+  std::mutex mu;
+  std::set<uint64_t> seen;
+  bool duplicate = false;
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kNodes; ++i) {
+    threads.emplace_back([&, i] {
+      std::vector<uint64_t> mine;
+      for (int n = 0; n < kPerThread; ++n) {
+        auto id = nodes[i]->Next();
+        ASSERT_TRUE(id.has_value());
+        mine.push_back(*id);
+      }
+      std::lock_guard lock(mu);
+      for (uint64_t id : mine) duplicate |= !seen.insert(id).second;
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_FALSE(duplicate);
+  EXPECT_EQ(seen.size(), static_cast<size_t>(kNodes * kPerThread));
+  EXPECT_GE(*seen.begin(), 2u);
+  // A node that starts later continues after everything reserved.
+  IdAllocator late(&kv, "next_ino", 2);
+  ASSERT_TRUE(late.Load().ok());
+  EXPECT_GT(*late.Next(), *seen.rbegin());
 }
 
 }  // namespace
