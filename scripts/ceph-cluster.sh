@@ -17,6 +17,9 @@
 #
 # Usage:
 #   ceph-cluster.sh start DIR [--osds N] [--port PORT] [--pool NAME] [--pg-num N] [--osd-size GIB]
+#                             [--addr IP]
+#       --addr: where the daemons listen (default 127.0.0.1; a 10/8 address of a bridge that the
+#       caller made for network namespaces, as scripts/cluster.sh --netns does).
 #       Creates DIR (absent or empty), bootstraps the cluster, creates the pool (application
 #       "cairn"), waits until its PGs are active+clean, prints DIR/ceph.conf on stdout, exits 0 and
 #       leaves the daemons running. On failure: the error and the tail of the relevant log on
@@ -173,18 +176,18 @@ start_daemon() {
 # ---------------------------------------------------------------- bootstrap
 
 port_is_free() {
-  python3 - "$1" <<'EOF'
+  python3 - "$1" "$ADDR" <<'EOF'
 import socket, sys
 s = socket.socket()
 try:
-    s.bind(("127.0.0.1", int(sys.argv[1])))
+    s.bind((sys.argv[2], int(sys.argv[1])))
 except OSError:
     sys.exit(1)
 EOF
 }
 
 pick_free_port() {
-  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+  python3 -c 'import socket, sys; s = socket.socket(); s.bind((sys.argv[1], 0)); print(s.getsockname()[1])' "$ADDR"
 }
 
 write_conf() {
@@ -194,12 +197,12 @@ $MARKER
 # Throw-away test cluster in $DIR, loopback only; every path is under DIR.
 [global]
 fsid = $fsid
-mon_host = [v2:127.0.0.1:$port]
+mon_host = [v2:$ADDR:$port]
 mon_initial_members = $MON_ID
-public_network = 127.0.0.0/8
-cluster_network = 127.0.0.0/8
-public_addr = 127.0.0.1
-cluster_addr = 127.0.0.1
+public_network = $NETWORK
+cluster_network = $NETWORK
+public_addr = $ADDR
+cluster_addr = $ADDR
 ms_bind_ipv4 = true
 ms_bind_ipv6 = false
 ms_bind_msgr1 = false
@@ -301,7 +304,7 @@ make_keys_verbose() {
 mkfs_mon() {
   local port=$1 fsid=$2
   CURRENT_LOG="$DIR/log/mon.$MON_ID.log"
-  monmaptool --create --fsid "$fsid" --addv "$MON_ID" "[v2:127.0.0.1:$port]" \
+  monmaptool --create --fsid "$fsid" --addv "$MON_ID" "[v2:$ADDR:$port]" \
     --enable-all-features --set-min-mon-release 16 "$DIR/monmap" >/dev/null
   ceph-mon -c "$CONF" --mkfs -i "$MON_ID" --monmap "$DIR/monmap" \
     --keyring "$DIR/bootstrap.keyring" >"$DIR/log/mon.$MON_ID.out" 2>&1 ||
@@ -400,6 +403,7 @@ cmd_start() {
   set_dir "${1:-}"
   shift
   OSDS=3
+  ADDR=127.0.0.1
   local port="" pool=cairn pg_num=8 osd_gib=4
   while [ $# -gt 0 ]; do
     case $1 in
@@ -408,16 +412,20 @@ cmd_start() {
       --pool) pool=${2:?}; shift 2 ;;
       --pg-num) pg_num=${2:?}; shift 2 ;;
       --osd-size) osd_gib=${2:?}; shift 2 ;;
+      --addr) ADDR=${2:?}; shift 2 ;;
       *) usage ;;
     esac
   done
   [[ "$OSDS" =~ ^[1-9][0-9]*$ ]] || die "--osds must be a positive number"
+  [[ "$ADDR" =~ ^(127|10)\.[0-9]+\.[0-9]+\.[0-9]+$ ]] ||
+    die "--addr must be a loopback (127/8) or test-namespace (10/8) address"
+  if [[ "$ADDR" == 127.* ]]; then NETWORK=127.0.0.0/8; else NETWORK=$ADDR/32; fi
   [[ "$pg_num" =~ ^[1-9][0-9]*$ ]] || die "--pg-num must be a positive number"
   [[ "$osd_gib" =~ ^[1-9][0-9]*$ ]] || die "--osd-size must be a positive number of GiB"
   if [ -e "$DIR" ] && [ -n "$(ls -A "$DIR")" ]; then die "$DIR exists and is not empty"; fi
   if [ -n "$port" ]; then
     if ! [[ "$port" =~ ^[0-9]+$ ]] || ((port < 1 || port > 65535)); then die "bad --port $port"; fi
-    port_is_free "$port" || die "port 127.0.0.1:$port is in use"
+    port_is_free "$port" || die "port $ADDR:$port is in use"
   else
     port=$(pick_free_port)
   fi
@@ -444,7 +452,7 @@ cmd_start() {
   create_pool "$pool" "$pg_num"
   wait_active_clean "$pool" "$pg_num" "$size"
   START_OK=1
-  log "cluster up in $((SECONDS - t0))s: mon v2:127.0.0.1:$port, $OSDS OSDs, pool $pool (size $size, min_size $min_size, $pg_num PGs)"
+  log "cluster up in $((SECONDS - t0))s: mon v2:$ADDR:$port, $OSDS OSDs, pool $pool (size $size, min_size $min_size, $pg_num PGs)"
   echo "$CONF"
 }
 

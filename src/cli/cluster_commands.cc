@@ -32,8 +32,7 @@ ClusterCommands::ClusterCommands(CLI::App& app) {
   cluster_->require_subcommand(1);
   join_ = cluster_->add_subcommand(
       "join", "Make DATA_DIR a new node of the cluster file system in --meta and --pool");
-  join_->add_option("DATA_DIR", data_dir_, "An empty or absent directory on this node")
-      ->required();
+  join_->add_option("DATA_DIR", data_dir_, "An empty or absent directory on this node")->required();
   AddClusterFlags(join_, &settings_);
   members_ = cluster_->add_subcommand("members", "The nodes of the cluster DATA_DIR belongs to");
   members_->add_option("DATA_DIR", data_dir_, "The data directory of a member")->required();

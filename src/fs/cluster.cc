@@ -60,8 +60,8 @@ Result<std::unique_ptr<data::RadosSegments>> OpenPool(const ClusterSettings& c,
   return pool;
 }
 
-void StageMember(kv::WriteBatch* batch, uint32_t node, const std::string& data_dir,
-                 int64_t joined, int64_t last_mount) {
+void StageMember(kv::WriteBatch* batch, uint32_t node, const std::string& data_dir, int64_t joined,
+                 int64_t last_mount) {
   nlohmann::json j = {{"host", Hostname()},
                       {"data_dir", AbsPath(data_dir)},
                       {"joined", joined},
@@ -145,11 +145,10 @@ Status RecordMount(kv::KvStore* kv, const Superblock& super, const std::string& 
 Result<Superblock> JoinCluster(const std::string& data_dir, ClusterSettings settings) {
   if (!settings.enabled()) return Err(Code::kInvalid, "join needs the cluster metadata (--meta)");
   if (auto mine = ReadSuperblock(data_dir)) {
-    return Err(Code::kExists, fmt::format("{} already holds file system {}{}", data_dir,
-                                          mine->uuid,
-                                          mine->cluster.enabled()
-                                              ? fmt::format(" as node {}", mine->cluster.node)
-                                              : ""));
+    return Err(
+        Code::kExists,
+        fmt::format("{} already holds file system {}{}", data_dir, mine->uuid,
+                    mine->cluster.enabled() ? fmt::format(" as node {}", mine->cluster.node) : ""));
   }
   CAIRN_ASSIGN_OR_RETURN(auto kv, OpenPg(settings, false));
   auto text = kv->Get(kSharedSuperblockKey);

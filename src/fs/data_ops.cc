@@ -134,7 +134,7 @@ Result<size_t> FileSystem::Write(uint64_t ino, uint64_t offset, const char* data
   if (offset > kMaxFileSize || size > kMaxFileSize - offset) return Err(Code::kTooBig);
   tier_->WaitForSpace();  // backpressure while NVMe is full of data not yet uploaded
   return RetryOnConflict([&]() -> Result<size_t> {
-CAIRN_ASSIGN_OR_RETURN(auto state, cache_->Get(ino));
+    CAIRN_ASSIGN_OR_RETURN(auto state, cache_->Get(ino));
     const auto check = [&]() -> Status {
       if (state->deleted) return Status(Code::kNotFound, "");
       if (state->inode.IsDir()) return Status(Code::kIsDir, "");
@@ -179,7 +179,7 @@ CAIRN_ASSIGN_OR_RETURN(auto state, cache_->Get(ino));
     copy.mtime = copy.ctime = meta::Now();
     CAIRN_RETURN_IF_ERROR(CommitData(*state, copy, &batch, live));
     return size;
-});
+  });
 }
 
 Status FileSystem::AppendPending(uint64_t ino, uint64_t offset, const char* data, size_t size,
@@ -364,8 +364,8 @@ Status FileSystem::Fallocate(uint64_t ino, int mode, uint64_t offset, uint64_t l
   if (mode != 0 && mode != FALLOC_FL_KEEP_SIZE && !punch) {
     return Status(Code::kNotSupported, "fallocate mode");
   }
-return RetryOnConflict([&]() -> Status {
-CAIRN_ASSIGN_OR_RETURN(auto state, cache_->Get(ino));
+  return RetryOnConflict([&]() -> Status {
+    CAIRN_ASSIGN_OR_RETURN(auto state, cache_->Get(ino));
     std::unique_lock lock(state->lock);
     if (state->deleted) return Status(Code::kNotFound, "");
     if (!state->inode.IsReg()) return Status(Code::kInvalid, "not a regular file");
@@ -425,7 +425,7 @@ CAIRN_ASSIGN_OR_RETURN(auto state, cache_->Get(ino));
     copy.ctime = meta::Now();
     if (punch) copy.mtime = copy.ctime;
     return CommitData(*state, copy, &batch, live);
-});
+  });
 }
 
 Status FileSystem::ReserveLocked(meta::Inode& inode, uint64_t begin, uint64_t end,

@@ -10,8 +10,8 @@
 
 #include "common/coding.h"
 #include "common/logging.h"
-#include "fs/txn.h"
 #include "fs/cluster.h"
+#include "fs/txn.h"
 #include "tier/fault_object_store.h"
 #include "tier/metered_object_store.h"
 
@@ -124,8 +124,8 @@ void Accounting::Add(const meta::Inode* before, const meta::Inode* after) {
 }
 
 void FileSystem::Stage(const Accounting& a, kv::WriteBatch* batch) const {
-  auto add = [batch](std::string_view name, int64_t delta) {
-    if (delta != 0) batch->Add(meta::CounterKey(name), delta);
+  auto add = [this, batch](std::string_view name, int64_t delta) {
+    if (delta != 0) batch->Add(meta::TotalKey(name, super_.cluster.node), delta);
   };
   add(kTotalFiles, a.files);
   add(kTotalDirectories, a.directories);
@@ -212,17 +212,7 @@ Status FileSystem::LoadAccounting() {
     return Status(Code::kCorruption, "unknown metadata accounting version");
   }
 
-  auto get = [&](std::string_view name) -> Result<int64_t> {
-    auto v = kv_->Get(meta::CounterKey(name));
-    if (!v) return v.error().code() == Code::kNotFound ? Result<int64_t>(0) : Err(v.error());
-    return kv::DecodeCounter(*v);
-  };
-  CAIRN_ASSIGN_OR_RETURN(counters_.files, get(kTotalFiles));
-  CAIRN_ASSIGN_OR_RETURN(counters_.directories, get(kTotalDirectories));
-  CAIRN_ASSIGN_OR_RETURN(counters_.symlinks, get(kTotalSymlinks));
-  CAIRN_ASSIGN_OR_RETURN(counters_.bytes, get(kTotalBytes));
-  CAIRN_ASSIGN_OR_RETURN(counters_.inline_files, get(kTotalInlineFiles));
-  CAIRN_ASSIGN_OR_RETURN(counters_.inline_bytes, get(kTotalInlineBytes));
+  CAIRN_RETURN_IF_ERROR(ReadTotals(&counters_));
   // Live bytes: one key per segment. Keys of segments that are gone (a late addition after a
   // removal, or what a restore did not bring) are dropped.
   CAIRN_ASSIGN_OR_RETURN(
@@ -240,6 +230,16 @@ Status FileSystem::LoadAccounting() {
     }
   }
   if (!stale.empty()) CAIRN_RETURN_IF_ERROR(kv_->Write(stale, false));
+  return Status::Ok();
+}
+
+Status FileSystem::ReadTotals(Counters* out) {
+  CAIRN_ASSIGN_OR_RETURN(out->files, meta_->ReadTotal(kTotalFiles));
+  CAIRN_ASSIGN_OR_RETURN(out->directories, meta_->ReadTotal(kTotalDirectories));
+  CAIRN_ASSIGN_OR_RETURN(out->symlinks, meta_->ReadTotal(kTotalSymlinks));
+  CAIRN_ASSIGN_OR_RETURN(out->bytes, meta_->ReadTotal(kTotalBytes));
+  CAIRN_ASSIGN_OR_RETURN(out->inline_files, meta_->ReadTotal(kTotalInlineFiles));
+  CAIRN_ASSIGN_OR_RETURN(out->inline_bytes, meta_->ReadTotal(kTotalInlineBytes));
   return Status::Ok();
 }
 
@@ -441,8 +441,8 @@ Result<struct stat> FileSystem::GetAttr(uint64_t ino) {
 
 Result<struct stat> FileSystem::SetAttr(uint64_t ino, const SetAttrRequest& req) {
   if (IsSnapIno(ino)) return Err(Code::kReadOnly, "snapshots are read-only");
-return RetryOnConflict([&]() -> Result<struct stat> {
-CAIRN_ASSIGN_OR_RETURN(auto state, cache_->Get(ino));
+  return RetryOnConflict([&]() -> Result<struct stat> {
+    CAIRN_ASSIGN_OR_RETURN(auto state, cache_->Get(ino));
     std::unique_lock lock(state->lock);
     if (state->deleted) return Err(Code::kNotFound);
     meta::Inode copy = state->inode;
@@ -469,7 +469,7 @@ CAIRN_ASSIGN_OR_RETURN(auto state, cache_->Get(ino));
     copy.ctime = now;
     CAIRN_RETURN_IF_ERROR(CommitData(*state, copy, &batch, live));
     return ToStat(copy);
-});
+  });
 }
 
 Result<struct statvfs> FileSystem::StatFs() {
@@ -490,6 +490,11 @@ Result<struct statvfs> FileSystem::StatFs() {
 }
 
 Stats FileSystem::GetStats() {
+  // In a cluster the other nodes change the totals too: read them as stored.
+  if (cluster_) {
+    Status st = ReadTotals(&counters_);
+    if (!st.ok()) log::Warn("reading the totals: {}", st.ToString());
+  }
   Stats s;
   s.files = static_cast<uint64_t>(counters_.files.load());
   s.directories = static_cast<uint64_t>(counters_.directories.load());

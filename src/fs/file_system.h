@@ -251,6 +251,8 @@ class FileSystem {
   // The totals as the metadata holds them; recomputes and writes them (and every inode's
   // `stored`) once, for a file system made before they were kept.
   Status LoadAccounting();
+  // The totals as stored (every node's shard summed).
+  Status ReadTotals(Counters* out);
   Result<std::shared_ptr<InodeState>> Dir(uint64_t ino);
   Result<struct stat> MakeNode(const Context& ctx, uint64_t parent, std::string_view name,
                                uint32_t mode, uint64_t rdev, std::string_view symlink_target);

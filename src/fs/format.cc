@@ -154,17 +154,15 @@ void StageRootDirectory(kv::WriteBatch* batch) {
 
 std::string SuperblockJson(const Superblock& sb, bool with_cluster) {
   nlohmann::json j = {
-      {"tier", TierJson(sb.tier)},
-      {"format_version", kFormatVersion},
-      {"uuid", sb.uuid},
-      {"inline_max", sb.inline_max},
-      {"segment_size", sb.segment_size},
-      {"created", sb.created},
+      {"tier", TierJson(sb.tier)},   {"format_version", kFormatVersion}, {"uuid", sb.uuid},
+      {"inline_max", sb.inline_max}, {"segment_size", sb.segment_size},  {"created", sb.created},
   };
   if (!sb.restored_from.empty()) j["restored_from"] = sb.restored_from;
   if (with_cluster && sb.cluster.enabled()) {
-    j["cluster"] = {{"meta", sb.cluster.meta},           {"ceph_conf", sb.cluster.ceph_conf},
-                    {"ceph_user", sb.cluster.ceph_user}, {"pool", sb.cluster.pool},
+    j["cluster"] = {{"meta", sb.cluster.meta},
+                    {"ceph_conf", sb.cluster.ceph_conf},
+                    {"ceph_user", sb.cluster.ceph_user},
+                    {"pool", sb.cluster.pool},
                     {"node", sb.cluster.node}};
   }
   return j.dump(2) + "\n";
@@ -239,8 +237,7 @@ Result<Superblock> ParseSuperblock(std::string_view text, const std::string& whe
       sb.tier.seal_timeout_s = t.value("seal_timeout_s", 5.0);
       sb.tier.retention_s = t.value("retention_s", 0.0);
     } catch (const nlohmann::json::exception&) {
-      return Err(Code::kCorruption,
-                 where + " has a damaged tier section");
+      return Err(Code::kCorruption, where + " has a damaged tier section");
     }
   if (j.contains("cluster")) try {
       const auto& c = j["cluster"];

@@ -11,9 +11,9 @@
 
 #include "common/coding.h"
 #include "data/segment_store.h"
+#include "fs/cluster.h"
 #include "fs/file_system.h"
 #include "fs/options.h"
-#include "fs/cluster.h"
 #include "meta/meta_store.h"
 
 namespace cairn::fs {
@@ -211,19 +211,15 @@ Result<FsckReport> Fsck(const std::string& data_dir) {
                             info.inode.stored, info.stored));
       }
     }
+    meta::MetaStore meta(kv.get());
     auto check = [&](std::string_view name, int64_t want) {
-      auto v = kv->Get(meta::CounterKey(name));
-      int64_t have = 0;
-      if (v) {
-        auto d = kv::DecodeCounter(*v);
-        if (!d) {
-          problem(fmt::format("total {}: {}", name, d.error().ToString()));
-          return;
-        }
-        have = *d;
+      auto have = meta.ReadTotal(name);
+      if (!have) {
+        problem(fmt::format("total {}: {}", name, have.error().ToString()));
+        return;
       }
-      if (have != want)
-        problem(fmt::format("total {} is {}, the records count {}", name, have, want));
+      if (*have != want)
+        problem(fmt::format("total {} is {}, the records count {}", name, *have, want));
     };
     check(meta::kTotalFiles, counted.files);
     check(meta::kTotalDirectories, counted.directories);

@@ -181,7 +181,8 @@ Result<ImportReport> FileSystem::Import(const Context& ctx, uint64_t dest, const
             // drops what it cached of the old one; the old inode goes once nothing holds it.
             --inode->nlink;
             inode->ctime = meta::Now();
-            if (inode->nlink == 0) txn.batch().Put(meta::OrphanKey(inode->ino), meta::OrphanValue(super_.cluster.node));
+            if (inode->nlink == 0)
+              txn.batch().Put(meta::OrphanKey(inode->ino), meta::OrphanValue(super_.cluster.node));
             ++b.counts.files_updated;
             replaced = true;
           } else if (existing.error().code() != Code::kNotFound) {

@@ -153,7 +153,8 @@ Status FileSystem::RemoveEntry(uint64_t parent, std::string_view name, bool dir)
     p->mtime = p->ctime = now;
     txn.batch().Delete(meta::DentryKey(parent, name));
     // An inode without links lives on while open; the orphan record reclaims it after a crash.
-    if (child->nlink == 0) txn.batch().Put(meta::OrphanKey(d.ino), meta::OrphanValue(super_.cluster.node));
+    if (child->nlink == 0)
+      txn.batch().Put(meta::OrphanKey(d.ino), meta::OrphanValue(super_.cluster.node));
     return txn.Commit();
   });
 }

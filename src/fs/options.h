@@ -29,11 +29,11 @@ struct TierSettings {
 // a Ceph RADOS pool, shared by every node; each node keeps its own data directory with this
 // section in its superblock. Empty `meta`: the single-node file system (RocksDB, local segments).
 struct ClusterSettings {
-  std::string meta;        // libpq connection string of the shared metadata database
-  std::string ceph_conf;   // ceph.conf of the cluster whose pool holds the segments
+  std::string meta;       // libpq connection string of the shared metadata database
+  std::string ceph_conf;  // ceph.conf of the cluster whose pool holds the segments
   std::string ceph_user = "admin";
   std::string pool = "cairn";
-  uint32_t node = 0;       // this node's number in the cluster (from 1)
+  uint32_t node = 0;  // this node's number in the cluster (from 1)
   bool enabled() const { return !meta.empty(); }
 };
 

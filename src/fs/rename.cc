@@ -122,7 +122,8 @@ Status FileSystem::RenameLocked(Txn& txn, uint64_t parent, std::string_view name
         --victim->nlink;
       }
       victim->ctime = now;
-      if (victim->nlink == 0) batch.Put(meta::OrphanKey(dst.ino), meta::OrphanValue(super_.cluster.node));
+      if (victim->nlink == 0)
+        batch.Put(meta::OrphanKey(dst.ino), meta::OrphanValue(super_.cluster.node));
     }
     batch.Delete(meta::DentryKey(parent, name));
     batch.Put(meta::DentryKey(new_parent, new_name), meta::EncodeDentry(src));

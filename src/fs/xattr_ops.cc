@@ -16,8 +16,8 @@ Status FileSystem::SetXattr(uint64_t ino, std::string_view name, std::string_vie
   if (name.empty()) return Status(Code::kInvalid, "empty attribute name");
   if (name.size() > kMaxXattrName) return Status(Code::kRange, "attribute name too long");
   if (value.size() > kMaxXattrValue) return Status(Code::kNoSpace, "attribute value too large");
-return RetryOnConflict([&]() -> Status {
-CAIRN_ASSIGN_OR_RETURN(auto state, cache_->Get(ino));
+  return RetryOnConflict([&]() -> Status {
+    CAIRN_ASSIGN_OR_RETURN(auto state, cache_->Get(ino));
     std::unique_lock lock(state->lock);
     if (state->deleted) return Status(Code::kNotFound, "");
     auto existing = meta_->GetXattr(ino, name);
@@ -29,7 +29,7 @@ CAIRN_ASSIGN_OR_RETURN(auto state, cache_->Get(ino));
     kv::WriteBatch batch;
     batch.Put(meta::XattrKey(ino, name), std::string(value));
     return CommitData(*state, copy, &batch, {});
-});
+  });
 }
 
 Result<std::string> FileSystem::GetXattr(uint64_t ino, std::string_view name) {
@@ -51,8 +51,8 @@ Result<std::vector<std::string>> FileSystem::ListXattr(uint64_t ino) {
 
 Status FileSystem::RemoveXattr(uint64_t ino, std::string_view name) {
   if (IsSnapIno(ino)) return Status(Code::kReadOnly, "snapshots are read-only");
-return RetryOnConflict([&]() -> Status {
-CAIRN_ASSIGN_OR_RETURN(auto state, cache_->Get(ino));
+  return RetryOnConflict([&]() -> Status {
+    CAIRN_ASSIGN_OR_RETURN(auto state, cache_->Get(ino));
     std::unique_lock lock(state->lock);
     if (state->deleted) return Status(Code::kNotFound, "");
     auto existing = meta_->GetXattr(ino, name);
@@ -65,7 +65,7 @@ CAIRN_ASSIGN_OR_RETURN(auto state, cache_->Get(ino));
     kv::WriteBatch batch;
     batch.Delete(meta::XattrKey(ino, name));
     return CommitData(*state, copy, &batch, {});
-});
+  });
 }
 
 }  // namespace cairn::fs

@@ -28,7 +28,7 @@ struct FuseOptions {
   // open then reads what was closed before it (close-to-open).
   bool keep_cache = true;
   bool writeback_cache = true;  // the kernel gathers small writes (off in cluster mode)
-  unsigned max_threads = 8;  // more only adds context switches on a small node
+  unsigned max_threads = 8;     // more only adds context switches on a small node
   // The kernel's read-ahead window for the mount (its bdi's read_ahead_kb); 0 keeps the kernel's
   // default of 128 KiB, which caps one sequential stream at about half the disk (BENCHMARKS.md,
   // "Checkpoints").

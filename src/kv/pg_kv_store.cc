@@ -146,7 +146,14 @@ class PgKvStore::Pool {
   }
 
   Result<Conn*> Connect() {
-    PGconn* pg = PQconnectdb(conninfo_.c_str());
+    // Defaults that the caller's connection string overrides (it is expanded last): a server
+    // that stops answering (a node cut off, a dead host) fails the call within ~15 s instead of
+    // hanging on TCP's retransmissions for many minutes.
+    static const char* const kKeys[] = {
+        "connect_timeout",  "keepalives",       "keepalives_idle", "keepalives_interval",
+        "keepalives_count", "tcp_user_timeout", "dbname",          nullptr};
+    const char* values[] = {"10", "1", "5", "2", "3", "15000", conninfo_.c_str(), nullptr};
+    PGconn* pg = PQconnectdbParams(kKeys, values, /*expand_dbname=*/1);
     if (pg == nullptr) return Err(Code::kNoSpace, "PostgreSQL: out of memory");
     if (PQstatus(pg) != CONNECTION_OK) {
       Status st(Code::kUnavailable,

@@ -48,6 +48,19 @@ Result<uint64_t> IdAllocator::Next() {
   return next_++;
 }
 
+Result<int64_t> MetaStore::ReadTotal(std::string_view name) {
+  const std::string base = CounterKey(name);
+  int64_t total = 0;
+  auto it = kv_->NewIterator(base, base + "A");  // the key and its "@..." shards
+  for (it->Seek(base); it->Valid(); it->Next()) {
+    if (it->key() != base && it->key()[base.size()] != '@') continue;
+    CAIRN_ASSIGN_OR_RETURN(int64_t v, kv::DecodeCounter(it->value()));
+    total += v;
+  }
+  CAIRN_RETURN_IF_ERROR(it->status());
+  return total;
+}
+
 Result<Inode> MetaStore::GetInode(uint64_t ino) {
   auto v = kv_->Get(InodeKey(ino));
   if (!v) return Err(v.error());

@@ -54,6 +54,8 @@ class MetaStore {
   Result<std::string> GetXattr(uint64_t ino, std::string_view name);
   Result<std::vector<std::string>> ListXattrs(uint64_t ino);
   Result<std::vector<SegmentRecord>> ListSegments();
+  // A total (schema.h, TotalKey): its key plus every node's shard; 0 when none exists.
+  Result<int64_t> ReadTotal(std::string_view name);
 
  private:
   kv::KvStore* kv_;

@@ -76,6 +76,10 @@ uint32_t OrphanNode(std::string_view value) {
   return value.size() == 4 ? DecodeFixed32(value.data()) : 0;
 }
 std::string CounterKey(std::string_view name) { return "M" + std::string(name); }
+std::string TotalKey(std::string_view name, uint32_t node) {
+  if (node == 0) return CounterKey(name);
+  return fmt::format("M{}@{:08x}", name, node);
+}
 std::string LiveKey(uint64_t segment_id) { return Tagged('L', segment_id); }
 std::string LivePrefix() { return "L"; }
 std::string ObjectRefKey(uint64_t ino) { return Tagged('R', ino); }

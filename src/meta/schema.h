@@ -60,6 +60,10 @@ inline constexpr std::string_view kTotalBytes = "total.bytes";
 inline constexpr std::string_view kTotalInlineFiles = "total.inline_files";
 inline constexpr std::string_view kTotalInlineBytes = "total.inline_bytes";
 inline constexpr std::string_view kAccountingVersionKey = "accounting";
+// Where a node adds to a total: CounterKey(name) for node 0 (a single node), else a shard of its
+// own, CounterKey(name) + "@" + 8 hex digits, so that the nodes of a cluster never wait for one
+// another's row. A total is the sum of its key and its shards (MetaStore::ReadTotal).
+std::string TotalKey(std::string_view name, uint32_t node);
 inline constexpr uint64_t kAccountingVersion = 1;
 std::string LiveKey(uint64_t segment_id);
 std::string LivePrefix();

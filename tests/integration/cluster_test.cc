@@ -78,7 +78,8 @@ class ClusterTest : public ::testing::Test {
       return;
     }
     dir_ = new TempDir();
-    CommandResult r = Script({"start", dir_->path(), "--nodes", std::to_string(kNodes)});
+    // Each node in a network namespace of its own, so that one can be cut off.
+    CommandResult r = Script({"start", dir_->path(), "--nodes", std::to_string(kNodes), "--netns"});
     if (!r.ok()) {
       start_error_ = r.Describe();
       return;
@@ -127,8 +128,7 @@ class ClusterTest : public ::testing::Test {
 };
 
 TEST_F(ClusterTest, WritesOnOneNodeReadBackExactlyOnEveryOther) {
-  const std::vector<size_t> sizes = {0, 1, 100, kInlineLimit, kInlineLimit + 1, 200 << 10,
-                                     3 << 20};
+  const std::vector<size_t> sizes = {0, 1, 100, kInlineLimit, kInlineLimit + 1, 200 << 10, 3 << 20};
   for (int writer = 1; writer <= kNodes; ++writer) {
     ASSERT_EQ(Outcome(::mkdir(P(writer, fmt::format("w{}", writer)).c_str(), 0755)), "OK");
     for (size_t size : sizes) {
@@ -229,7 +229,8 @@ TEST_F(ClusterTest, ConcurrentChangesFromAllNodesEndInTheirSum) {
             mine.erase(name);
             mine.insert(to);
           } else if (i % 5 == 0) {
-            if (::unlink((dir + name).c_str()) != 0) fail("unlink " + name + " " + ErrnoName(errno));
+            if (::unlink((dir + name).c_str()) != 0)
+              fail("unlink " + name + " " + ErrnoName(errno));
             mine.erase(name);
           }
           if (i % 20 == 0) {
@@ -263,7 +264,8 @@ TEST_F(ClusterTest, ConcurrentChangesFromAllNodesEndInTheirSum) {
       if (!names) return false;
       seen = std::set<std::string>(names->begin(), names->end());
       return seen == expected;
-    })) << "node " << k << " lists " << seen.size() << " names, expected " << expected.size();
+    })) << "node "
+        << k << " lists " << seen.size() << " names, expected " << expected.size();
   }
   for (const std::string& name : expected) {
     if (name.starts_with("n")) {
@@ -404,16 +406,16 @@ TEST_F(ClusterTest, KillingAnOsdKeepsReadsAndWritesGoing) {
   g_dir = dir_->path();
   FsyncWriters writers("killosd");
   std::this_thread::sleep_for(1000ms);
-  CommandResult kill = RunCommand(
-      {"bash", std::string(CAIRN_SOURCE_DIR) + "/scripts/ceph-cluster.sh", "kill-osd",
-       dir_->path() + "/ceph", "1"});
+  CommandResult kill =
+      RunCommand({"bash", std::string(CAIRN_SOURCE_DIR) + "/scripts/ceph-cluster.sh", "kill-osd",
+                  dir_->path() + "/ceph", "1"});
   ASSERT_TRUE(kill.ok()) << kill.Describe();
   std::this_thread::sleep_for(3000ms);
   const size_t before_restart = writers.done().size();
-  CommandResult start = RunCommand(
-      {"bash", std::string(CAIRN_SOURCE_DIR) + "/scripts/ceph-cluster.sh", "start-osd",
-       dir_->path() + "/ceph", "1"},
-      120s);
+  CommandResult start =
+      RunCommand({"bash", std::string(CAIRN_SOURCE_DIR) + "/scripts/ceph-cluster.sh", "start-osd",
+                  dir_->path() + "/ceph", "1"},
+                 120s);
   ASSERT_TRUE(start.ok()) << start.Describe();
   std::this_thread::sleep_for(1000ms);
   writers.Stop();
@@ -447,6 +449,39 @@ TEST_F(ClusterTest, PostgresRestartLosesNothingFsynced) {
   EXPECT_TRUE(FsckAll());
 }
 
+TEST_F(ClusterTest, CuttingANodeOffStopsOnlyThatNode) {
+  g_dir = dir_->path();
+  ASSERT_EQ(Outcome(::mkdir(P(2, "cut").c_str(), 0755)), "OK");
+  ASSERT_EQ(WriteFile(P(2, "cut/before"), FsyncWriters::Content("cut/before")), 0);
+  FsyncWriters writers("netcut");
+  std::this_thread::sleep_for(1000ms);
+  CommandResult cut = Script({"cut-node", dir_->path(), "2"});
+  ASSERT_TRUE(cut.ok()) << cut.Describe();
+  // Node 2 writes while it reaches nothing: the call fails (or waits) instead of corrupting.
+  int during = -1;
+  std::thread cut_off([&] { during = WriteFile(P(2, "cut/during"), "during the cut"); });
+  std::this_thread::sleep_for(4000ms);
+  const size_t while_cut = writers.done().size();
+  CommandResult heal = Script({"heal-node", dir_->path(), "2"});
+  ASSERT_TRUE(heal.ok()) << heal.Describe();
+  cut_off.join();
+  std::this_thread::sleep_for(1000ms);
+  writers.Stop();
+  EXPECT_EQ(writers.failures(), 0) << "nodes 1 and 3 must not notice node 2's cut";
+  EXPECT_GT(writers.done().size(), while_cut);
+  // Node 2 works again once its link is back.
+  EXPECT_TRUE(Eventually([&] { return WriteFile(P(2, "cut/after"), "after") == 0; }, 60s));
+  EXPECT_TRUE(FileHasContent(P(1, "cut/before"), FsyncWriters::Content("cut/before")));
+  EXPECT_TRUE(Eventually([&] { return FileHasContent(P(3, "cut/after"), "after"); }));
+  if (during == 0) {
+    EXPECT_TRUE(FileHasContent(P(1, "cut/during"), "during the cut"));
+  }
+  for (const auto& [rel, node] : writers.done()) {
+    EXPECT_TRUE(FileHasContent(P(2, rel), FsyncWriters::Content(rel))) << rel;
+  }
+  EXPECT_TRUE(FsckAll());
+}
+
 TEST_F(ClusterTest, BadEndpointsAndForeignNodesGetClearErrorsAndChangeNothing) {
   const std::string meta = env_["META"], conf = env_["CEPH_CONF"];
   TempDir scratch;
@@ -459,12 +494,10 @@ TEST_F(ClusterTest, BadEndpointsAndForeignNodesGetClearErrorsAndChangeNothing) {
       {{"format", dd, "--meta", "host=127.0.0.1 port=1 dbname=cairn connect_timeout=3",
         "--ceph-conf", conf},
        "cluster metadata"},
-      {{"format", dd, "--meta", meta + " user=nosuchrole", "--ceph-conf", conf},
-       "nosuchrole"},
+      {{"format", dd, "--meta", meta + " user=nosuchrole", "--ceph-conf", conf}, "nosuchrole"},
       {{"format", dd, "--meta", meta, "--ceph-conf", scratch.path() + "/missing.conf"},
        "missing.conf"},
-      {{"format", dd, "--meta", meta, "--ceph-conf", conf, "--pool", "nosuchpool"},
-       "nosuchpool"},
+      {{"format", dd, "--meta", meta, "--ceph-conf", conf, "--pool", "nosuchpool"}, "nosuchpool"},
       {{"format", dd, "--meta", meta, "--ceph-conf", conf}, "already holds file system"},
       {{"format", dd, "--meta", meta}, "--ceph-conf"},
       {{"cluster", "join", dd, "--meta", meta, "--ceph-conf", conf, "--pool", "nosuchpool"},

@@ -166,6 +166,21 @@ TEST(Schema, CheckNameEnforcesPosixRules) {
   EXPECT_EQ(CheckName(std::string("a\0b", 3)).code(), Code::kInvalid);
 }
 
+TEST(Schema, TotalsOfClusterNodesHaveShardsOfTheirOwn) {
+  EXPECT_EQ(TotalKey(kTotalFiles, 0), CounterKey(kTotalFiles));
+  EXPECT_EQ(TotalKey(kTotalFiles, 0x1a), "Mtotal.files@0000001a");
+  kv::MemoryKvStore kv;
+  kv::WriteBatch batch;
+  batch.Add(TotalKey(kTotalFiles, 0), 5);
+  batch.Add(TotalKey(kTotalFiles, 1), 7);
+  batch.Add(TotalKey(kTotalFiles, 2), -2);
+  batch.Add(TotalKey(kTotalBytes, 1), 1000);  // another total, not summed in
+  ASSERT_TRUE(kv.Write(batch, false).ok());
+  MetaStore meta(&kv);
+  EXPECT_EQ(*meta.ReadTotal(kTotalFiles), 10);
+  EXPECT_EQ(*meta.ReadTotal(kTotalSymlinks), 0);
+}
+
 TEST(Schema, OrphanValueNamesTheNode) {
   EXPECT_EQ(OrphanValue(0), "");
   EXPECT_EQ(Hex(OrphanValue(7)), "07000000");
