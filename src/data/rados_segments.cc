@@ -4,7 +4,10 @@
 #include <rados/librados.h>
 
 #include <cerrno>
+#include <condition_variable>
 #include <cstring>
+#include <deque>
+#include <mutex>
 #include <vector>
 
 namespace cairn::data {
@@ -51,20 +54,40 @@ class RadosSegmentFile final : public SegmentFile {
     return done;
   }
 
+  // Group commit: the OSD applies the writes to one object one at a time, each a replicated
+  // commit, so concurrent appends to the open segment would queue behind each other. A writer
+  // that finds a write in flight leaves its buffers in the queue; the next leader sends every
+  // queued write as ONE write operation (applied together or not at all) and tells each its
+  // outcome.
   Status WriteVAt(uint64_t offset, const struct iovec* iov, int count,
                   size_t total) const override {
-    // One write operation: the buffers land together or not at all.
-    rados_write_op_t op = rados_create_write_op();
-    uint64_t at = offset;
-    for (int i = 0; i < count; ++i) {
-      rados_write_op_write(op, static_cast<const char*>(iov[i].iov_base), iov[i].iov_len, at);
-      at += iov[i].iov_len;
+    Pending mine{offset, iov, count, total};
+    std::unique_lock lock(mu_);
+    queue_.push_back(&mine);
+    while (!mine.done) {
+      if (busy_) {
+        cv_.wait(lock);
+        continue;
+      }
+      busy_ = true;
+      std::vector<Pending*> batch;
+      size_t bytes = 0;
+      while (!queue_.empty() && (batch.empty() || bytes + queue_.front()->total <= kMaxBatch)) {
+        bytes += queue_.front()->total;
+        batch.push_back(queue_.front());
+        queue_.pop_front();
+      }
+      lock.unlock();
+      Status st = Send(batch);
+      lock.lock();
+      for (Pending* p : batch) {
+        p->result = st;
+        p->done = true;
+      }
+      busy_ = false;
+      cv_.notify_all();
     }
-    (void)total;
-    const int r = rados_write_op_operate(op, h_->io, oid_.c_str(), nullptr, 0);
-    rados_release_write_op(op);
-    if (r < 0) return RadosStatus(r, "write " + oid_);
-    return Status::Ok();
+    return mine.result;
   }
 
   Status DataSync() const override { return Status::Ok(); }  // acknowledged writes are durable
@@ -78,8 +101,38 @@ class RadosSegmentFile final : public SegmentFile {
   }
 
  private:
+  struct Pending {
+    uint64_t offset;
+    const struct iovec* iov;
+    int count;
+    size_t total;
+    Status result;
+    bool done = false;
+  };
+  static constexpr size_t kMaxBatch = 16u << 20;
+
+  Status Send(const std::vector<Pending*>& batch) const {
+    rados_write_op_t op = rados_create_write_op();
+    for (const Pending* p : batch) {
+      uint64_t at = p->offset;
+      for (int i = 0; i < p->count; ++i) {
+        rados_write_op_write(op, static_cast<const char*>(p->iov[i].iov_base), p->iov[i].iov_len,
+                             at);
+        at += p->iov[i].iov_len;
+      }
+    }
+    const int r = rados_write_op_operate(op, h_->io, oid_.c_str(), nullptr, 0);
+    rados_release_write_op(op);
+    if (r < 0) return RadosStatus(r, "write " + oid_);
+    return Status::Ok();
+  }
+
   std::shared_ptr<RadosSegments::Handle> h_;
   const std::string oid_;
+  mutable std::mutex mu_;
+  mutable std::condition_variable cv_;
+  mutable std::deque<Pending*> queue_;  // GUARDED_BY(mu_)
+  mutable bool busy_ = false;           // GUARDED_BY(mu_): a leader is sending
 };
 
 }  // namespace
