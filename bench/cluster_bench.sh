@@ -16,16 +16,16 @@ usage() {
   cat <<'EOF'
 usage: bench/cluster_bench.sh [--files N] [--checkpoint-size SIZE] [--workdir DIR] [--build DIR]
                               [--nodes-max K]
-  --files N               files in the data set (default 20000)
-  --checkpoint-size SIZE  checkpoint size (default 1GiB)
+  --files N               files in the data set (default 10000)
+  --checkpoint-size SIZE  checkpoint size (default 512MiB)
   --workdir DIR           scratch directory (default /var/tmp/cairn-cluster-bench)
   --build DIR             CMake build directory (default ./build)
   --nodes-max K           cluster runs with 1..K nodes (default 3)
 EOF
 }
 
-files=20000
-checkpoint=1GiB
+files=10000
+checkpoint=512MiB
 workdir=/var/tmp/cairn-cluster-bench
 build=./build
 nodes_max=3
@@ -93,8 +93,11 @@ run_set single 1 "$single_mnt/set"
 "$cairn" unmount "$single_mnt" >/dev/null
 
 log "cluster: PostgreSQL + Ceph (3 OSDs) + $nodes_max nodes"
+# Every OSD holds every byte (size 3 on 3 OSDs), and cluster mode does not compact yet: each
+# OSD must hold all the data sets of all the runs.
+osd_gib=$(((files * 160000 + ckpt_bytes) * (nodes_max + 1) / (1 << 30) + 4))
 CAIRN=$cairn bash "$here/../scripts/cluster.sh" start "$workdir/cluster" --nodes "$nodes_max" \
-  >/dev/null
+  --osd-size "$osd_gib" >/dev/null
 # The physical baseline of the cluster rows: RADOS itself on the same pool, as ext4 is of the
 # single-node rows. Writes of the data set's mean file size (4 in flight, as the 4 create
 # threads) and of 1 MiB (1 in flight, as one checkpoint stream); then reads of the latter.

@@ -336,6 +336,15 @@ int CmdStatus(const std::string& mountpoint, bool json, bool requests) {
              FormatSize(live),
              used ? 100.0 * static_cast<double>(live) / static_cast<double>(used) : 100.0);
   fmt::print("  compacted       {} segments since mount\n", u("compacted_segments"));
+  if (j->contains("cluster")) {
+    const auto& c = (*j)["cluster"];
+    fmt::print("  cluster         node {} of {} members; pool {}: {} in {} objects (all nodes)\n",
+               c["node"].get<uint32_t>(), c["members"].get<uint64_t>(),
+               c["pool"].get<std::string>(), FormatSize(c["pool_bytes"].get<uint64_t>()),
+               c["pool_objects"].get<uint64_t>());
+    fmt::print("                  {} changes rerun after another node's\n",
+               c["conflict_retries"].get<uint64_t>());
+  }
   if (requests && j->contains("fuse_requests")) {
     fmt::print("  FUSE requests since mount (time spent in Cairn):\n");
     for (auto& [name, r] : (*j)["fuse_requests"].items()) {

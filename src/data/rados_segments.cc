@@ -207,4 +207,11 @@ Status RadosSegments::Remove(uint64_t id) {
   return Status::Ok();
 }
 
+Result<RadosSegments::PoolUsage> RadosSegments::Usage() const {
+  rados_pool_stat_t st{};
+  const int r = rados_ioctx_pool_stat(handle_->io, &st);
+  if (r < 0) return Err(RadosStatus(r, "pool stat"));
+  return PoolUsage{st.num_bytes, st.num_objects};
+}
+
 }  // namespace cairn::data

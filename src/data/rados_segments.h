@@ -35,6 +35,11 @@ class RadosSegments final : public SegmentBackend {
   Status Remove(uint64_t id) override;
   bool local() const override { return false; }
   std::string Name(uint64_t id) const override;
+  // The whole pool as Ceph counts it (every file system and node using it).
+  struct PoolUsage {
+    uint64_t bytes = 0, objects = 0;
+  };
+  Result<PoolUsage> Usage() const;
 
   struct Handle;
 

@@ -10,6 +10,7 @@
 
 #include "common/coding.h"
 #include "common/logging.h"
+#include "data/rados_segments.h"
 #include "fs/cluster.h"
 #include "fs/txn.h"
 #include "tier/fault_object_store.h"
@@ -52,7 +53,8 @@ Status FileSystem::Load() {
   data::SegmentStoreOptions seg_opts;
   seg_opts.segment_size = super_.segment_size;
   seg_opts.node = super_.cluster.node;
-  CAIRN_ASSIGN_OR_RETURN(seg_opts.backend, OpenSegmentBackend(super_));
+  CAIRN_ASSIGN_OR_RETURN(backend_, OpenSegmentBackend(super_));
+  seg_opts.backend = backend_;
   if (cluster_) CAIRN_RETURN_IF_ERROR(RecordMount(kv_.get(), super_, data_dir_));
   CAIRN_ASSIGN_OR_RETURN(segments_, data::SegmentStore::Open(data_dir_, kv_.get(), seg_opts));
   cache_ = std::make_unique<InodeCache>(meta_.get());
@@ -510,6 +512,22 @@ Stats FileSystem::GetStats() {
   s.compacted_segments = compacted_.load();
   s.cached_inodes = cache_->size();
   return s;
+}
+
+Result<ClusterStats> FileSystem::GetClusterStats() {
+  if (!cluster_) return Err(Code::kInvalid, "not a cluster file system");
+  ClusterStats c;
+  c.node = super_.cluster.node;
+  c.pool = super_.cluster.pool;
+  CAIRN_ASSIGN_OR_RETURN(auto members, kv::ScanRange(*kv_, "K", "L"));
+  c.members = members.size();
+  if (auto* rados = dynamic_cast<data::RadosSegments*>(backend_.get())) {
+    CAIRN_ASSIGN_OR_RETURN(auto usage, rados->Usage());
+    c.pool_bytes = usage.bytes;
+    c.pool_objects = usage.objects;
+  }
+  c.conflict_retries = metrics::GetCounter("cairn_cluster_conflict_retries_total").Value();
+  return c;
 }
 
 void FileSystem::CompactorLoop() {

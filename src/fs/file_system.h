@@ -128,6 +128,15 @@ struct Stats {
   uint64_t cached_inodes = 0;
 };
 
+// Cluster mode, for cairn status: this node, the members, the pool.
+struct ClusterStats {
+  uint32_t node = 0;
+  uint64_t members = 0;
+  std::string pool;
+  uint64_t pool_bytes = 0, pool_objects = 0;  // the whole pool, as Ceph counts it
+  uint64_t conflict_retries = 0;              // changes rerun after another node's (this node)
+};
+
 // What one change does to the totals (Stats) and to segments' live bytes. Staged into the
 // change's own batch as counter additions ('M' totals, 'L' live bytes) and applied in memory
 // once that batch committed, so a mount reads the totals instead of scanning every record.
@@ -194,6 +203,8 @@ class FileSystem {
 
   Result<struct statvfs> StatFs();
   Stats GetStats();
+  // Cluster mode only (kInvalid otherwise).
+  Result<ClusterStats> GetClusterStats();
 
   // The object tier (fs/tier_ops.cc). ino names a file or the root of a tree.
   tier::TierEngine& tier() { return *tier_; }
@@ -384,6 +395,7 @@ class FileSystem {
   std::unique_ptr<kv::KvStore> kv_;
   std::unique_ptr<meta::MetaStore> meta_;
   std::unique_ptr<meta::IdAllocator> inos_;
+  std::shared_ptr<data::SegmentBackend> backend_;  // null: the data directory's files
   std::unique_ptr<data::SegmentStore> segments_;
   std::unique_ptr<InodeCache> cache_;
   std::unique_ptr<tier::TierEngine> tier_;

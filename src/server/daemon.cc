@@ -128,6 +128,16 @@ nlohmann::json Handle(fs::FileSystem& fs, const nlohmann::json& req, const Admin
   const std::string op = req.value("op", "");
   if (op == "status") {
     nlohmann::json j = StatsJson(fs);
+    if (fs.superblock().cluster.enabled()) {
+      auto c = fs.GetClusterStats();
+      if (!c) return Error(c.error());
+      j["cluster"] = {{"node", c->node},
+                      {"members", c->members},
+                      {"pool", c->pool},
+                      {"pool_bytes", c->pool_bytes},
+                      {"pool_objects", c->pool_objects},
+                      {"conflict_retries", c->conflict_retries}};
+    }
     j["metrics_url"] = metrics_url;
     j["tier"] = TierJson(fs);
     return j;
