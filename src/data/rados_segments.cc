@@ -8,6 +8,7 @@
 #include <cstring>
 #include <deque>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <vector>
 
 namespace cairn::data {
@@ -137,8 +138,8 @@ class RadosSegmentFile final : public SegmentFile {
 
 }  // namespace
 
-RadosSegments::RadosSegments(std::shared_ptr<Handle> handle, std::string fs_uuid)
-    : handle_(std::move(handle)), uuid_(std::move(fs_uuid)) {}
+RadosSegments::RadosSegments(std::shared_ptr<Handle> handle, std::string fs_uuid, std::string pool)
+    : handle_(std::move(handle)), uuid_(std::move(fs_uuid)), pool_(std::move(pool)) {}
 RadosSegments::~RadosSegments() = default;
 
 Result<std::unique_ptr<RadosSegments>> RadosSegments::Open(const RadosOptions& options,
@@ -172,7 +173,8 @@ Result<std::unique_ptr<RadosSegments>> RadosSegments::Open(const RadosOptions& o
     }
     return Err(RadosStatus(r, "open pool " + options.pool));
   }
-  return std::unique_ptr<RadosSegments>(new RadosSegments(std::move(h), std::move(fs_uuid)));
+  return std::unique_ptr<RadosSegments>(
+      new RadosSegments(std::move(h), std::move(fs_uuid), options.pool));
 }
 
 std::string RadosSegments::Oid(uint64_t id) const {
@@ -212,6 +214,29 @@ Result<RadosSegments::PoolUsage> RadosSegments::Usage() const {
   const int r = rados_ioctx_pool_stat(handle_->io, &st);
   if (r < 0) return Err(RadosStatus(r, "pool stat"));
   return PoolUsage{st.num_bytes, st.num_objects};
+}
+
+Result<uint64_t> RadosSegments::Capacity() const {
+  const char* cmd[] = {R"({"prefix": "df", "format": "json"})"};
+  char* out = nullptr;
+  size_t out_len = 0;
+  char* status = nullptr;
+  size_t status_len = 0;
+  const int r =
+      rados_mon_command(handle_->cluster, cmd, 1, "", 0, &out, &out_len, &status, &status_len);
+  std::string text = out ? std::string(out, out_len) : std::string();
+  if (out) rados_buffer_free(out);
+  if (status) rados_buffer_free(status);
+  if (r < 0) return Err(RadosStatus(r, "df"));
+  auto j = nlohmann::json::parse(text, nullptr, false);
+  if (j.is_object() && j.contains("pools") && j["pools"].is_array()) {
+    for (const auto& pool : j["pools"]) {
+      if (!pool.is_object() || pool.value("name", "") != pool_ || !pool.contains("stats")) continue;
+      const auto& st = pool["stats"];
+      return st.value("stored", uint64_t{0}) + st.value("max_avail", uint64_t{0});
+    }
+  }
+  return Err(Code::kCorruption, fmt::format("RADOS df names no pool {}", pool_));
 }
 
 }  // namespace cairn::data

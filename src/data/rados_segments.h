@@ -40,14 +40,18 @@ class RadosSegments final : public SegmentBackend {
     uint64_t bytes = 0, objects = 0;
   };
   Result<PoolUsage> Usage() const;
+  // Logical bytes the pool can hold (what it stores plus what it can still take, after
+  // replication or erasure coding and Ceph's full ratio), from the monitors' "df".
+  Result<uint64_t> Capacity() const;
 
   struct Handle;
 
  private:
-  RadosSegments(std::shared_ptr<Handle> handle, std::string fs_uuid);
+  RadosSegments(std::shared_ptr<Handle> handle, std::string fs_uuid, std::string pool);
   std::string Oid(uint64_t id) const;
   std::shared_ptr<Handle> handle_;
   const std::string uuid_;
+  const std::string pool_;
 };
 
 }  // namespace cairn::data

@@ -289,24 +289,27 @@ bool SegmentStore::HasUncommitted(uint64_t segment_id) const {
   return it != segments_.end() && it->second->uncommitted.load(std::memory_order_acquire) > 0;
 }
 
+SegmentStore::Source SegmentStore::Locate(uint64_t segment_id, bool refresh) const {
+  {
+    std::shared_lock lock(map_mu_);
+    auto it = segments_.find(segment_id);
+    if (it != segments_.end()) {
+      it->second->last_read.store(NowSeconds(), std::memory_order_relaxed);
+      return {it->second->file, it->second->state == meta::SegmentState::kEvicted};
+    }
+  }
+  if (options_.node != 0) return ForeignSource(segment_id, refresh);
+  return {};
+}
+
 Status SegmentStore::Read(const meta::Extent& e, uint32_t from, uint32_t n, char* out) const {
   if (n == 0) return Status::Ok();
   if (static_cast<uint64_t>(from) + n > e.length) return Status(Code::kInvalid, "read past extent");
-  std::shared_ptr<SegmentFile> file;
-  bool evicted = false;
-  {
-    std::shared_lock lock(map_mu_);
-    auto it = segments_.find(e.segment_id);
-    if (it != segments_.end()) {
-      file = it->second->file;
-      evicted = it->second->state == meta::SegmentState::kEvicted;
-      it->second->last_read.store(NowSeconds(), std::memory_order_relaxed);
-    }
-  }
-  if (!file && !evicted && options_.node != 0) file = ForeignFile(e.segment_id);
-  if (!file && !(evicted && remote_)) {
+  Source src = Locate(e.segment_id, false);
+  auto missing = [&] {
     return Status(Code::kCorruption, fmt::format("segment {} is missing", e.segment_id));
-  }
+  };
+  if (!src.file && !(src.evicted && remote_)) return missing();
   const uint64_t begin = static_cast<uint64_t>(e.skip) + from;  // within the blob
   const uint64_t end = begin + n;
   const uint64_t first_chunk = begin / meta::kChunkSize;
@@ -323,14 +326,25 @@ Status SegmentStore::Read(const meta::Extent& e, uint32_t from, uint32_t n, char
     if (scratch.size() < read_len) scratch.resize(read_len);
     buf = scratch.data();
   }
-  size_t got = read_len;
-  if (file) {
-    CAIRN_ASSIGN_OR_RETURN(got, file->ReadAt(e.blob_offset + read_begin, buf, read_len));
-  } else {
+  auto read_from = [&](const Source& from_src) -> Result<size_t> {
+    if (from_src.file) return from_src.file->ReadAt(e.blob_offset + read_begin, buf, read_len);
     CAIRN_RETURN_IF_ERROR(
         remote_->ReadRemote(e.segment_id, e.blob_offset + read_begin, read_len, buf));
     remote_->OnRemoteRead(e.segment_id);
+    return read_len;
+  };
+  auto read = read_from(src);
+  if (!read && read.error().code() == Code::kNotFound && src.file && !backend_->local()) {
+    // The pool object went away under the read: its node evicted it after uploading it (the
+    // eviction is recorded before the object is deleted), so the object store has it.
+    src = Locate(e.segment_id, true);
+    if (!src.file && !(src.evicted && remote_)) return missing();
+    log::Info("segment {} left the pool under a read; it is read from the object store",
+              e.segment_id);
+    read = read_from(src);
   }
+  if (!read) return read.error();
+  const size_t got = *read;
   if (got != read_len) {
     return Status(Code::kCorruption, fmt::format("segment {} is truncated at offset {}",
                                                  e.segment_id, e.blob_offset + read_begin + got));
@@ -393,23 +407,43 @@ std::vector<SegmentInfo> SegmentStore::List() const {
 
 uint64_t SegmentStore::active_id() const { return active_id_snapshot_.load(); }
 
-std::shared_ptr<SegmentFile> SegmentStore::ForeignFile(uint64_t segment_id) const {
+SegmentStore::Source SegmentStore::ForeignSource(uint64_t segment_id, bool refresh) const {
   {
     std::lock_guard lock(foreign_mu_);
-    if (auto it = foreign_.find(segment_id); it != foreign_.end()) return it->second;
+    auto it = foreign_.find(segment_id);
+    if (it != foreign_.end()) {
+      if (!refresh) return it->second;
+      foreign_.erase(it);
+    }
   }
   // An extent points here, so the segment's record committed before it (Append's contract).
-  auto v = kv_->Get(meta::SegmentKey(segment_id));
-  if (!v) return nullptr;
-  auto rec = meta::DecodeSegment(segment_id, *v);
-  if (!rec || rec->node == options_.node) return nullptr;
-  auto file = backend_->Open(segment_id, false);
-  if (!file) {
-    log::Error("segment {} of node {}: {}", segment_id, rec->node, file.error().ToString());
-    return nullptr;
+  auto record = [&]() -> std::optional<meta::SegmentRecord> {
+    auto v = kv_->Get(meta::SegmentKey(segment_id));
+    if (!v) return std::nullopt;
+    auto rec = meta::DecodeSegment(segment_id, *v);
+    if (!rec || rec->node == options_.node) return std::nullopt;
+    return *rec;
+  };
+  auto rec = record();
+  if (!rec) return {};
+  Source src;
+  if (rec->state == meta::SegmentState::kEvicted) {
+    src.evicted = true;  // in the object store only (cluster nodes do not hydrate)
+  } else {
+    auto file = backend_->Open(segment_id, false);
+    if (file) {
+      src.file = std::move(*file);
+    } else if (file.error().code() == Code::kNotFound && (rec = record()) &&
+               rec->state == meta::SegmentState::kEvicted) {
+      src.evicted = true;  // evicted between the two looks
+    } else {
+      log::Error("segment {} of node {}: {}", segment_id, rec ? rec->node : 0,
+                 file.error().ToString());
+      return {};
+    }
   }
   std::lock_guard lock(foreign_mu_);
-  return foreign_.emplace(segment_id, std::move(*file)).first->second;
+  return foreign_.emplace(segment_id, std::move(src)).first->second;
 }
 
 Result<std::shared_ptr<SegmentFile>> SegmentStore::GetFile(uint64_t segment_id) const {

@@ -183,15 +183,23 @@ class SegmentStore {
   Status PutRecord(const Segment& seg, uint64_t id, meta::SegmentState state, uint64_t size,
                    bool sync);
 
-  // Another node's segment (cluster mode), opened on first read; nullptr when it has no record.
-  std::shared_ptr<SegmentFile> ForeignFile(uint64_t segment_id) const;
+  // Where a segment's bytes are: its file, or (evicted) the object store. Neither when unknown.
+  struct Source {
+    std::shared_ptr<SegmentFile> file;
+    bool evicted = false;
+  };
+  // This node's segment, or another node's (ForeignSource). refresh: look again (the object
+  // went away under a read).
+  Source Locate(uint64_t segment_id, bool refresh) const;
+  // Another node's segment (cluster mode): its record and object, looked up on first read.
+  Source ForeignSource(uint64_t segment_id, bool refresh) const;
 
   const std::string dir_;
   kv::KvStore* const kv_;
   const SegmentStoreOptions options_;
   std::shared_ptr<SegmentBackend> backend_;
   mutable std::mutex foreign_mu_;
-  mutable std::map<uint64_t, std::shared_ptr<SegmentFile>> foreign_;  // GUARDED_BY(foreign_mu_)
+  mutable std::map<uint64_t, Source> foreign_;  // GUARDED_BY(foreign_mu_)
   meta::IdAllocator ids_;
 
   mutable std::shared_mutex map_mu_;

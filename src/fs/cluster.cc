@@ -94,6 +94,16 @@ Result<std::unique_ptr<kv::KvStore>> OpenMetaStore(const std::string& data_dir,
   return std::unique_ptr<kv::KvStore>(std::move(kv));
 }
 
+Result<bool> HasSharedObjectStore(kv::KvStore& kv) {
+  CAIRN_ASSIGN_OR_RETURN(std::string text, kv.Get(kSharedSuperblockKey));
+  auto j = nlohmann::json::parse(text, nullptr, false);
+  if (!j.is_object() || !j.contains("tier") || !j["tier"].is_object()) {
+    return Err(Code::kCorruption, "the shared superblock has no tier section");
+  }
+  const auto& store = j["tier"].value("object_store", nlohmann::json());
+  return store.is_string() && !store.get<std::string>().empty();
+}
+
 Result<std::shared_ptr<data::SegmentBackend>> OpenSegmentBackend(const Superblock& super) {
   if (!super.cluster.enabled()) return std::shared_ptr<data::SegmentBackend>();
   CAIRN_ASSIGN_OR_RETURN(auto pool, OpenPool(super.cluster, super.uuid));

@@ -24,6 +24,11 @@ Result<std::unique_ptr<kv::KvStore>> OpenMetaStore(const std::string& data_dir,
 // Where its segments live: null for the data directory's own files, else the cluster's pool.
 Result<std::shared_ptr<data::SegmentBackend>> OpenSegmentBackend(const Superblock& super);
 
+// Whether the cluster's file system was formatted with an object store that every node shares
+// (--object-store): then sealed segments tier out of the pool. Without one, each node has a
+// file:// store of its own that no other node can read, and segments stay in the pool.
+Result<bool> HasSharedObjectStore(kv::KvStore& kv);
+
 // Format's cluster half: checks the database and the pool, and writes the root directory, the
 // shared superblock and node 1 in one transaction that fails (kExists) when the database already
 // holds a file system. Sets super->cluster.node.

@@ -403,7 +403,25 @@ Status FileSystem::OpenTier() {
   o.data_dir = data_dir_;
   o.uuid = super_.uuid;
   o.capacity = t.nvme_capacity;
-  if (o.capacity == 0) {
+  if (cluster_) {
+    // Segments live in the pool; they tier out only to an object store all nodes share.
+    CAIRN_ASSIGN_OR_RETURN(o.upload, HasSharedObjectStore(*kv_));
+    auto* rados = dynamic_cast<data::RadosSegments*>(backend_.get());
+    if (o.capacity == 0 && rados) {
+      // This node's share of the pool: what it can hold over the number of members.
+      o.capacity_source = [this, rados]() -> Result<uint64_t> {
+        CAIRN_ASSIGN_OR_RETURN(uint64_t pool, rados->Capacity());
+        CAIRN_ASSIGN_OR_RETURN(auto members, kv::ScanRange(*kv_, "K", "L"));
+        return pool / std::max<uint64_t>(1, members.size());
+      };
+      auto share = o.capacity_source();
+      if (!share) {
+        log::Warn("pool capacity: {}; no evictions for space until it answers",
+                  share.error().ToString());
+      }
+      o.capacity = share ? *share : UINT64_MAX / 4;
+    }
+  } else if (o.capacity == 0) {
     struct statvfs vfs {};
     if (::statvfs(data_dir_.c_str(), &vfs) != 0) return ErrnoStatus("statfs " + data_dir_);
     o.capacity = static_cast<uint64_t>(vfs.f_blocks) * vfs.f_frsize;
@@ -413,8 +431,6 @@ Status FileSystem::OpenTier() {
   o.tiering_delay_s = t.tiering_delay_s;
   o.seal_timeout_s = t.seal_timeout_s;
   o.retention_s = t.retention_s;
-  // Cluster mode keeps segments in the pool: uploads and evictions read local segment files.
-  o.upload = !cluster_;
   o.remote_timeout =
       std::chrono::milliseconds(static_cast<int64_t>(options_.remote_timeout_s * 1000));
   tier_ = std::make_unique<tier::TierEngine>(o, tier::NewMeteredObjectStore(std::move(store)),

@@ -73,6 +73,7 @@ std::string TierEngine::SegmentKey(const std::string& uuid, uint64_t segment_id)
 TierEngine::TierEngine(TierOptions options, std::unique_ptr<ObjectStore> store,
                        data::SegmentStore* segments)
     : options_(std::move(options)),
+      capacity_(options_.capacity),
       store_(std::move(store)),
       segments_(segments),
       read_from_download_(metrics::GetCounter("cairn_tier_bytes_read_from_downloads_total")) {}
@@ -123,13 +124,23 @@ void TierEngine::MainLoop() {
 
 void TierEngine::Tick(bool flush) {
   const int64_t now = Now();
+  if (options_.capacity_source &&
+      Clock::now() - capacity_at_ >= std::chrono::duration<double>(options_.capacity_refresh_s)) {
+    capacity_at_ = Clock::now();
+    auto cap = options_.capacity_source();
+    if (cap && *cap > 0) {
+      capacity_ = *cap;
+    } else if (!cap) {
+      log::Warn("pool capacity: {} (keeping {} bytes)", cap.error().ToString(), capacity_.load());
+    }
+  }
   if (flush || options_.seal_timeout_s > 0) {  // 0: seal only when full
     auto sealed =
         segments_->SealIfOlderThan(flush ? 0 : static_cast<int64_t>(options_.seal_timeout_s));
     if (!sealed) log::Warn("sealing the open segment: {}", sealed.error().ToString());
   }
-  const uint64_t high = static_cast<uint64_t>(options_.capacity * options_.high_watermark);
-  const uint64_t low = static_cast<uint64_t>(options_.capacity * options_.low_watermark);
+  const uint64_t high = static_cast<uint64_t>(capacity_.load() * options_.high_watermark);
+  const uint64_t low = static_cast<uint64_t>(capacity_.load() * options_.low_watermark);
   const bool pressure = LocalBytes() >= high;
   const uint64_t active = segments_->active_id();
   std::vector<data::SegmentInfo> retention_victims;
@@ -160,7 +171,7 @@ void TierEngine::Tick(bool flush) {
       last_rate_at_ = Clock::now();
     }
   }
-  if (LocalBytes() < options_.capacity) space_cv_.notify_all();
+  if (LocalBytes() < capacity_.load()) space_cv_.notify_all();
 }
 
 void TierEngine::StartUpload(uint64_t segment_id, uint64_t size) {
@@ -179,11 +190,14 @@ void TierEngine::StartUpload(uint64_t segment_id, uint64_t size) {
         return;
       }
     }
-    const std::string path = data::SegmentStore::SegmentPath(options_.data_dir, segment_id);
     const std::string key = SegmentKey(options_.uuid, segment_id);
     CallOptions call;
     call.deadline = std::chrono::milliseconds(600000);
-    Status st = store_->PutFile(key, path, 0, size, call);
+    Status st =
+        segments_->local()
+            ? store_->PutFile(key, data::SegmentStore::SegmentPath(options_.data_dir, segment_id),
+                              0, size, call)
+            : UploadFromPool(segment_id, key, size, call);
     if (st.ok()) {
       st = segments_->MarkUploaded(segment_id);
       if (st.code() == Code::kNotFound) {
@@ -208,6 +222,22 @@ void TierEngine::StartUpload(uint64_t segment_id, uint64_t size) {
       log::Warn("upload of segment {} failed (retrying): {}", segment_id, st.ToString());
     }
   });
+}
+
+Status TierEngine::UploadFromPool(uint64_t segment_id, const std::string& key, uint64_t size,
+                                  const CallOptions& call) {
+  // The whole sealed segment in memory (segment_size, 64 MiB by default, per upload worker).
+  CAIRN_ASSIGN_OR_RETURN(auto file, segments_->GetFile(segment_id));
+  std::string data(size, '\0');
+  CAIRN_ASSIGN_OR_RETURN(size_t got, file->ReadAt(0, data.data(), size));
+  if (got != size) {
+    return Status(Code::kCorruption,
+                  fmt::format("segment {} holds {} bytes, expected {}", segment_id, got, size));
+  }
+  CAIRN_RETURN_IF_ERROR(data::CheckSegmentHeader(
+      std::string_view(data).substr(0, std::min<uint64_t>(size, data::kSegmentHeaderSize)),
+      segment_id));
+  return store_->Put(key, data, call);
 }
 
 void TierEngine::EvictDownTo(uint64_t target, const std::set<uint64_t>& keep) {
@@ -240,17 +270,17 @@ void TierEngine::EvictDownTo(uint64_t target, const std::set<uint64_t>& keep) {
 }
 
 void TierEngine::WaitForSpace() {
-  if (!options_.upload || LocalBytes() < options_.capacity) return;
+  if (!options_.upload || LocalBytes() < capacity_.load()) return;
   std::unique_lock lock(mu_);
   auto since = Clock::now();
-  while (!stopping_ && LocalBytes() >= options_.capacity) {
+  while (!stopping_ && LocalBytes() >= capacity_.load()) {
     waiting_for_space_ = true;
     kick_ = true;
     cv_.notify_all();
     space_cv_.wait_for(lock, std::chrono::milliseconds(200));
     if (Clock::now() - since > std::chrono::seconds(30)) {
       log::Warn("writes are waiting: NVMe holds {} of {} bytes and uploads have not caught up",
-                LocalBytes(), options_.capacity);
+                LocalBytes(), capacity_.load());
       since = Clock::now();
     }
   }
@@ -324,6 +354,7 @@ void TierEngine::OnRemoteRead(uint64_t segment_id) {
 }
 
 void TierEngine::Hydrate(uint64_t segment_id) {
+  if (!segments_->local()) return;  // cluster mode: evicted segments stay in the object store
   const uint64_t size = segments_->SegmentSize(segment_id);
   if (size == 0 || IsLocal(segment_id)) return;
   {
@@ -338,7 +369,7 @@ void TierEngine::Hydrate(uint64_t segment_id) {
       std::lock_guard lock(mu_);
       stop = stopping_;
     }
-    const uint64_t high = static_cast<uint64_t>(options_.capacity * options_.high_watermark);
+    const uint64_t high = static_cast<uint64_t>(capacity_.load() * options_.high_watermark);
     if (!stop && !IsLocal(segment_id)) {
       if (LocalBytes() + size > high) {
         EvictDownTo(high > size ? high - size : 0, {segment_id});
@@ -540,7 +571,7 @@ Status TierEngine::ReadCachedObject(uint64_t ino, uint64_t offset, size_t n, cha
 Status TierEngine::HydrateObject(const ObjectTarget& t) {
   if (ObjectCached(t.ino, t.ref.etag)) return Status::Ok();
   CAIRN_ASSIGN_OR_RETURN(auto store, ImportStore(t.ref.import_id));
-  const uint64_t high = static_cast<uint64_t>(options_.capacity * options_.high_watermark);
+  const uint64_t high = static_cast<uint64_t>(capacity_.load() * options_.high_watermark);
   if (LocalBytes() + t.size > high) EvictDownTo(high > t.size ? high - t.size : 0, {});
   if (LocalBytes() + t.size > high) return Status::Ok();  // no room: keep reading by range
   // Every piece is a ranged GET with If-Match: a change midway is kChanged, never mixed data.
@@ -606,6 +637,12 @@ Result<uint64_t> TierEngine::Fetch(const std::set<uint64_t>& segment_ids,
   std::vector<uint64_t> todo;
   for (uint64_t id : segment_ids) {
     if (IsLocal(id)) continue;
+    if (!segments_->local()) {
+      if (segments_->SegmentSize(id) == 0) continue;  // another node's: not this node's to fetch
+      return Err(Code::kNotSupported,
+                 "a cluster node does not fetch evicted segments back into the pool; its reads "
+                 "of them go to the object store");
+    }
     todo.push_back(id);
     total += segments_->SegmentSize(id);
   }
@@ -637,7 +674,7 @@ Result<uint64_t> TierEngine::Fetch(const std::set<uint64_t>& segment_ids,
     wait_cv.notify_all();
   };
   const std::set<uint64_t> keep(todo.begin(), todo.end());
-  const uint64_t high = static_cast<uint64_t>(options_.capacity * options_.high_watermark);
+  const uint64_t high = static_cast<uint64_t>(capacity_.load() * options_.high_watermark);
   for (uint64_t id : todo) {
     downloads_->Submit([&, id] {
       const uint64_t size = segments_->SegmentSize(id);
@@ -745,7 +782,7 @@ TierStatus TierEngine::GetStatus() {
   }
   s.cached_object_bytes = object_bytes_.load();
   s.nvme_used = LocalBytes();
-  s.nvme_capacity = options_.capacity;
+  s.nvme_capacity = capacity_.load();
   {
     std::lock_guard lock(mu_);
     s.upload_queue = uploading_.size();

@@ -11,6 +11,10 @@
 //    their checksums), then the segment and the next prefetch_segments ones hydrate in the
 //    background: files written together (a directory, a large file) are read ahead.
 //  - Writes wait (WaitForSpace) while NVMe is full, until uploads and evictions make room.
+//  - Cluster mode (segments in a RADOS pool, SegmentStore::local() false): uploads read the
+//    segment from the pool, evictions delete its object there, and "NVMe" is this node's share
+//    of the pool (capacity_source). Evicted segments are read from the object store with ranged
+//    GETs on every node; they do not hydrate back into the pool.
 // Imported files (meta::ObjectRef) read ranges of their object with If-Match on the ETag; an
 // object is cached whole on NVMe (DATA_DIR/objcache, with CRC32C per 64 KiB chunk, docs/FORMATS.md)
 // and evicted like a segment.
@@ -49,7 +53,12 @@ struct TierOptions {
   double tiering_delay_s = 10;
   double seal_timeout_s = 5;  // 0: seal only when full
   double retention_s = 0;     // 0: evict only for space
-  bool upload = true;         // false (cluster mode): segments stay where they are
+  bool upload = true;         // false: segments stay where they are (a cluster without a shared
+                              // object store)
+  // Cluster mode: the node's share of the pool, asked again every capacity_refresh_s (an error
+  // keeps the last figure). Replaces capacity once it answers.
+  std::function<Result<uint64_t>()> capacity_source;
+  double capacity_refresh_s = 30;
   std::chrono::milliseconds remote_timeout{30000};
   int upload_parallel = 4;
   int hydrate_parallel = 4;
@@ -141,6 +150,9 @@ class TierEngine final : public data::RemoteSegments {
   void MainLoop();
   void Tick(bool flush);
   void StartUpload(uint64_t segment_id, uint64_t size);
+  // Cluster mode: reads the sealed segment from the pool and puts it as one object.
+  Status UploadFromPool(uint64_t segment_id, const std::string& key, uint64_t size,
+                        const CallOptions& call);
   // Evicts least recently read segments and objects until local bytes <= target.
   void EvictDownTo(uint64_t target, const std::set<uint64_t>& keep);
   void Hydrate(uint64_t segment_id);
@@ -159,6 +171,8 @@ class TierEngine final : public data::RemoteSegments {
                      const std::function<Status(uint64_t, size_t, char*)>& fill);
 
   const TierOptions options_;
+  std::atomic<uint64_t> capacity_;  // options_.capacity, or the last capacity_source answer
+  std::chrono::steady_clock::time_point capacity_at_{};
   std::unique_ptr<ObjectStore> store_;
   data::SegmentStore* const segments_;
 

@@ -15,6 +15,7 @@
 #include <filesystem>
 #include <map>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <thread>
 
@@ -488,6 +489,109 @@ TEST_F(ClusterTest, CuttingANodeOffStopsOnlyThatNode) {
     EXPECT_TRUE(FileHasContent(P(2, rel), FsyncWriters::Content(rel))) << rel;
   }
   EXPECT_TRUE(FsckAll());
+}
+
+// A cluster file system formatted with a shared object store: sealed segments upload from the
+// pool and leave it once this node's share of the pool is above the watermark, and every node
+// reads them back from the object store, also after it read them from the pool.
+TEST_F(ClusterTest, SealedSegmentsTierOutOfThePoolAndReadBackEverywhere) {
+  TempDir scratch;
+  const std::string db = fmt::format("cairn_tier_{}", ::getpid());
+  CommandResult created = RunCommand({"/usr/lib/postgresql/15/bin/createdb", "-h", "127.0.0.1",
+                                      "-p", env_["PG_PORT"], "-U", "postgres", db});
+  ASSERT_TRUE(created.ok()) << created.Describe();
+  const std::string meta = env_["META"] + " dbname=" + db, conf = env_["CEPH_CONF"];
+  const std::string objects = scratch.path() + "/objects";
+  const std::string a = scratch.path() + "/a", b = scratch.path() + "/b";
+  const std::string ma = scratch.path() + "/ma", mb = scratch.path() + "/mb";
+  ASSERT_EQ(::mkdir(ma.c_str(), 0755), 0);
+  ASSERT_EQ(::mkdir(mb.c_str(), 0755), 0);
+  CommandResult f =
+      RunCairn({"format", a, "--meta", meta, "--ceph-conf", conf, "--pool", "cairn",
+                "--object-store", "file://" + objects, "--segment-size", "1MiB", "--nvme-capacity",
+                "4MiB", "--tiering-delay", "0s", "--seal-timeout", "1s"},
+               120s);
+  ASSERT_TRUE(f.ok()) << f.Describe();
+  CommandResult j = RunCairn(
+      {"cluster", "join", b, "--meta", meta, "--ceph-conf", conf, "--pool", "cairn"}, 120s);
+  ASSERT_TRUE(j.ok()) << j.Describe();
+  struct Unmounter {
+    std::vector<std::string> mounts;
+    ~Unmounter() {
+      for (const auto& m : mounts) {
+        if (IsMounted(m)) RunCairn({"unmount", m}, 120s);
+      }
+    }
+  } unmounter;
+  for (const auto& [dd, mnt] : {std::pair{a, ma}, std::pair{b, mb}}) {
+    CommandResult m = RunCairn({"mount", dd, mnt, "--metrics-address", "", "--lease", "1s"}, 120s);
+    ASSERT_TRUE(m.ok()) << m.Describe();
+    unmounter.mounts.push_back(mnt);
+  }
+  auto tier_status = [&](const std::string& mnt) {
+    CommandResult r = RunCairn({"tier", "status", mnt, "--json"});
+    return nlohmann::json::parse(r.ok() ? r.out : "{}", nullptr, false);
+  };
+  auto evicted = [&](const std::string& mnt) -> uint64_t {
+    auto s = tier_status(mnt);
+    if (!s.is_object() || !s.contains("segments")) return 0;
+    return s["segments"]["evicted"]["segments"].get<uint64_t>();
+  };
+  auto name = [](int i) { return fmt::format("f{:02}", i); };
+  auto content = [&](int i) { return PatternBytes(HashString(name(i)), 700 << 10); };
+  auto all_read_back = [&](int count, const std::string& mnt) {
+    bool ok = true;
+    for (int i = 0; i < count; ++i) {
+      bool same = FileHasContent(mnt + "/" + name(i), content(i));
+      EXPECT_TRUE(same) << name(i) << " read on " << mnt;
+      ok = ok && same;
+    }
+    return ok;
+  };
+  // Node A writes twice its share of the pool; B reads each file while it may still be there.
+  constexpr int kFirst = 12, kAll = 24;
+  for (int i = 0; i < kFirst; ++i) ASSERT_EQ(WriteFile(ma + "/" + name(i), content(i)), 0);
+  ASSERT_TRUE(all_read_back(kFirst, mb));
+  ASSERT_TRUE(Eventually([&] { return evicted(ma) > 0; }, 60s)) << tier_status(ma).dump();
+  // More writes push the segments B opened in the pool out of it; B reads them again.
+  for (int i = kFirst; i < kAll; ++i) ASSERT_EQ(WriteFile(ma + "/" + name(i), content(i)), 0);
+  // About 17 segments; at most 4 fit the share, so the ones B read in the pool are gone.
+  ASSERT_TRUE(Eventually([&] { return evicted(ma) >= 12; }, 60s)) << tier_status(ma).dump();
+  EXPECT_TRUE(all_read_back(kAll, mb));
+  // B had those segments open in the pool; its reads found them gone and went to the store.
+  EXPECT_NE(ReadFile(b + "/cairn.log").value_or("").find("left the pool under a read"),
+            std::string::npos);
+  EXPECT_TRUE(all_read_back(kAll, ma));
+  auto st = tier_status(ma);
+  EXPECT_LE(st["nvme_used"].get<uint64_t>(), st["nvme_capacity"].get<uint64_t>()) << st.dump();
+  EXPECT_EQ(st["nvme_capacity"].get<uint64_t>(), 4u << 20) << st.dump();
+
+  // What the engines hold: the evicted segments' objects left the pool for the object store.
+  auto sb = nlohmann::json::parse(ReadFile(a + "/cairn.json").value_or("{}"), nullptr, false);
+  const std::string uuid = sb.value("uuid", "");
+  ASSERT_FALSE(uuid.empty());
+  CommandResult ls = RunCommand({"rados", "-c", conf, "-p", "cairn", "ls"}, 60s);
+  ASSERT_TRUE(ls.ok()) << ls.Describe();
+  size_t in_pool = 0;
+  for (size_t pos = ls.out.find(uuid); pos != std::string::npos; pos = ls.out.find(uuid, pos + 1))
+    ++in_pool;
+  size_t in_store = 0;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(objects)) {
+    if (e.is_regular_file() && e.path().extension() == ".seg") ++in_store;
+  }
+  const uint64_t evicted_a = evicted(ma);
+  EXPECT_GE(in_store, evicted_a);
+  // 24 files of 700 KiB in segments of 1 MiB: about 17 segments of A; those evicted are gone.
+  EXPECT_LT(in_pool, 24u) << ls.out;
+  EXPECT_GE(in_pool + evicted_a, 16u) << ls.out;
+
+  for (const auto& m : {ma, mb}) {
+    CommandResult u = RunCairn({"unmount", m}, 120s);
+    ASSERT_TRUE(u.ok()) << u.Describe();
+  }
+  unmounter.mounts.clear();
+  CommandResult fsck = RunCairn({"fsck", a}, 300s);
+  EXPECT_TRUE(fsck.ok()) << fsck.Describe();
 }
 
 TEST_F(ClusterTest, BadEndpointsAndForeignNodesGetClearErrorsAndChangeNothing) {
