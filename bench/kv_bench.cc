@@ -1,6 +1,8 @@
 // kv_bench: the metadata store's operations side by side on RocksDB (the single-node store) and
 // PostgreSQL (the cluster's shared store, a real server that kv_bench starts on a Unix socket,
-// with the same settings as the tests), from 1 and 4 threads, with ratios.
+// with the same settings as the tests), and PostgreSQL with change notices on (every batch that
+// changes a dentry or inode key also sends a NOTIFY, as a cluster node does, while another store
+// listens), from 1 and 4 threads, with ratios.
 //
 // Workloads, each over the same keys:
 //   create  one batch per file as a create writes it: dentry, inode, two counters
@@ -12,6 +14,7 @@
 // usage: kv_bench [--files N] [--workdir DIR]
 #include <fmt/format.h>
 
+#include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <functional>
@@ -132,17 +135,46 @@ int main(int argc, char** argv) {
     fmt::print(stderr, "kv_bench: PostgreSQL: {}\n", pg.error().ToString());
     return 1;
   }
-  fmt::print("{:<8} {:>7} | {:>14} | {:>14} | {:>8}\n", "workload", "threads", "RocksDB ops/s",
-             "PostgreSQL ops/s", "PG/Rocks");
+  // The same with notices: this store announces, another one (a second node) listens.
+  if (!server->CreateDatabase("bench_notify", &why)) {
+    fmt::print(stderr, "kv_bench: PostgreSQL: {}\n", why);
+    return 1;
+  }
+  auto pgn = cairn::kv::PgKvStore::Open(server->ConnInfo("bench_notify"), po);
+  auto other = cairn::kv::PgKvStore::Open(server->ConnInfo("bench_notify"), {});
+  if (!pgn || !other) {
+    fmt::print(stderr, "kv_bench: PostgreSQL: {}\n",
+               (pgn ? other.error() : pgn.error()).ToString());
+    return 1;
+  }
+  cairn::kv::PgNotices notices;
+  notices.origin = "bench";
+  notices.watched = [](std::string_view k) { return k.starts_with("D") || k.starts_with("I"); };
+  (*pgn)->Announce(notices);
+  std::atomic<uint64_t> heard{0};
+  cairn::kv::PgNotices listen;
+  listen.origin = "other";
+  if (auto st = (*other)->Listen(listen, [&](auto*) { heard.fetch_add(1); }); !st.ok()) {
+    fmt::print(stderr, "kv_bench: listen: {}\n", st.ToString());
+    return 1;
+  }
+  fmt::print("{:<8} {:>7} | {:>14} | {:>16} | {:>8} | {:>16} | {:>9}\n", "workload", "threads",
+             "RocksDB ops/s", "PostgreSQL ops/s", "PG/Rocks", "PG+NOTIFY ops/s", "NOTIFY/PG");
   for (int threads : {1, 4}) {
     const std::string prefix = fmt::format("t{}", threads);
     auto r = Run(**rocks, files, threads, prefix);
     auto p = Run(**pg, files, threads, prefix);
+    auto n = Run(**pgn, files, threads, prefix);
     for (size_t i = 0; i < r.size(); ++i) {
-      fmt::print("{:<8} {:>7} | {:>14.1f} | {:>16.1f} | {:>8.3f}\n", r[i].name, threads,
-                 r[i].ops_per_s, p[i].ops_per_s, p[i].ops_per_s / r[i].ops_per_s);
+      fmt::print("{:<8} {:>7} | {:>14.1f} | {:>16.1f} | {:>8.3f} | {:>16.1f} | {:>9.3f}\n",
+                 r[i].name, threads, r[i].ops_per_s, p[i].ops_per_s,
+                 p[i].ops_per_s / r[i].ops_per_s, n[i].ops_per_s, n[i].ops_per_s / p[i].ops_per_s);
     }
   }
+  (*other)->StopListening();
+  fmt::print("notices heard by the listening store: {}\n", heard.load());
+  other->reset();
+  pgn->reset();
   pg->reset();
   server.reset();
   rocks->reset();

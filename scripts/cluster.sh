@@ -15,7 +15,7 @@
 #       a node can be cut off. Its mount stays in the caller's mount namespace.
 #   cluster.sh stop DIR [--clean]        unmounts every node, stops Ceph and PostgreSQL
 #   cluster.sh kill-node DIR K           kill -9 of node K's daemon (its mount is left dead)
-#   cluster.sh mount-node DIR K          (re)mounts node K
+#   cluster.sh mount-node DIR K [OPTS]   (re)mounts node K, with more `cairn mount` options
 #   cluster.sh restart-pg DIR            stops PostgreSQL fast and starts it again
 #   cluster.sh cut-node DIR K            (--netns) takes node K's link down: it reaches nothing
 #   cluster.sh heal-node DIR K           brings it back
@@ -49,12 +49,14 @@ pg_stop() {
 
 mount_node() {
   local dir=$1 k=$2
+  shift 2
   # shellcheck disable=SC1091
   source "$dir/env"
   mkdir -p "$dir/mnt/$k"
-  local in_ns=()
+  local in_ns=() extra=("$@")
   [[ -n "${NETNS_ID:-}" ]] && in_ns=(nsenter "--net=/run/netns/cairn$NETNS_ID-$k" --)
-  "${in_ns[@]}" "$CAIRN" mount "$dir/node$k" "$dir/mnt/$k" --metrics-address '' --lease "${LEASE:-1s}" \
+  [[ " $* " == *" --lease "* ]] || extra+=(--lease "${LEASE:-1s}")
+  "${in_ns[@]}" "$CAIRN" mount "$dir/node$k" "$dir/mnt/$k" --metrics-address '' "${extra[@]}" \
     >>"$dir/node$k.out" 2>&1 || { cat "$dir/node$k.out" >&2; die "node $k did not mount"; }
 }
 

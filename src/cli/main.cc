@@ -448,6 +448,10 @@ int main(int argc, char** argv) {
   mount->add_option("--lease", lease,
                     "Cluster mode: how long names and attributes are trusted before they are "
                     "read again, so other nodes' changes show within it (default 1s)");
+  bool no_notify = false;
+  mount->add_flag("--no-notify", no_notify,
+                  "Cluster mode: neither announce this node's changes to the others nor hear "
+                  "theirs at once (PostgreSQL NOTIFY); they then show within the lease");
   std::string read_ahead = "16MiB";
   mount->add_option("--read-ahead", read_ahead,
                     "The kernel's read-ahead window for sequential reads (default 16MiB; 0 keeps "
@@ -530,6 +534,7 @@ int main(int argc, char** argv) {
     if (!ls) return Fail("mount", ls.error());
     if (*ls > 3600) return Fail("mount", Status(Code::kInvalid, "--lease must be at most 1h"));
     o.mount.lease_s = *ls;
+    o.mount.notify = !no_notify;
     o.mount.metrics_address = metrics_address;
     o.data_dir = data_dir;
     o.mountpoint = mountpoint;

@@ -13,6 +13,7 @@
 #include "data/rados_segments.h"
 #include "fs/cluster.h"
 #include "fs/txn.h"
+#include "kv/pg_kv_store.h"
 #include "tier/fault_object_store.h"
 #include "tier/metered_object_store.h"
 
@@ -47,6 +48,15 @@ Result<std::unique_ptr<FileSystem>> FileSystem::Open(const std::string& data_dir
 
 Status FileSystem::Load() {
   CAIRN_ASSIGN_OR_RETURN(kv_, OpenMetaStore(data_dir_, super_));
+  if (auto* pg = dynamic_cast<kv::PgKvStore*>(kv_.get()); pg && options_.notify) {
+    // Changes of inode records and names are announced to the other nodes (SetKernelCache).
+    kv::PgNotices n;
+    n.origin = std::to_string(super_.cluster.node);
+    n.watched = [](std::string_view key) {
+      return !key.empty() && (key[0] == 'I' || key[0] == 'D');
+    };
+    pg->Announce(std::move(n));
+  }
   meta_ = std::make_unique<meta::MetaStore>(kv_.get());
   inos_ = std::make_unique<meta::IdAllocator>(kv_.get(), "next_ino", meta::kRootIno + 1);
   CAIRN_RETURN_IF_ERROR(inos_->Load());
@@ -345,7 +355,10 @@ Status FileSystem::ReclaimLocked(InodeState& state) {
 
 Status FileSystem::Revalidate(InodeState& state, bool force, bool* changed) {
   if (!cluster_) return Status::Ok();
-  if (!force && MonotonicNs() - state.read_at.load() < lease_ns_) return Status::Ok();
+  const int64_t read_at = state.read_at.load();
+  if (!force && MonotonicNs() - read_at < lease_ns_ && read_at >= stale_before_.load()) {
+    return Status::Ok();
+  }
   std::unique_lock lock(state.lock);
   if (state.deleted) return Status::Ok();
   const uint64_t ino = state.inode.ino;
@@ -360,6 +373,41 @@ Status FileSystem::Revalidate(InodeState& state, bool force, bool* changed) {
   state.inode = std::move(*fresh);
   state.read_at = MonotonicNs();
   return Status::Ok();
+}
+
+void FileSystem::SetKernelCache(KernelCache* kernel) {
+  auto* pg = dynamic_cast<kv::PgKvStore*>(kv_.get());
+  if (pg) pg->StopListening();  // before the kernel cache it calls goes
+  kernel_ = kernel;
+  if (!cluster_ || !options_.notify || !pg || !kernel) return;
+  kv::PgNotices n;
+  n.origin = std::to_string(super_.cluster.node);
+  Status st =
+      pg->Listen(n, [this](const std::vector<std::string>* keys) { OnOtherNodesChanges(keys); });
+  if (!st.ok()) {
+    log::Warn("not hearing other nodes' changes (they show within the lease): {}", st.ToString());
+  }
+}
+
+void FileSystem::OnOtherNodesChanges(const std::vector<std::string>* keys) {
+  static metrics::Counter& heard = metrics::GetCounter("cairn_cluster_notices_total");
+  heard.Add();
+  if (keys == nullptr) {
+    // Some notices may be lost: every cached record is read again at its next use; what the
+    // kernel holds lasts at most the lease.
+    stale_before_ = MonotonicNs();
+    return;
+  }
+  for (const std::string& key : *keys) {
+    if (key.size() < 9) continue;
+    const uint64_t ino = meta::KeyU64(key);
+    if (key[0] == 'I') {
+      if (auto state = cache_->Peek(ino)) state->read_at = 0;
+      if (cache_->InUse(ino)) kernel_->InvalidateInode(ino);
+    } else if (key[0] == 'D' && cache_->InUse(ino)) {
+      kernel_->InvalidateEntry(ino, std::string_view(key).substr(9));
+    }
+  }
 }
 
 void FileSystem::Reload(InodeState& state) {
@@ -569,6 +617,7 @@ Status FileSystem::Shutdown() {
   compactor_cv_.notify_all();
   if (compactor_.joinable()) compactor_.join();
   if (tier_) tier_->Stop();
+  if (auto* pg = dynamic_cast<kv::PgKvStore*>(kv_.get())) pg->StopListening();
   // The kernel has released every handle: files unlinked while open go now.
   auto reclaimed = ReclaimOrphans();
   if (!reclaimed) log::Error("reclaim orphans: {}", reclaimed.error().ToString());

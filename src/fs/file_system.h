@@ -208,7 +208,10 @@ class FileSystem {
 
   // The object tier (fs/tier_ops.cc). ino names a file or the root of a tree.
   tier::TierEngine& tier() { return *tier_; }
-  void SetKernelCache(KernelCache* kernel) { kernel_ = kernel; }
+  // The kernel's caches (null: none, before the mount goes). In cluster mode with notices on
+  // (MountOptions::notify), the node then hears other nodes' changes and drops what it and the
+  // kernel cached of them at once (fs/cluster.cc).
+  void SetKernelCache(KernelCache* kernel);
   Result<Location> TierLocation(uint64_t ino);
   // Warms the tree onto NVMe; returns the bytes that found no room.
   Result<uint64_t> TierFetch(uint64_t ino, const tier::TierEngine::Progress& progress);
@@ -367,6 +370,8 @@ class FileSystem {
   Status Revalidate(InodeState& state, bool force = false, bool* changed = nullptr);
   // Cluster mode: after a batch failed with kConflict, the inode's record as stored now.
   void Reload(InodeState& state);
+  // Cluster mode: another node changed these keys (null: anything may have changed).
+  void OnOtherNodesChanges(const std::vector<std::string>* keys);
   // Runs op until its commit did not meet another node's change of the same inode (kConflict);
   // each run starts from the record as stored.
   // Gives up (kConflict) after many runs: only a record that does not read back as written
@@ -391,6 +396,8 @@ class FileSystem {
   const MountOptions options_;
   const bool cluster_;      // metadata in PostgreSQL and segments in RADOS, shared by nodes
   const int64_t lease_ns_;  // cluster mode: how long a cached inode record is trusted
+  // Cluster mode: records read before this (MonotonicNs) are read again at their next use.
+  std::atomic<int64_t> stale_before_{0};
   int lock_fd_ = -1;
   std::unique_ptr<kv::KvStore> kv_;
   std::unique_ptr<meta::MetaStore> meta_;

@@ -74,6 +74,9 @@ struct MountOptions {
   // Cluster mode: a cached inode record is read again from the shared metadata when it is older
   // than this (attributes other nodes changed show within it); open always reads it again.
   double lease_s = 1.0;
+  // Cluster mode: announce this node's namespace and attribute changes to the other nodes and
+  // hear theirs (PostgreSQL NOTIFY), so that they show at once rather than within the lease.
+  bool notify = true;
 };
 
 // file://<data_dir>/objects: the object store of a file system formatted without one.

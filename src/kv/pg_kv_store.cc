@@ -1,13 +1,17 @@
 #include "kv/pg_kv_store.h"
 
+#include <fcntl.h>
 #include <fmt/format.h>
 #include <libpq-fe.h>
 #include <poll.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <condition_variable>
 #include <mutex>
 #include <optional>
+#include <thread>
 #include <vector>
 
 namespace cairn::kv {
@@ -18,6 +22,8 @@ constexpr int kPageRows = 256;
 // inside BEGIN/COMMIT (a pipeline that large could fill both socket buffers and stall).
 constexpr size_t kMaxPipeline = 512;
 constexpr unsigned kByteaOid = 17;
+// PostgreSQL refuses notice payloads of 8000 bytes or more; past this a notice says "everything".
+constexpr size_t kMaxNoticePayload = 7000;
 
 // Counters are 8 bytes, little-endian two's complement (EncodeCounter). A base that is not a
 // counter is replaced, as in the other stores.
@@ -425,7 +431,7 @@ Status SetSyncCommit(Conn* c, bool sync) {
 }  // namespace
 
 PgKvStore::PgKvStore(std::unique_ptr<Pool> pool) : pool_(std::move(pool)) {}
-PgKvStore::~PgKvStore() = default;
+PgKvStore::~PgKvStore() { StopListening(); }
 
 Result<std::unique_ptr<PgKvStore>> PgKvStore::Open(const std::string& conninfo,
                                                    const PgOptions& options) {
@@ -480,7 +486,9 @@ Status PgKvStore::Write(const WriteBatch& batch, bool sync) {
   CAIRN_RETURN_IF_ERROR(lease.status());
   Conn* c = lease.conn();
   CAIRN_RETURN_IF_ERROR(SetSyncCommit(c, sync));
-  const std::vector<Statement> statements = BatchStatements(batch);
+  std::vector<Statement> statements = BatchStatements(batch);
+  std::string payload;
+  if (NoticeFor(batch, &payload)) statements.push_back({notify_sql_.c_str(), {payload}});
   return statements.size() <= kMaxPipeline ? RunPipeline(c->pg, statements)
                                            : RunTransaction(c->pg, statements);
 }
@@ -499,6 +507,160 @@ Status PgKvStore::SyncWal() {
   CAIRN_RETURN_IF_ERROR(SetSyncCommit(c, true));
   PgResult r(PQexec(c->pg, "UPDATE cairn_kv_sync SET n = n + 1 WHERE id = 1"));
   return ResultStatus(c->pg, r.get(), "sync");
+}
+
+// Notices: "<origin>;<key in hex>,<key in hex>..." or "<origin>;*" (everything).
+void PgKvStore::Announce(PgNotices notices) {
+  notices_ = std::move(notices);
+  notify_sql_ = fmt::format("SELECT pg_notify('{}', convert_from($1, 'UTF8'))", notices_.channel);
+}
+
+bool PgKvStore::NoticeFor(const WriteBatch& batch, std::string* payload) const {
+  if (!notices_.watched) return false;
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string keys;
+  bool all = false;
+  for (const auto& [begin, end] : batch.ranges()) all |= notices_.watched(begin);
+  for (const auto& op : batch.ops()) {
+    if (all || keys.size() > kMaxNoticePayload) {
+      all = true;
+      break;
+    }
+    if (!notices_.watched(op.key)) continue;
+    if (!keys.empty()) keys += ',';
+    for (unsigned char ch : op.key) {
+      keys += kHex[ch >> 4];
+      keys += kHex[ch & 15];
+    }
+  }
+  if (!all && keys.empty()) return false;
+  *payload = notices_.origin + ";" + (all || keys.size() > kMaxNoticePayload ? "*" : keys);
+  return true;
+}
+
+namespace {
+
+int HexDigit(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  return -1;
+}
+
+// Parses a notice; false for another origin's format or for this origin's own notices.
+bool ParseNotice(std::string_view payload, std::string_view own, bool* all,
+                 std::vector<std::string>* keys) {
+  const size_t semi = payload.find(';');
+  if (semi == std::string_view::npos || payload.substr(0, semi) == own) return false;
+  std::string_view rest = payload.substr(semi + 1);
+  *all = rest == "*";
+  keys->clear();
+  while (!*all && !rest.empty()) {
+    const size_t comma = std::min(rest.find(','), rest.size());
+    std::string_view hex = rest.substr(0, comma);
+    std::string key;
+    for (size_t i = 0; i + 1 < hex.size(); i += 2) {
+      const int hi = HexDigit(hex[i]), lo = HexDigit(hex[i + 1]);
+      if (hi < 0 || lo < 0) return false;
+      key += static_cast<char>(hi << 4 | lo);
+    }
+    keys->push_back(std::move(key));
+    rest.remove_prefix(std::min(rest.size(), comma + 1));
+  }
+  return true;
+}
+
+}  // namespace
+
+class PgKvStore::Listener {
+ public:
+  Listener(Pool* pool, PgNotices notices, PgNoticeHandler handler)
+      : pool_(pool), notices_(std::move(notices)), handler_(std::move(handler)) {}
+  ~Listener() {
+    Stop();
+    Close();
+    for (int fd : wake_) {
+      if (fd >= 0) ::close(fd);
+    }
+  }
+
+  Status Start() {
+    if (::pipe2(wake_, O_CLOEXEC | O_NONBLOCK) != 0) {
+      return Status(Code::kIo, "pipe for the notice listener failed");
+    }
+    CAIRN_RETURN_IF_ERROR(Connect());
+    thread_ = std::thread([this] { Loop(); });
+    return Status::Ok();
+  }
+
+  void Stop() {
+    if (!thread_.joinable()) return;
+    stop_ = true;
+    (void)!::write(wake_[1], "x", 1);
+    thread_.join();
+  }
+
+ private:
+  Status Connect() {
+    CAIRN_ASSIGN_OR_RETURN(conn_, pool_->Connect());
+    PgResult r(PQexec(conn_->pg, fmt::format("LISTEN {}", notices_.channel).c_str()));
+    Status st = ResultStatus(conn_->pg, r.get(), "listen");
+    if (!st.ok()) Close();
+    return st;
+  }
+  void Close() {
+    if (conn_ == nullptr) return;
+    PQfinish(conn_->pg);
+    delete conn_;
+    conn_ = nullptr;
+  }
+
+  void Loop() {
+    bool all = false;
+    std::vector<std::string> keys;
+    while (!stop_) {
+      if (conn_ == nullptr) {
+        if (!Connect().ok()) {
+          pollfd w{wake_[0], POLLIN, 0};
+          ::poll(&w, 1, 1000);
+          continue;
+        }
+        handler_(nullptr);  // what changed while the connection was away is unknown
+      }
+      pollfd fds[2] = {{PQsocket(conn_->pg), POLLIN, 0}, {wake_[0], POLLIN, 0}};
+      if (::poll(fds, 2, 5000) < 0) continue;
+      if (stop_) break;
+      if (fds[0].revents != 0 && PQconsumeInput(conn_->pg) != 1) {
+        Close();  // the server went away: reconnect
+        continue;
+      }
+      while (PGnotify* n = PQnotifies(conn_->pg)) {
+        if (ParseNotice(n->extra, notices_.origin, &all, &keys)) handler_(all ? nullptr : &keys);
+        PQfreemem(n);
+      }
+      if (PQstatus(conn_->pg) != CONNECTION_OK) Close();
+    }
+  }
+
+  Pool* const pool_;
+  const PgNotices notices_;
+  const PgNoticeHandler handler_;
+  Conn* conn_ = nullptr;  // used by the listener's thread only, once started
+  int wake_[2] = {-1, -1};
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
+Status PgKvStore::Listen(const PgNotices& notices, PgNoticeHandler handler) {
+  if (listener_) return Err(Code::kBusy, "the store already listens");
+  auto listener = std::make_unique<Listener>(pool_.get(), notices, std::move(handler));
+  CAIRN_RETURN_IF_ERROR(listener->Start());
+  listener_ = std::move(listener);
+  return Status::Ok();
+}
+
+void PgKvStore::StopListening() {
+  if (listener_) listener_->Stop();
+  listener_.reset();
 }
 
 }  // namespace cairn::kv

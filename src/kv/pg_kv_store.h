@@ -11,12 +11,20 @@
 // - An iterator holds one connection with a REPEATABLE READ, read-only transaction open: the
 //   snapshot of the database when it was made. Rows come in pages of 256.
 //
+// - Change notices (PostgreSQL LISTEN/NOTIFY), once Announce is set: a batch that changes keys
+//   the caller watches also sends, in its transaction, one notice naming its origin and those
+//   keys (or "everything" past 7 KiB). PostgreSQL delivers it to every listener after the commit,
+//   never for a batch that did not commit. Listen() runs a thread with a connection of its own.
+//
 // Thread-safety: all methods may be called from many threads at once; connections come from a
-// pool that grows on demand. An iterator is used by one thread.
+// pool that grows on demand. An iterator is used by one thread. Announce is set before the store
+// is shared.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "kv/kv_store.h"
 
@@ -29,6 +37,16 @@ struct PgOptions {
   // Connections kept open at most; a caller waits when all are busy.
   int max_connections = 32;
 };
+
+// What a store announces and hears (LISTEN/NOTIFY).
+struct PgNotices {
+  std::string channel = "cairn_changes";  // a plain SQL identifier
+  std::string origin;                     // who sends: a listener skips its own origin's notices
+  std::function<bool(std::string_view key)> watched;
+};
+// Keys another origin changed, or null: notices may have been missed (the listener's connection
+// was lost and is back), so anything may have changed.
+using PgNoticeHandler = std::function<void(const std::vector<std::string>* keys)>;
 
 class PgKvStore final : public KvStore {
  public:
@@ -46,11 +64,27 @@ class PgKvStore final : public KvStore {
   Status SyncWal() override;
   Status Flush() override { return Status::Ok(); }
 
+  // Sends notices from now on. Call before other threads use the store.
+  void Announce(PgNotices notices);
+  // Hears the notices of notices.channel from other origins and calls handler for each, on a
+  // thread of its own with its own connection (reconnecting every second while the server is
+  // away). kUnavailable when the first connection fails. One listener per store.
+  Status Listen(const PgNotices& notices, PgNoticeHandler handler);
+  // Stops the listener and waits for it (also done by the destructor).
+  void StopListening();
+
   class Pool;
+  class Listener;
 
  private:
   explicit PgKvStore(std::unique_ptr<Pool> pool);
+  // Whether the batch changes a watched key; then *payload is its notice.
+  bool NoticeFor(const WriteBatch& batch, std::string* payload) const;
+
   std::unique_ptr<Pool> pool_;
+  PgNotices notices_;
+  std::string notify_sql_;  // SELECT pg_notify('<channel>', ...)
+  std::unique_ptr<Listener> listener_;
 };
 
 }  // namespace cairn::kv

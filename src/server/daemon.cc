@@ -329,7 +329,9 @@ int Serve(const DaemonOptions& o, int ready_fd) {
     fuse_options.attr_timeout_s = std::min(fuse_options.attr_timeout_s, o.mount.lease_s);
     fuse_options.keep_cache = false;
     fuse_options.writeback_cache = false;
-    log::Info("cluster node {}: lease {}s", (*fs)->superblock().cluster.node, o.mount.lease_s);
+    log::Info("cluster node {}: lease {}s, other nodes' changes {}",
+              (*fs)->superblock().cluster.node, o.mount.lease_s,
+              o.mount.notify ? "heard at once (NOTIFY)" : "seen within the lease");
   }
   auto mount = fuse::FuseMount::Mount(fs->get(), o.mountpoint, fuse_options);
   if (!mount) {

@@ -204,6 +204,58 @@ TEST_F(ClusterTest, NamespaceChangesShowOnOtherNodesWithinTheLease) {
   }));
 }
 
+// With a lease of ten minutes on nodes 2 and 3, only the notices (PostgreSQL NOTIFY) can show
+// them node 1's changes before the end of the test.
+TEST_F(ClusterTest, OtherNodesChangesShowAtOnceThroughNotices) {
+  for (int k : {2, 3}) {
+    ASSERT_TRUE(RunCairn({"unmount", Mnt(k)}, 120s).ok());
+    CommandResult m = Script({"mount-node", dir_->path(), std::to_string(k), "--lease", "600s"});
+    ASSERT_TRUE(m.ok()) << m.Describe();
+  }
+  struct stat st;
+  ASSERT_EQ(Outcome(::mkdir(P(1, "heard").c_str(), 0755)), "OK");
+  ASSERT_EQ(WriteFile(P(1, "heard/a"), "alpha"), 0);
+  // Nodes 2 and 3 cache the name, the attributes and the absence of "b".
+  for (int k : {2, 3}) {
+    ASSERT_TRUE(Eventually([&] { return FileHasContent(P(k, "heard/a"), "alpha"); })) << k;
+    ASSERT_NE(::stat(P(k, "heard/b").c_str(), &st), 0);
+  }
+  ASSERT_EQ(Outcome(::chmod(P(1, "heard/a").c_str(), 0600)), "OK");
+  EXPECT_TRUE(Eventually([&] {
+    return ::stat(P(2, "heard/a").c_str(), &st) == 0 && (st.st_mode & 07777) == 0600;
+  })) << "chmod on node 1 not heard on node 2";
+  {
+    UniqueFd fd(::open(P(1, "heard/a").c_str(), O_WRONLY | O_APPEND));
+    ASSERT_TRUE(fd.valid());
+    ASSERT_EQ(::write(fd.get(), "beta", 4), 4);
+  }
+  EXPECT_TRUE(Eventually([&] {
+    return ::stat(P(3, "heard/a").c_str(), &st) == 0 && st.st_size == 9;
+  })) << "append on node 1 not heard on node 3";
+  ASSERT_EQ(Outcome(::rename(P(1, "heard/a").c_str(), P(1, "heard/b").c_str())), "OK");
+  for (int k : {2, 3}) {
+    EXPECT_TRUE(Eventually([&] {
+      return ::stat(P(k, "heard/a").c_str(), &st) != 0 && errno == ENOENT &&
+             ::stat(P(k, "heard/b").c_str(), &st) == 0;
+    })) << "rename on node 1 not heard on node "
+        << k;
+  }
+  EXPECT_TRUE(FileHasContent(P(2, "heard/b"), "alphabeta"));
+  ASSERT_EQ(Outcome(::unlink(P(1, "heard/b").c_str())), "OK");
+  EXPECT_TRUE(Eventually([&] {
+    return ::stat(P(3, "heard/b").c_str(), &st) != 0 && errno == ENOENT;
+  })) << "unlink on node 1 not heard on node 3";
+  ASSERT_EQ(Outcome(::rmdir(P(2, "heard").c_str())), "OK");
+  EXPECT_TRUE(Eventually([&] {
+    return ::stat(P(1, "heard").c_str(), &st) != 0 && errno == ENOENT;
+  })) << "rmdir on node 2 not heard on node 1";
+  for (int k : {2, 3}) {
+    ASSERT_TRUE(RunCairn({"unmount", Mnt(k)}, 120s).ok());
+    CommandResult m = Script({"mount-node", dir_->path(), std::to_string(k)});
+    ASSERT_TRUE(m.ok()) << m.Describe();
+  }
+}
+
 TEST_F(ClusterTest, ConcurrentChangesFromAllNodesEndInTheirSum) {
   ASSERT_EQ(Outcome(::mkdir(P(1, "race").c_str(), 0755)), "OK");
   ASSERT_TRUE(Eventually([&] {

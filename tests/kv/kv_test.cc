@@ -4,7 +4,9 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <condition_variable>
 #include <filesystem>
+#include <mutex>
 #include <thread>
 
 #include "kv/memory_kv_store.h"
@@ -420,6 +422,87 @@ TEST_F(PgKvStoreTest, SyncedWritesSurviveAServerCrash) {
   auto later = (*kv)->Get("later");
   ASSERT_TRUE(later) << later.error().ToString();
   EXPECT_EQ(*later, "2");  // made durable by SyncWal
+}
+
+// What a listener heard: each notice's keys, "*" for "anything may have changed".
+struct Heard {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<std::string> notices;  // keys joined with ' '
+  void Add(const std::vector<std::string>* keys) {
+    std::string line = "*";
+    if (keys) {
+      line.clear();
+      for (const auto& k : *keys) line += (line.empty() ? "" : " ") + k;
+    }
+    std::lock_guard lock(mu);
+    notices.push_back(line);
+    cv.notify_all();
+  }
+  // Waits (generously: a correctness bound, not a timing check) for n notices in all.
+  std::vector<std::string> WaitFor(size_t n) {
+    std::unique_lock lock(mu);
+    cv.wait_for(lock, std::chrono::seconds(20), [&] { return notices.size() >= n; });
+    return notices;
+  }
+};
+
+TEST_F(PgKvStoreTest, NoticesReachOtherListenersAfterCommitOnly) {
+  const std::string db = NewDatabase();
+  PgOptions o;
+  o.create_if_missing = true;
+  auto a = PgKvStore::Open(Pg()->ConnInfo(db), o);
+  ASSERT_TRUE(a);
+  auto b = PgKvStore::Open(Pg()->ConnInfo(db), {});
+  ASSERT_TRUE(b);
+  PgNotices na, nb;
+  na.origin = "a";
+  na.watched = [](std::string_view k) { return k.starts_with("w"); };
+  nb.origin = "b";
+  (*a)->Announce(na);
+  Heard heard_a, heard_b;
+  ASSERT_TRUE((*a)->Listen(na, [&](auto* keys) { heard_a.Add(keys); }).ok());
+  ASSERT_TRUE((*b)->Listen(nb, [&](auto* keys) { heard_b.Add(keys); }).ok());
+
+  WriteBatch unwatched;  // no watched key: no notice
+  unwatched.Put("x1", "1");
+  ASSERT_TRUE((*a)->Write(unwatched, false).ok());
+  WriteBatch failed;  // an expectation that does not hold: nothing commits, nothing is heard
+  failed.Expect("x1", "not this");
+  failed.Put(std::string("w\0\xff", 3), "binary key");
+  EXPECT_EQ((*a)->Write(failed, false).code(), Code::kConflict);
+  WriteBatch two;
+  two.Put("w1", "1");
+  two.Put("x2", "2");
+  two.Delete(std::string("w\0\xff", 3));
+  ASSERT_TRUE((*a)->Write(two, false).ok());
+  WriteBatch big;  // past the payload limit: "anything"
+  for (int i = 0; i < 2000; ++i) big.Put(fmt::format("w{:06}", i), "v");
+  ASSERT_TRUE((*a)->Write(big, false).ok());
+  auto notices = heard_b.WaitFor(2);
+  ASSERT_EQ(notices.size(), 2u);
+  EXPECT_EQ(notices[0], std::string("w1 w\0\xff", 6));
+  EXPECT_EQ(notices[1], "*");
+
+  // After the server restarts, the listener connects again and says that it may have missed
+  // notices; then it hears the next ones.
+  std::string why;
+  ASSERT_TRUE(Pg()->CrashAndRestart(&why)) << why;
+  notices = heard_b.WaitFor(3);
+  ASSERT_EQ(notices.size(), 3u);
+  EXPECT_EQ(notices[2], "*");
+  WriteBatch after;
+  after.Put("w2", "2");
+  for (int attempt = 0; attempt < 3 && !(*a)->Write(after, false).ok(); ++attempt) {
+  }
+  notices = heard_b.WaitFor(4);
+  ASSERT_EQ(notices.size(), 4u);
+  EXPECT_EQ(notices[3], "w2");
+  // A store never hears its own origin's notices; at most "may have missed" after the restart.
+  (*a)->StopListening();
+  (*b)->StopListening();
+  EXPECT_LE(heard_a.notices.size(), 1u);
+  for (const auto& n : heard_a.notices) EXPECT_EQ(n, "*");
 }
 
 }  // namespace
