@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <string_view>
 
 #include "common/status.h"
@@ -13,5 +14,7 @@ int Fail(std::string_view command, const Status& st);
 // A progress bar on stderr when it is a terminal (bytes: show sizes, else counts).
 void ShowProgress(std::string_view what, uint64_t done, uint64_t total, bool bytes);
 void EndProgress();
+// The table of cluster members (fs::MemberJson objects), each line after `indent`.
+void PrintMembers(const nlohmann::json& members, std::string_view indent);
 
 }  // namespace cairn::cli

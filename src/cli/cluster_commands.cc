@@ -1,22 +1,13 @@
 #include "cli/cluster_commands.h"
 
-#include <fmt/chrono.h>
 #include <fmt/format.h>
 
 #include <nlohmann/json.hpp>
 
 #include "cli/cli_common.h"
+#include "fs/cluster.h"
 
 namespace cairn::cli {
-namespace {
-
-std::string When(int64_t sec) {
-  if (sec == 0) return "never";
-  return fmt::format("{:%Y-%m-%d %H:%M:%S} UTC", fmt::gmtime(static_cast<std::time_t>(sec)));
-}
-
-}  // namespace
-
 void AddClusterFlags(CLI::App* cmd, fs::ClusterSettings* s) {
   cmd->add_option("--meta", s->meta,
                   "Cluster mode: the PostgreSQL database that holds the shared metadata "
@@ -53,24 +44,13 @@ int ClusterCommands::Run() {
   }
   auto members = fs::ListMembers(data_dir_);
   if (!members) return Fail("cluster members", members.error());
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& m : *members) out.push_back(fs::MemberJson(m));
   if (json_) {
-    nlohmann::json out = nlohmann::json::array();
-    for (const auto& m : *members) {
-      out.push_back({{"node", m.node},
-                     {"host", m.host},
-                     {"data_dir", m.data_dir},
-                     {"joined", m.joined},
-                     {"last_mount", m.last_mount}});
-    }
     fmt::print("{}\n", out.dump(2));
     return 0;
   }
-  fmt::print("{:>5}  {:<20} {:<24} {:<24} {}\n", "NODE", "HOST", "JOINED", "LAST MOUNT",
-             "DATA DIR");
-  for (const auto& m : *members) {
-    fmt::print("{:>5}  {:<20} {:<24} {:<24} {}\n", m.node, m.host, When(m.joined),
-               When(m.last_mount), m.data_dir);
-  }
+  PrintMembers(out, "");
   return 0;
 }
 

@@ -344,6 +344,7 @@ int CmdStatus(const std::string& mountpoint, bool json, bool requests) {
                c["pool_objects"].get<uint64_t>());
     fmt::print("                  {} changes rerun after another node's\n",
                c["conflict_retries"].get<uint64_t>());
+    if (c.contains("nodes")) cli::PrintMembers(c["nodes"], "    ");
   }
   if (requests && j->contains("fuse_requests")) {
     fmt::print("  FUSE requests since mount (time spent in Cairn):\n");

@@ -8,6 +8,7 @@
 
 #include <climits>
 #include <cstdlib>
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "common/coding.h"
@@ -24,6 +25,9 @@ const std::string kSharedSuperblockKey = "Csuperblock";
 const std::string kNextNodeCounter = "next_node";
 
 std::string MemberKey(uint32_t node) { return fmt::format("K{:08x}", node); }
+std::string HeartbeatKey(uint32_t node) { return fmt::format("H{:08x}", node); }
+// A node that missed this many heartbeats is down.
+constexpr double kMissedBeats = 3;
 
 std::string Hostname() {
   char buf[HOST_NAME_MAX + 1] = {};
@@ -192,13 +196,26 @@ Result<Superblock> JoinCluster(const std::string& data_dir, ClusterSettings sett
   return sb;
 }
 
-Result<std::vector<Member>> ListMembers(const std::string& data_dir) {
-  CAIRN_ASSIGN_OR_RETURN(Superblock super, ReadSuperblock(data_dir));
-  if (!super.cluster.enabled()) {
-    return Err(Code::kInvalid, data_dir + " is a single-node file system, not a cluster member");
+Status WriteHeartbeat(kv::KvStore* kv, uint32_t node, const Heartbeat& beat) {
+  nlohmann::json j = {{"state", beat.mounted ? "mounted" : "unmounted"},
+                      {"seen", static_cast<int64_t>(::time(nullptr))},
+                      {"interval", beat.interval_s},
+                      {"read_bytes_per_s", beat.read_bytes_per_s},
+                      {"write_bytes_per_s", beat.write_bytes_per_s},
+                      {"read_ops_per_s", beat.read_ops_per_s},
+                      {"write_ops_per_s", beat.write_ops_per_s}};
+  kv::WriteBatch batch;
+  batch.Put(HeartbeatKey(node), j.dump());
+  return kv->Write(batch, false);
+}
+
+Result<std::vector<Member>> ReadMembers(kv::KvStore& kv, int64_t now) {
+  CAIRN_ASSIGN_OR_RETURN(auto rows, kv::ScanRange(kv, "K", "L"));
+  CAIRN_ASSIGN_OR_RETURN(auto beats, kv::ScanRange(kv, "H", "I"));
+  std::map<std::string, nlohmann::json> beat_of;  // by node digits
+  for (const auto& [key, value] : beats) {
+    beat_of[key.substr(1)] = nlohmann::json::parse(value, nullptr, false);
   }
-  CAIRN_ASSIGN_OR_RETURN(auto kv, OpenMetaStore(data_dir, super));
-  CAIRN_ASSIGN_OR_RETURN(auto rows, kv::ScanRange(*kv, "K", "L"));
   std::vector<Member> out;
   for (const auto& [key, value] : rows) {
     Member m;
@@ -210,9 +227,51 @@ Result<std::vector<Member>> ListMembers(const std::string& data_dir) {
       m.joined = j.value("joined", int64_t{0});
       m.last_mount = j.value("last_mount", int64_t{0});
     }
+    m.state = "never mounted";
+    auto b = beat_of.find(key.substr(1));
+    if (b != beat_of.end() && b->second.is_object()) {
+      const nlohmann::json& h = b->second;
+      m.last_seen = h.value("seen", int64_t{0});
+      const double interval = h.value("interval", 0.0);
+      if (h.value("state", "") != "mounted") {
+        m.state = "unmounted";
+      } else {
+        m.state =
+            static_cast<double>(now - m.last_seen) <= kMissedBeats * interval + 1 ? "up" : "down";
+        m.read_bytes_per_s = h.value("read_bytes_per_s", 0.0);
+        m.write_bytes_per_s = h.value("write_bytes_per_s", 0.0);
+        m.read_ops_per_s = h.value("read_ops_per_s", 0.0);
+        m.write_ops_per_s = h.value("write_ops_per_s", 0.0);
+      }
+    } else if (m.last_mount != 0) {
+      m.state = "down";  // mounted once, never beat (a version without heartbeats, or a crash)
+    }
     out.push_back(std::move(m));
   }
   return out;
+}
+
+nlohmann::json MemberJson(const Member& m) {
+  return {{"node", m.node},
+          {"host", m.host},
+          {"data_dir", m.data_dir},
+          {"joined", m.joined},
+          {"last_mount", m.last_mount},
+          {"state", m.state},
+          {"last_seen", m.last_seen},
+          {"read_bytes_per_s", m.read_bytes_per_s},
+          {"write_bytes_per_s", m.write_bytes_per_s},
+          {"read_ops_per_s", m.read_ops_per_s},
+          {"write_ops_per_s", m.write_ops_per_s}};
+}
+
+Result<std::vector<Member>> ListMembers(const std::string& data_dir) {
+  CAIRN_ASSIGN_OR_RETURN(Superblock super, ReadSuperblock(data_dir));
+  if (!super.cluster.enabled()) {
+    return Err(Code::kInvalid, data_dir + " is a single-node file system, not a cluster member");
+  }
+  CAIRN_ASSIGN_OR_RETURN(auto kv, OpenMetaStore(data_dir, super));
+  return ReadMembers(*kv, static_cast<int64_t>(::time(nullptr)));
 }
 
 }  // namespace cairn::fs

@@ -5,10 +5,12 @@
 // Keys of the shared metadata used only by a cluster (next to those of meta/schema.h):
 //   'C' "superblock"   -> the shared superblock (JSON, without any node's cluster section)
 //   'K' node           -> a member record (JSON: host, data directory, joined, last mount)
+//   'H' node           -> the node's heartbeat (JSON: state, seen, interval, I/O rates)
 //   'M' "next_node"    -> the next node number (meta::ReserveIds)
 #pragma once
 
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
 
@@ -35,6 +37,19 @@ Result<bool> HasSharedObjectStore(kv::KvStore& kv);
 Status CreateClusterFileSystem(Superblock* super, const std::string& data_dir);
 // Records this node's mount time in its member record.
 Status RecordMount(kv::KvStore* kv, const Superblock& super, const std::string& data_dir);
+
+// A node's heartbeat: what it did over the last interval.
+struct Heartbeat {
+  bool mounted = true;  // false: the last one, written at unmount
+  double interval_s = 0;
+  double read_bytes_per_s = 0, write_bytes_per_s = 0, read_ops_per_s = 0, write_ops_per_s = 0;
+};
+Status WriteHeartbeat(kv::KvStore* kv, uint32_t node, const Heartbeat& beat);
+// Every member with its state, from the member records and heartbeats (now: seconds since the
+// epoch, to judge whether a heartbeat is late).
+Result<std::vector<Member>> ReadMembers(kv::KvStore& kv, int64_t now);
+// A member as `cairn cluster members --json` and `cairn status --json` show it.
+nlohmann::json MemberJson(const Member& m);
 
 void StageRootDirectory(kv::WriteBatch* batch);
 std::string SuperblockJson(const Superblock& sb, bool with_cluster);

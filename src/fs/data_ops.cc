@@ -85,7 +85,12 @@ Result<size_t> FileSystem::Read(uint64_t ino, uint64_t offset, size_t size, char
   std::shared_lock lock(state->lock);
   if (state->deleted) return Err(Code::kNotFound);
   if (state->inode.IsDir()) return Err(Code::kIsDir);
-  return ReadLocked(state->inode, offset, size, out);
+  auto n = ReadLocked(state->inode, offset, size, out);
+  if (n) {
+    io_.reads.Add();
+    io_.read_bytes.Add(*n);
+  }
+  return n;
 }
 
 Result<size_t> FileSystem::ReadLocked(const meta::Inode& inode, uint64_t offset, size_t size,
@@ -133,7 +138,7 @@ Result<size_t> FileSystem::Write(uint64_t ino, uint64_t offset, const char* data
   if (IsSnapIno(ino)) return Err(Code::kReadOnly, "snapshots are read-only");
   if (offset > kMaxFileSize || size > kMaxFileSize - offset) return Err(Code::kTooBig);
   tier_->WaitForSpace();  // backpressure while NVMe is full of data not yet uploaded
-  return RetryOnConflict([&]() -> Result<size_t> {
+  auto written = RetryOnConflict([&]() -> Result<size_t> {
     CAIRN_ASSIGN_OR_RETURN(auto state, cache_->Get(ino));
     const auto check = [&]() -> Status {
       if (state->deleted) return Status(Code::kNotFound, "");
@@ -180,6 +185,11 @@ Result<size_t> FileSystem::Write(uint64_t ino, uint64_t offset, const char* data
     CAIRN_RETURN_IF_ERROR(CommitData(*state, copy, &batch, live));
     return size;
   });
+  if (written) {
+    io_.writes.Add();
+    io_.written_bytes.Add(*written);
+  }
+  return written;
 }
 
 Status FileSystem::AppendPending(uint64_t ino, uint64_t offset, const char* data, size_t size,

@@ -43,6 +43,9 @@ Result<std::unique_ptr<FileSystem>> FileSystem::Open(const std::string& data_dir
   if (options.compaction_interval_s > 0 && !fs->cluster_) {
     fs->compactor_ = std::thread([p = fs.get()] { p->CompactorLoop(); });
   }
+  if (fs->cluster_ && options.heartbeat_s > 0) {
+    fs->heartbeat_ = std::thread([p = fs.get()] { p->HeartbeatLoop(); });
+  }
   return fs;
 }
 
@@ -583,8 +586,8 @@ Result<ClusterStats> FileSystem::GetClusterStats() {
   ClusterStats c;
   c.node = super_.cluster.node;
   c.pool = super_.cluster.pool;
-  CAIRN_ASSIGN_OR_RETURN(auto members, kv::ScanRange(*kv_, "K", "L"));
-  c.members = members.size();
+  CAIRN_ASSIGN_OR_RETURN(c.nodes, ReadMembers(*kv_, static_cast<int64_t>(::time(nullptr))));
+  c.members = c.nodes.size();
   if (auto* rados = dynamic_cast<data::RadosSegments*>(backend_.get())) {
     CAIRN_ASSIGN_OR_RETURN(auto usage, rados->Usage());
     c.pool_bytes = usage.bytes;
@@ -592,6 +595,36 @@ Result<ClusterStats> FileSystem::GetClusterStats() {
   }
   c.conflict_retries = metrics::GetCounter("cairn_cluster_conflict_retries_total").Value();
   return c;
+}
+
+void FileSystem::HeartbeatLoop() {
+  struct Sample {
+    uint64_t reads, read_bytes, writes, written_bytes;
+    std::chrono::steady_clock::time_point at;
+  };
+  const auto sample = [this] {
+    return Sample{io_.reads.Value(), io_.read_bytes.Value(), io_.writes.Value(),
+                  io_.written_bytes.Value(), std::chrono::steady_clock::now()};
+  };
+  Sample prev = sample();
+  const auto interval = std::chrono::duration<double>(options_.heartbeat_s);
+  std::unique_lock lock(compactor_mu_);
+  while (!stopping_) {
+    lock.unlock();
+    const Sample now = sample();
+    const double s = std::max(1e-3, std::chrono::duration<double>(now.at - prev.at).count());
+    Heartbeat beat;
+    beat.interval_s = options_.heartbeat_s;
+    beat.read_ops_per_s = static_cast<double>(now.reads - prev.reads) / s;
+    beat.read_bytes_per_s = static_cast<double>(now.read_bytes - prev.read_bytes) / s;
+    beat.write_ops_per_s = static_cast<double>(now.writes - prev.writes) / s;
+    beat.write_bytes_per_s = static_cast<double>(now.written_bytes - prev.written_bytes) / s;
+    prev = now;
+    Status st = WriteHeartbeat(kv_.get(), super_.cluster.node, beat);
+    if (!st.ok()) log::Warn("heartbeat: {}", st.ToString());
+    lock.lock();
+    compactor_cv_.wait_for(lock, interval, [this] { return stopping_; });
+  }
 }
 
 void FileSystem::CompactorLoop() {
@@ -616,6 +649,13 @@ Status FileSystem::Shutdown() {
   }
   compactor_cv_.notify_all();
   if (compactor_.joinable()) compactor_.join();
+  if (heartbeat_.joinable()) {
+    heartbeat_.join();
+    Heartbeat last;
+    last.mounted = false;
+    Status hb = WriteHeartbeat(kv_.get(), super_.cluster.node, last);
+    if (!hb.ok()) log::Warn("last heartbeat: {}", hb.ToString());
+  }
   if (tier_) tier_->Stop();
   if (auto* pg = dynamic_cast<kv::PgKvStore*>(kv_.get())) pg->StopListening();
   // The kernel has released every handle: files unlinked while open go now.

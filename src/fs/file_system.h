@@ -29,6 +29,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "common/metrics.h"
 #include "data/segment_store.h"
 #include "fs/inode_cache.h"
 #include "fs/options.h"
@@ -132,6 +133,7 @@ struct Stats {
 struct ClusterStats {
   uint32_t node = 0;
   uint64_t members = 0;
+  std::vector<Member> nodes;  // every member, with its state and last heartbeat's rates
   std::string pool;
   uint64_t pool_bytes = 0, pool_objects = 0;  // the whole pool, as Ceph counts it
   uint64_t conflict_retries = 0;              // changes rerun after another node's (this node)
@@ -372,6 +374,8 @@ class FileSystem {
   void Reload(InodeState& state);
   // Cluster mode: another node changed these keys (null: anything may have changed).
   void OnOtherNodesChanges(const std::vector<std::string>* keys);
+  // Cluster mode: writes this node's heartbeat every MountOptions::heartbeat_s until Shutdown.
+  void HeartbeatLoop();
   // Runs op until its commit did not meet another node's change of the same inode (kConflict);
   // each run starts from the record as stored.
   // Gives up (kConflict) after many runs: only a record that does not read back as written
@@ -424,10 +428,20 @@ class FileSystem {
   std::mutex remote_mu_;  // pushes and remote deletes, one at a time
   std::mutex refs_mu_;    // writes of refs/<uuid>.json
 
+  // Data reads and writes served (cairn_read_bytes_total, ... in /metrics; the heartbeat's rates).
+  struct Io {
+    metrics::Counter& reads = metrics::GetCounter("cairn_reads_total");
+    metrics::Counter& read_bytes = metrics::GetCounter("cairn_read_bytes_total");
+    metrics::Counter& writes = metrics::GetCounter("cairn_writes_total");
+    metrics::Counter& written_bytes = metrics::GetCounter("cairn_written_bytes_total");
+  } io_;
+
+  // The background threads: compaction (single node), the heartbeat (cluster).
   std::mutex compactor_mu_;
   std::condition_variable compactor_cv_;
   bool stopping_ = false;  // GUARDED_BY(compactor_mu_)
   std::thread compactor_;
+  std::thread heartbeat_;
   std::atomic<uint64_t> compacted_{0};
   std::mutex shutdown_mu_;
   bool shut_down_ = false;  // GUARDED_BY(shutdown_mu_)

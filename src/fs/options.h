@@ -77,6 +77,8 @@ struct MountOptions {
   // Cluster mode: announce this node's namespace and attribute changes to the other nodes and
   // hear theirs (PostgreSQL NOTIFY), so that they show at once rather than within the lease.
   bool notify = true;
+  // Cluster mode: how often the node records that it is up and its I/O rates ('H' record).
+  double heartbeat_s = 5.0;
 };
 
 // file://<data_dir>/objects: the object store of a file system formatted without one.
@@ -108,6 +110,11 @@ struct Member {
   uint32_t node = 0;
   std::string host, data_dir;
   int64_t joined = 0, last_mount = 0;  // seconds since the epoch
+  // From the node's heartbeat ('H' record), written every few seconds while it is mounted.
+  std::string state;  // "up", "down" (no heartbeat for 3 intervals), "unmounted", "never mounted"
+  int64_t last_seen = 0;                               // the last heartbeat (the node's clock)
+  double read_bytes_per_s = 0, write_bytes_per_s = 0;  // over the last heartbeat interval
+  double read_ops_per_s = 0, write_ops_per_s = 0;
 };
 Result<std::vector<Member>> ListMembers(const std::string& data_dir);
 

@@ -17,6 +17,7 @@
 #include "common/logging.h"
 #include "common/metrics.h"
 #include "common/units.h"
+#include "fs/cluster.h"
 #include "server/admin_server.h"
 #include "server/metrics_server.h"
 #include "server/mounts.h"
@@ -94,6 +95,40 @@ nlohmann::json TierJson(fs::FileSystem& fs) {
 }
 
 // Gauges for /metrics, rendered at scrape time.
+// Every member's state and rates as its last heartbeat gave them, and the pool (cluster mode).
+std::string ClusterGauges(fs::FileSystem& fs) {
+  auto c = fs.GetClusterStats();
+  if (!c) {
+    log::Warn("/metrics: cluster state: {}", c.error().ToString());
+    return "";
+  }
+  size_t up = 0;
+  for (const auto& m : c->nodes) up += m.state == "up";
+  std::string out = fmt::format(
+      "# TYPE cairn_cluster_members gauge\ncairn_cluster_members {}\n"
+      "# TYPE cairn_cluster_members_up gauge\ncairn_cluster_members_up {}\n"
+      "# TYPE cairn_cluster_pool_bytes gauge\ncairn_cluster_pool_bytes {}\n"
+      "# TYPE cairn_cluster_pool_objects gauge\ncairn_cluster_pool_objects {}\n",
+      c->members, up, c->pool_bytes, c->pool_objects);
+  const std::pair<const char*, double fs::Member::*> series[] = {
+      {"read_bytes_per_second", &fs::Member::read_bytes_per_s},
+      {"write_bytes_per_second", &fs::Member::write_bytes_per_s},
+      {"read_ops_per_second", &fs::Member::read_ops_per_s},
+      {"write_ops_per_second", &fs::Member::write_ops_per_s}};
+  out += "# TYPE cairn_cluster_node_up gauge\n";
+  for (const auto& m : c->nodes) {
+    out +=
+        fmt::format("cairn_cluster_node_up{{node=\"{}\"}} {}\n", m.node, m.state == "up" ? 1 : 0);
+  }
+  for (const auto& [name, field] : series) {
+    out += fmt::format("# TYPE cairn_cluster_node_{} gauge\n", name);
+    for (const auto& m : c->nodes) {
+      out += fmt::format("cairn_cluster_node_{}{{node=\"{}\"}} {:.1f}\n", name, m.node, m.*field);
+    }
+  }
+  return out;
+}
+
 std::string TierGauges(fs::FileSystem& fs) {
   tier::TierStatus t = fs.tier().GetStatus();
   std::string out = "# TYPE cairn_segment_bytes gauge\n";
@@ -118,6 +153,7 @@ std::string TierGauges(fs::FileSystem& fs) {
       "# TYPE cairn_files gauge\ncairn_files {}\n# TYPE cairn_directories gauge\n"
       "cairn_directories {}\n# TYPE cairn_file_bytes gauge\ncairn_file_bytes {}\n",
       s.files, s.directories, s.bytes);
+  if (fs.superblock().cluster.enabled()) out += ClusterGauges(fs);
   return out;
 }
 
@@ -136,7 +172,9 @@ nlohmann::json Handle(fs::FileSystem& fs, const nlohmann::json& req, const Admin
                       {"pool", c->pool},
                       {"pool_bytes", c->pool_bytes},
                       {"pool_objects", c->pool_objects},
-                      {"conflict_retries", c->conflict_retries}};
+                      {"conflict_retries", c->conflict_retries},
+                      {"nodes", nlohmann::json::array()}};
+      for (const auto& m : c->nodes) j["cluster"]["nodes"].push_back(fs::MemberJson(m));
     }
     j["metrics_url"] = metrics_url;
     j["tier"] = TierJson(fs);

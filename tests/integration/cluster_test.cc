@@ -129,6 +129,19 @@ class ClusterTest : public ::testing::Test {
     return result;
   }
 
+  // `cairn cluster members --json` as node 1 sees it.
+  static nlohmann::json Members() {
+    CommandResult r = RunCairn({"cluster", "members", DataDir(1), "--json"}, 60s);
+    if (!r.ok()) return nlohmann::json::array();
+    return nlohmann::json::parse(r.out, nullptr, false);
+  }
+  static std::string MemberState(uint32_t node) {
+    for (const auto& m : Members()) {
+      if (m.value("node", 0u) == node) return m.value("state", "");
+    }
+    return "absent";
+  }
+
   static inline TempDir* dir_ = nullptr;
   static inline std::string skip_, start_error_;
   static inline bool netns_ = false;
@@ -254,6 +267,34 @@ TEST_F(ClusterTest, OtherNodesChangesShowAtOnceThroughNotices) {
     CommandResult m = Script({"mount-node", dir_->path(), std::to_string(k)});
     ASSERT_TRUE(m.ok()) << m.Describe();
   }
+}
+
+TEST_F(ClusterTest, MembersShowStateAndThroughput) {
+  for (int k = 1; k <= kNodes; ++k) EXPECT_EQ(MemberState(k), "up") << k;
+  // Node 3 writes for a while: its heartbeat carries its write rate to every member.
+  ASSERT_EQ(Outcome(::mkdir(P(3, "tput").c_str(), 0755)), "OK");
+  std::atomic<bool> stop{false};
+  std::thread writer([&] {
+    for (int i = 0; !stop; ++i) {
+      (void)WriteFile(P(3, fmt::format("tput/f{}", i % 4)), PatternBytes(i, 1 << 20));
+    }
+  });
+  double rate = 0;
+  const bool seen = Eventually(
+      [&] {
+        for (const auto& m : Members()) {
+          if (m.value("node", 0u) == 3u) rate = m.value("write_bytes_per_s", 0.0);
+        }
+        return rate > 0;
+      },
+      30s);
+  stop = true;
+  writer.join();
+  EXPECT_TRUE(seen) << "node 3's writes never showed in its heartbeat";
+  CommandResult status = RunCairn({"status", Mnt(2)});
+  ASSERT_TRUE(status.ok()) << status.Describe();
+  EXPECT_NE(status.out.find("LAST SEEN"), std::string::npos) << status.out;
+  EXPECT_NE(status.out.find(DataDir(3)), std::string::npos) << status.out;
 }
 
 TEST_F(ClusterTest, ConcurrentChangesFromAllNodesEndInTheirSum) {
@@ -454,8 +495,11 @@ TEST_F(ClusterTest, KillingANodeLosesNothingFsynced) {
   for (const auto& [rel, node] : done) {
     EXPECT_TRUE(FileHasContent(P(node == 1 ? 3 : 1, rel), FsyncWriters::Content(rel))) << rel;
   }
+  // Its heartbeats stop: the others see it down (after three missed 5 s beats).
+  EXPECT_TRUE(Eventually([&] { return MemberState(2) == "down"; }, 60s)) << MemberState(2);
   CommandResult mount = Script({"mount-node", dir_->path(), "2"});
   ASSERT_TRUE(mount.ok()) << mount.Describe();
+  EXPECT_EQ(MemberState(2), "up");
   for (const auto& rel : victim_files) {
     EXPECT_TRUE(FileHasContent(P(2, rel), FsyncWriters::Content(rel))) << rel;
   }
