@@ -17,7 +17,7 @@
 #
 # Usage:
 #   ceph-cluster.sh start DIR [--osds N] [--port PORT] [--pool NAME] [--pg-num N] [--osd-size GIB]
-#                             [--addr IP]
+#                             [--addr IP] [--ec K+M]
 #       --addr: where the daemons listen (default 127.0.0.1; a 10/8 address of a bridge that the
 #       caller made for network namespaces, as scripts/cluster.sh --netns does).
 #       Creates DIR (absent or empty), bootstraps the cluster, creates the pool (application
@@ -27,6 +27,11 @@
 #   ceph-cluster.sh stop DIR [--clean]
 #       SIGTERM to every daemon of DIR (by pid file), SIGKILL after a few seconds, waits for them
 #       to be gone. --clean also deletes DIR.
+#       --ec K+M: the pool is erasure coded (K data + M coding chunks, one per OSD, failure domain
+#       osd, overwrites allowed as RADOS writes at offsets need); it needs K+M OSDs. Without it,
+#       the pool is replicated.
+#   ceph-cluster.sh create-pool DIR NAME [--pg-num N] [--ec K+M]
+#       Another pool on the running cluster, made and waited for as at start.
 #   ceph-cluster.sh kill-osd DIR ID     kill -9 of osd.ID (fault tests)
 #   ceph-cluster.sh start-osd DIR ID    starts osd.ID again
 #
@@ -344,17 +349,34 @@ create_osds() {
   done
 }
 
+# create_pool NAME PG_NUM [K+M]: replicated (the defaults of ceph.conf), or erasure coded.
+# Prints the number of OSDs that act for each PG.
 create_pool() {
-  local pool=$1 pg_num=$2
+  local pool=$1 pg_num=$2 ec=${3:-} k m
   CURRENT_LOG="$DIR/log/cli.log"
-  cephc osd pool create "$pool" "$pg_num" "$pg_num" replicated --autoscale-mode=off >/dev/null ||
-    die "ceph osd pool create $pool failed"
+  if [ -z "$ec" ]; then
+    cephc osd pool create "$pool" "$pg_num" "$pg_num" replicated --autoscale-mode=off >/dev/null ||
+      die "ceph osd pool create $pool failed"
+    cephc osd pool get "$pool" size -f json | python3 -c 'import json,sys; print(json.load(sys.stdin)["size"])'
+  else
+    [[ "$ec" =~ ^([1-9][0-9]*)\+([1-9][0-9]*)$ ]] || die "--ec must be K+M (e.g. 2+1), not $ec"
+    k=${BASH_REMATCH[1]} m=${BASH_REMATCH[2]}
+    ((k + m <= OSDS)) || die "--ec $ec needs $((k + m)) OSDs; the cluster has $OSDS"
+    cephc osd erasure-code-profile set "cairn-$k-$m" k="$k" m="$m" crush-failure-domain=osd \
+      --force >/dev/null || die "ceph osd erasure-code-profile set failed"
+    cephc osd pool create "$pool" "$pg_num" "$pg_num" erasure "cairn-$k-$m" --autoscale-mode=off \
+      >/dev/null || die "ceph osd pool create $pool (erasure $ec) failed"
+    # Segments are written at offsets (appends); an EC pool takes them only with overwrites on.
+    cephc osd pool set "$pool" allow_ec_overwrites true >/dev/null ||
+      die "ceph osd pool set $pool allow_ec_overwrites failed"
+    echo $((k + m))
+  fi
   cephc osd pool application enable "$pool" cairn >/dev/null ||
     die "ceph osd pool application enable $pool cairn failed"
 }
 
-# Exit 0 if `ceph pg dump pgs_brief -f json` (stdin) shows at least PG_NUM PGs, each
-# active+clean on SIZE OSDs.
+# Exit 0 if `ceph pg dump pgs_brief -f json` (stdin) shows at least PG_NUM PGs of pool POOL_ID,
+# each active+clean on SIZE OSDs.
 pgs_clean() {
   python3 -c '
 import json, sys
@@ -363,17 +385,22 @@ try:
 except ValueError:
     sys.exit(1)
 pgs = pgs.get("pg_stats", []) if isinstance(pgs, dict) else pgs
+pgs = [p for p in pgs if p["pgid"].split(".")[0] == sys.argv[3]]
 ok = [p for p in pgs if p["state"] == "active+clean" and len(p["acting"]) == int(sys.argv[2])]
 sys.exit(0 if len(pgs) >= int(sys.argv[1]) and len(ok) == len(pgs) else 1)
-' "$1" "$2"
+' "$1" "$2" "$3"
 }
 
-# Waits until every PG is active+clean with SIZE OSDs acting (so the OSDs it needs are up).
+# Waits until every PG of the pool is active+clean with SIZE OSDs acting (so the OSDs it needs
+# are up).
 wait_active_clean() {
-  local pool=$1 pg_num=$2 size=$3 deadline=$((SECONDS + START_TIMEOUT)) i
+  local pool=$1 pg_num=$2 size=$3 deadline=$((SECONDS + START_TIMEOUT)) i id
   CURRENT_LOG="$DIR/log/mgr.$MGR_ID.log"
+  id=$(cephc osd pool ls detail -f json | python3 -c '
+import json, sys
+print(next(p["pool_id"] for p in json.load(sys.stdin) if p["pool_name"] == sys.argv[1]))' "$pool")
   while ((SECONDS < deadline)); do
-    if cephc pg dump pgs_brief -f json | pgs_clean "$pg_num" "$size"; then
+    if cephc pg dump pgs_brief -f json | pgs_clean "$pg_num" "$size" "$id"; then
       return 0
     fi
     sleep 0.5
@@ -404,7 +431,7 @@ cmd_start() {
   shift
   OSDS=3
   ADDR=127.0.0.1
-  local port="" pool=cairn pg_num=8 osd_gib=4
+  local port="" pool=cairn pg_num=8 osd_gib=4 ec="" acting
   while [ $# -gt 0 ]; do
     case $1 in
       --osds) OSDS=${2:?}; shift 2 ;;
@@ -413,6 +440,7 @@ cmd_start() {
       --pg-num) pg_num=${2:?}; shift 2 ;;
       --osd-size) osd_gib=${2:?}; shift 2 ;;
       --addr) ADDR=${2:?}; shift 2 ;;
+      --ec) ec=${2:?}; shift 2 ;;
       *) usage ;;
     esac
   done
@@ -449,10 +477,10 @@ cmd_start() {
 
   create_osds "$OSDS"
 
-  create_pool "$pool" "$pg_num"
-  wait_active_clean "$pool" "$pg_num" "$size"
+  acting=$(create_pool "$pool" "$pg_num" "$ec")
+  wait_active_clean "$pool" "$pg_num" "$acting"
   START_OK=1
-  log "cluster up in $((SECONDS - t0))s: mon v2:$ADDR:$port, $OSDS OSDs, pool $pool (size $size, min_size $min_size, $pg_num PGs)"
+  log "cluster up in $((SECONDS - t0))s: mon v2:$ADDR:$port, $OSDS OSDs, pool $pool (${ec:+erasure $ec, }$acting OSDs per PG, $pg_num PGs)"
   echo "$CONF"
 }
 
@@ -491,6 +519,25 @@ cmd_start_osd() {
   log "started osd.$id"
 }
 
+cmd_create_pool() {
+  set_dir "${1:-}"
+  local pool=${2:?usage: create-pool DIR NAME [--pg-num N] [--ec K+M]} pg_num=8 ec="" acting
+  shift 2
+  while [ $# -gt 0 ]; do
+    case $1 in
+      --pg-num) pg_num=${2:?}; shift 2 ;;
+      --ec) ec=${2:?}; shift 2 ;;
+      *) usage ;;
+    esac
+  done
+  require_cluster_dir
+  [[ "$pg_num" =~ ^[1-9][0-9]*$ ]] || die "--pg-num must be a positive number"
+  OSDS=$(ls -d "$DIR"/osd.* 2>/dev/null | wc -l)
+  acting=$(create_pool "$pool" "$pg_num" "$ec")
+  wait_active_clean "$pool" "$pg_num" "$acting"
+  log "pool $pool: ${ec:+erasure $ec, }$acting OSDs per PG, $pg_num PGs"
+}
+
 main() {
   local cmd=${1:-}
   [ $# -gt 0 ] && shift
@@ -499,6 +546,7 @@ main() {
     stop) cmd_stop "$@" ;;
     kill-osd) cmd_kill_osd "$@" ;;
     start-osd) cmd_start_osd "$@" ;;
+    create-pool) cmd_create_pool "$@" ;;
     *) usage ;;
   esac
 }

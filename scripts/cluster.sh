@@ -7,6 +7,7 @@
 # Usage:
 #   cluster.sh start DIR [--nodes N] [--osds N] [--pg-port P] [--mon-port P] [--lease D] [--netns]
 #                        [--osd-size GIB]   (each OSD's sparse file; default 4)
+#                        [--ec K+M]         (an erasure-coded pool, K+M <= OSDs; default replicated)
 #       Starts it all (default 2 nodes, 3 OSDs), formats node 1, joins the others, mounts node K
 #       at DIR/mnt/K, and writes DIR/env (META, CEPH_CONF, PG_PORT, NODES) for the commands below.
 #       --nodes 0: only PostgreSQL and Ceph (tests that format file systems of their own).
@@ -62,10 +63,11 @@ mount_node() {
 
 cmd_start() {
   local dir=${1:?DIR}; shift
-  local nodes=2 osds=3 pg_port=0 mon_port=0 lease=1s netns=0 osd_size=4
+  local nodes=2 osds=3 pg_port=0 mon_port=0 lease=1s netns=0 osd_size=4 ec=()
   while (($#)); do
     case $1 in
       --osd-size) osd_size=${2:?}; shift 2 ;;
+      --ec) ec=(--ec "${2:?}"); shift 2 ;;
       --netns) netns=1; shift ;;
       --nodes) nodes=${2:?}; shift 2 ;;
       --osds) osds=${2:?}; shift 2 ;;
@@ -118,7 +120,7 @@ cmd_start() {
 
   local conf
   conf=$("$HERE/ceph-cluster.sh" start "$dir/ceph" --osds "$osds" --port "$mon_port" \
-    --pool cairn --addr "$addr" --osd-size "$osd_size") || die "Ceph did not start"
+    --pool cairn --addr "$addr" --osd-size "$osd_size" "${ec[@]}") || die "Ceph did not start"
   local meta="host=$addr port=$pg_port user=postgres dbname=cairn"
   cat >"$dir/env" <<ENV
 META='$meta'

@@ -690,6 +690,75 @@ TEST_F(ClusterTest, SealedSegmentsTierOutOfThePoolAndReadBackEverywhere) {
   EXPECT_TRUE(fsck.ok()) << fsck.Describe();
 }
 
+// A file system on an erasure-coded pool (2+1 over the 3 OSDs): the same writes and reads, also
+// with one OSD down (the pool's min_size is 2).
+TEST_F(ClusterTest, AnErasureCodedPoolHoldsTheSegments) {
+  const std::string ceph_script = std::string(CAIRN_SOURCE_DIR) + "/scripts/ceph-cluster.sh";
+  const std::string ceph_dir = dir_->path() + "/ceph";
+  CommandResult pool =
+      RunCommand({"bash", ceph_script, "create-pool", ceph_dir, "cairn-ec", "--ec", "2+1"}, 180s);
+  ASSERT_TRUE(pool.ok()) << pool.Describe();
+  TempDir scratch;
+  const std::string db = fmt::format("cairn_ec_{}", ::getpid());
+  CommandResult created = RunCommand({"/usr/lib/postgresql/15/bin/createdb", "-h", "127.0.0.1",
+                                      "-p", env_["PG_PORT"], "-U", "postgres", db});
+  ASSERT_TRUE(created.ok()) << created.Describe();
+  const std::string meta = env_["META"] + " dbname=" + db, conf = env_["CEPH_CONF"];
+  const std::string a = scratch.path() + "/a", b = scratch.path() + "/b";
+  const std::string ma = scratch.path() + "/ma", mb = scratch.path() + "/mb";
+  ASSERT_EQ(::mkdir(ma.c_str(), 0755), 0);
+  ASSERT_EQ(::mkdir(mb.c_str(), 0755), 0);
+  CommandResult f = RunCairn({"format", a, "--meta", meta, "--ceph-conf", conf, "--pool",
+                              "cairn-ec", "--segment-size", "4MiB"},
+                             120s);
+  ASSERT_TRUE(f.ok()) << f.Describe();
+  CommandResult j = RunCairn(
+      {"cluster", "join", b, "--meta", meta, "--ceph-conf", conf, "--pool", "cairn-ec"}, 120s);
+  ASSERT_TRUE(j.ok()) << j.Describe();
+  struct Unmounter {
+    std::vector<std::string> mounts;
+    ~Unmounter() {
+      for (const auto& m : mounts) {
+        if (IsMounted(m)) RunCairn({"unmount", m}, 120s);
+      }
+    }
+  } unmounter;
+  for (const auto& [dd, mnt] : {std::pair{a, ma}, std::pair{b, mb}}) {
+    CommandResult m = RunCairn({"mount", dd, mnt, "--metrics-address", ""}, 120s);
+    ASSERT_TRUE(m.ok()) << m.Describe();
+    unmounter.mounts.push_back(mnt);
+  }
+  const std::vector<size_t> sizes = {1, kInlineLimit + 1, 200 << 10, 3 << 20, 9 << 20};
+  auto name = [](const std::string& phase, size_t size) {
+    return fmt::format("{}{}", phase, size);
+  };
+  for (size_t size : sizes) {
+    ASSERT_EQ(WriteFile(ma + "/" + name("a", size), PatternBytes(size, size)), 0);
+  }
+  for (size_t size : sizes) {
+    EXPECT_TRUE(FileHasContent(mb + "/" + name("a", size), PatternBytes(size, size))) << size;
+  }
+  CommandResult kill = RunCommand({"bash", ceph_script, "kill-osd", ceph_dir, "2"});
+  ASSERT_TRUE(kill.ok()) << kill.Describe();
+  for (size_t size : sizes) {
+    EXPECT_EQ(WriteFile(mb + "/" + name("b", size), PatternBytes(size + 1, size)), 0) << size;
+  }
+  for (size_t size : sizes) {
+    EXPECT_TRUE(FileHasContent(ma + "/" + name("b", size), PatternBytes(size + 1, size))) << size;
+    EXPECT_TRUE(FileHasContent(ma + "/" + name("a", size), PatternBytes(size, size))) << size;
+  }
+  CommandResult start = RunCommand({"bash", ceph_script, "start-osd", ceph_dir, "2"}, 120s);
+  ASSERT_TRUE(start.ok()) << start.Describe();
+  // Every segment is an object of the EC pool.
+  CommandResult ls = RunCommand({"rados", "-c", conf, "-p", "cairn-ec", "ls"}, 60s);
+  ASSERT_TRUE(ls.ok()) << ls.Describe();
+  EXPECT_NE(ls.out.find(".seg"), std::string::npos) << ls.out;
+  for (const auto& m : unmounter.mounts) ASSERT_TRUE(RunCairn({"unmount", m}, 120s).ok());
+  CommandResult fsck = RunCairn({"fsck", a}, 300s);
+  EXPECT_TRUE(fsck.ok()) << fsck.Describe();
+  EXPECT_NE(fsck.out.find("clean"), std::string::npos) << fsck.out;
+}
+
 TEST_F(ClusterTest, BadEndpointsAndForeignNodesGetClearErrorsAndChangeNothing) {
   const std::string meta = env_["META"], conf = env_["CEPH_CONF"];
   TempDir scratch;
