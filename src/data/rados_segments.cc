@@ -20,6 +20,12 @@ Status RadosStatus(int err, std::string_view what) {
   if (e == ETIMEDOUT || e == ENOTCONN || e == ESHUTDOWN || e == ECONNREFUSED) {
     return Status(Code::kUnavailable, fmt::format("RADOS {}: {}", what, std::strerror(e)));
   }
+  // Writes are sent with FULL_TRY: a full pool (its OSDs past the full ratio, or its quota)
+  // refuses them at once instead of holding them until space comes back.
+  if (e == ENOSPC || e == EDQUOT) {
+    return Status(Code::kNoSpace,
+                  fmt::format("RADOS {}: the pool is full ({})", what, std::strerror(e)));
+  }
   return ErrnoStatus(e, fmt::format("RADOS {}", what));
 }
 
@@ -122,7 +128,8 @@ class RadosSegmentFile final : public SegmentFile {
         at += p->iov[i].iov_len;
       }
     }
-    const int r = rados_write_op_operate(op, h_->io, oid_.c_str(), nullptr, 0);
+    const int r =
+        rados_write_op_operate(op, h_->io, oid_.c_str(), nullptr, LIBRADOS_OPERATION_FULL_TRY);
     rados_release_write_op(op);
     if (r < 0) return RadosStatus(r, "write " + oid_);
     return Status::Ok();
@@ -187,7 +194,8 @@ Result<std::shared_ptr<SegmentFile>> RadosSegments::Create(uint64_t id) {
   const std::string oid = Oid(id);
   rados_write_op_t op = rados_create_write_op();
   rados_write_op_create(op, LIBRADOS_CREATE_EXCLUSIVE, nullptr);
-  const int r = rados_write_op_operate(op, handle_->io, oid.c_str(), nullptr, 0);
+  const int r =
+      rados_write_op_operate(op, handle_->io, oid.c_str(), nullptr, LIBRADOS_OPERATION_FULL_TRY);
   rados_release_write_op(op);
   if (r < 0) return Err(RadosStatus(r, "create " + oid));
   return std::shared_ptr<SegmentFile>(std::make_shared<RadosSegmentFile>(handle_, oid));
@@ -204,7 +212,12 @@ Result<std::shared_ptr<SegmentFile>> RadosSegments::Open(uint64_t id, bool /*wri
 
 Status RadosSegments::Remove(uint64_t id) {
   const std::string oid = Oid(id);
-  const int r = rados_remove(handle_->io, oid.c_str());
+  // FULL_FORCE: a removal frees space, so it must go through on a full pool too.
+  rados_write_op_t op = rados_create_write_op();
+  rados_write_op_remove(op);
+  const int r =
+      rados_write_op_operate(op, handle_->io, oid.c_str(), nullptr, LIBRADOS_OPERATION_FULL_FORCE);
+  rados_release_write_op(op);
   if (r < 0 && r != -ENOENT) return RadosStatus(r, "remove " + oid);
   return Status::Ok();
 }

@@ -494,6 +494,22 @@ Result<size_t> FileSystem::CompactOnce(double live_threshold) {
     // A write still has to commit the extent of a blob here (it would look like garbage); the
     // segment was sealed, so no new such blob comes: a later run takes it.
     if (segments_->HasUncommitted(seg.id)) continue;
+    if (cluster_) {
+      // Other nodes' deletes subtract from the live bytes in the shared metadata, not in this
+      // node's memory: read them there. Moving blobs is not done in a cluster (its commit would
+      // need the expectations of a write); a segment that nothing maps is removed.
+      auto value = kv_->Get(meta::LiveKey(seg.id));
+      if (!value && value.error().code() != Code::kNotFound) return Err(value.error());
+      int64_t live = 0;
+      if (value) {
+        CAIRN_ASSIGN_OR_RETURN(live, kv::DecodeCounter(*value));
+      }
+      if (live <= 0) {
+        CAIRN_RETURN_IF_ERROR(RemoveSegment(seg.id));
+        ++done;
+      }
+      continue;
+    }
     if (seg.state == meta::SegmentState::kEvicted) {
       // Only in the object store: dropped once nothing maps it; never downloaded to compact.
       if (seg.live <= 0) {

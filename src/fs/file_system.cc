@@ -38,9 +38,9 @@ Result<std::unique_ptr<FileSystem>> FileSystem::Open(const std::string& data_dir
   std::unique_ptr<FileSystem> fs(new FileSystem(data_dir, super, options));
   CAIRN_ASSIGN_OR_RETURN(fs->lock_fd_, LockDataDir(data_dir));
   CAIRN_RETURN_IF_ERROR(fs->Load());
-  // Cluster mode does not compact yet: moving another node's extents needs the same conflict
-  // checks as a write (docs/ARCHITECTURE.md, "Cluster").
-  if (options.compaction_interval_s > 0 && !fs->cluster_) {
+  // In cluster mode compaction only removes the node's segments that nothing maps any more
+  // (CompactOnce; docs/ARCHITECTURE.md, "Cluster").
+  if (options.compaction_interval_s > 0) {
     fs->compactor_ = std::thread([p = fs.get()] { p->CompactorLoop(); });
   }
   if (fs->cluster_ && options.heartbeat_s > 0) {

@@ -590,40 +590,93 @@ TEST_F(ClusterTest, CuttingANodeOffStopsOnlyThatNode) {
 // A cluster file system formatted with a shared object store: sealed segments upload from the
 // pool and leave it once this node's share of the pool is above the watermark, and every node
 // reads them back from the object store, also after it read them from the pool.
-TEST_F(ClusterTest, SealedSegmentsTierOutOfThePoolAndReadBackEverywhere) {
-  TempDir scratch;
-  const std::string db = fmt::format("cairn_tier_{}", ::getpid());
-  CommandResult created = RunCommand({"/usr/lib/postgresql/15/bin/createdb", "-h", "127.0.0.1",
-                                      "-p", env_["PG_PORT"], "-U", "postgres", db});
-  ASSERT_TRUE(created.ok()) << created.Describe();
-  const std::string meta = env_["META"] + " dbname=" + db, conf = env_["CEPH_CONF"];
-  const std::string objects = scratch.path() + "/objects";
-  const std::string a = scratch.path() + "/a", b = scratch.path() + "/b";
-  const std::string ma = scratch.path() + "/ma", mb = scratch.path() + "/mb";
-  ASSERT_EQ(::mkdir(ma.c_str(), 0755), 0);
-  ASSERT_EQ(::mkdir(mb.c_str(), 0755), 0);
-  CommandResult f =
-      RunCairn({"format", a, "--meta", meta, "--ceph-conf", conf, "--pool", "cairn",
-                "--object-store", "file://" + objects, "--segment-size", "1MiB", "--nvme-capacity",
-                "4MiB", "--tiering-delay", "0s", "--seal-timeout", "1s"},
-               120s);
-  ASSERT_TRUE(f.ok()) << f.Describe();
-  CommandResult j = RunCairn(
-      {"cluster", "join", b, "--meta", meta, "--ceph-conf", conf, "--pool", "cairn"}, 120s);
-  ASSERT_TRUE(j.ok()) << j.Describe();
-  struct Unmounter {
-    std::vector<std::string> mounts;
-    ~Unmounter() {
-      for (const auto& m : mounts) {
-        if (IsMounted(m)) RunCairn({"unmount", m}, 120s);
+// A file system of its own for one test: a fresh database, formatted on `pool` with `format_args`
+// by node A, joined by node B, both mounted; unmounted again when it goes.
+class OwnFileSystem {
+ public:
+  OwnFileSystem(const std::string& tag, const std::string& pool,
+                const std::vector<std::string>& format_args,
+                const std::map<std::string, std::string>& env)
+      : conf_(env.at("CEPH_CONF")) {
+    const std::string db = fmt::format("cairn_{}_{}", tag, ::getpid());
+    CommandResult created = RunCommand({"/usr/lib/postgresql/15/bin/createdb", "-h", "127.0.0.1",
+                                        "-p", env.at("PG_PORT"), "-U", "postgres", db});
+    if (!created.ok()) {
+      error_ = created.Describe();
+      return;
+    }
+    const std::string meta = env.at("META") + " dbname=" + db;
+    for (const std::string& d : {ma(), mb()}) ::mkdir(d.c_str(), 0755);
+    std::vector<std::string> format = {"format",      a(),   "--meta", meta,
+                                       "--ceph-conf", conf_, "--pool", pool};
+    format.insert(format.end(), format_args.begin(), format_args.end());
+    for (const auto& cmd :
+         {format,
+          std::vector<std::string>{"cluster", "join", b(), "--meta", meta, "--ceph-conf", conf_,
+                                   "--pool", pool},
+          std::vector<std::string>{"mount", a(), ma(), "--metrics-address", "", "--lease", "1s"},
+          std::vector<std::string>{"mount", b(), mb(), "--metrics-address", "", "--lease", "1s"}}) {
+      CommandResult r = RunCairn(cmd, 120s);
+      if (!r.ok()) {
+        error_ = r.Describe();
+        return;
       }
     }
-  } unmounter;
-  for (const auto& [dd, mnt] : {std::pair{a, ma}, std::pair{b, mb}}) {
-    CommandResult m = RunCairn({"mount", dd, mnt, "--metrics-address", "", "--lease", "1s"}, 120s);
-    ASSERT_TRUE(m.ok()) << m.Describe();
-    unmounter.mounts.push_back(mnt);
   }
+  ~OwnFileSystem() { (void)Unmount(); }
+  OwnFileSystem(const OwnFileSystem&) = delete;
+  OwnFileSystem& operator=(const OwnFileSystem&) = delete;
+
+  // Empty when both nodes are mounted; else what failed.
+  const std::string& error() const { return error_; }
+  std::string a() const { return scratch_.path() + "/a"; }  // data directories
+  std::string b() const { return scratch_.path() + "/b"; }
+  std::string ma() const { return scratch_.path() + "/ma"; }  // mount points
+  std::string mb() const { return scratch_.path() + "/mb"; }
+  std::string scratch() const { return scratch_.path(); }
+  const std::string& conf() const { return conf_; }
+
+  // Unmounts both nodes, then runs fsck on A.
+  ::testing::AssertionResult UnmountAndFsck() {
+    if (auto u = Unmount(); !u) return u;
+    CommandResult fsck = RunCairn({"fsck", a()}, 300s);
+    if (!fsck.ok() || fsck.out.find("clean") == std::string::npos) {
+      return ::testing::AssertionFailure() << fsck.Describe() << "\n" << fsck.out;
+    }
+    return ::testing::AssertionSuccess();
+  }
+
+ private:
+  ::testing::AssertionResult Unmount() {
+    for (const auto& m : {ma(), mb()}) {
+      if (!IsMounted(m)) continue;
+      CommandResult u = RunCairn({"unmount", m}, 120s);
+      if (!u.ok()) return ::testing::AssertionFailure() << u.Describe();
+    }
+    return ::testing::AssertionSuccess();
+  }
+
+  TempDir scratch_;
+  const std::string conf_;
+  std::string error_;
+};
+
+CommandResult CephScript(const std::vector<std::string>& args) {
+  std::vector<std::string> argv = {"bash",
+                                   std::string(CAIRN_SOURCE_DIR) + "/scripts/ceph-cluster.sh"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return RunCommand(argv, 180s);
+}
+
+TEST_F(ClusterTest, SealedSegmentsTierOutOfThePoolAndReadBackEverywhere) {
+  TempDir objects_dir;
+  const std::string objects = objects_dir.path() + "/objects";
+  OwnFileSystem own("tier", "cairn",
+                    {"--object-store", "file://" + objects, "--segment-size", "1MiB",
+                     "--nvme-capacity", "4MiB", "--tiering-delay", "0s", "--seal-timeout", "1s"},
+                    env_);
+  ASSERT_TRUE(own.error().empty()) << own.error();
+  const std::string a = own.a(), b = own.b(), ma = own.ma(), mb = own.mb(), conf = own.conf();
   auto tier_status = [&](const std::string& mnt) {
     CommandResult r = RunCairn({"tier", "status", mnt, "--json"});
     return nlohmann::json::parse(r.ok() ? r.out : "{}", nullptr, false);
@@ -681,53 +734,18 @@ TEST_F(ClusterTest, SealedSegmentsTierOutOfThePoolAndReadBackEverywhere) {
   EXPECT_LT(in_pool, 24u) << ls.out;
   EXPECT_GE(in_pool + evicted_a, 16u) << ls.out;
 
-  for (const auto& m : {ma, mb}) {
-    CommandResult u = RunCairn({"unmount", m}, 120s);
-    ASSERT_TRUE(u.ok()) << u.Describe();
-  }
-  unmounter.mounts.clear();
-  CommandResult fsck = RunCairn({"fsck", a}, 300s);
-  EXPECT_TRUE(fsck.ok()) << fsck.Describe();
+  EXPECT_TRUE(own.UnmountAndFsck());
 }
 
 // A file system on an erasure-coded pool (2+1 over the 3 OSDs): the same writes and reads, also
 // with one OSD down (the pool's min_size is 2).
 TEST_F(ClusterTest, AnErasureCodedPoolHoldsTheSegments) {
-  const std::string ceph_script = std::string(CAIRN_SOURCE_DIR) + "/scripts/ceph-cluster.sh";
   const std::string ceph_dir = dir_->path() + "/ceph";
-  CommandResult pool =
-      RunCommand({"bash", ceph_script, "create-pool", ceph_dir, "cairn-ec", "--ec", "2+1"}, 180s);
+  CommandResult pool = CephScript({"create-pool", ceph_dir, "cairn-ec", "--ec", "2+1"});
   ASSERT_TRUE(pool.ok()) << pool.Describe();
-  TempDir scratch;
-  const std::string db = fmt::format("cairn_ec_{}", ::getpid());
-  CommandResult created = RunCommand({"/usr/lib/postgresql/15/bin/createdb", "-h", "127.0.0.1",
-                                      "-p", env_["PG_PORT"], "-U", "postgres", db});
-  ASSERT_TRUE(created.ok()) << created.Describe();
-  const std::string meta = env_["META"] + " dbname=" + db, conf = env_["CEPH_CONF"];
-  const std::string a = scratch.path() + "/a", b = scratch.path() + "/b";
-  const std::string ma = scratch.path() + "/ma", mb = scratch.path() + "/mb";
-  ASSERT_EQ(::mkdir(ma.c_str(), 0755), 0);
-  ASSERT_EQ(::mkdir(mb.c_str(), 0755), 0);
-  CommandResult f = RunCairn({"format", a, "--meta", meta, "--ceph-conf", conf, "--pool",
-                              "cairn-ec", "--segment-size", "4MiB"},
-                             120s);
-  ASSERT_TRUE(f.ok()) << f.Describe();
-  CommandResult j = RunCairn(
-      {"cluster", "join", b, "--meta", meta, "--ceph-conf", conf, "--pool", "cairn-ec"}, 120s);
-  ASSERT_TRUE(j.ok()) << j.Describe();
-  struct Unmounter {
-    std::vector<std::string> mounts;
-    ~Unmounter() {
-      for (const auto& m : mounts) {
-        if (IsMounted(m)) RunCairn({"unmount", m}, 120s);
-      }
-    }
-  } unmounter;
-  for (const auto& [dd, mnt] : {std::pair{a, ma}, std::pair{b, mb}}) {
-    CommandResult m = RunCairn({"mount", dd, mnt, "--metrics-address", ""}, 120s);
-    ASSERT_TRUE(m.ok()) << m.Describe();
-    unmounter.mounts.push_back(mnt);
-  }
+  OwnFileSystem own("ec", "cairn-ec", {"--segment-size", "4MiB"}, env_);
+  ASSERT_TRUE(own.error().empty()) << own.error();
+  const std::string ma = own.ma(), mb = own.mb();
   const std::vector<size_t> sizes = {1, kInlineLimit + 1, 200 << 10, 3 << 20, 9 << 20};
   auto name = [](const std::string& phase, size_t size) {
     return fmt::format("{}{}", phase, size);
@@ -738,7 +756,7 @@ TEST_F(ClusterTest, AnErasureCodedPoolHoldsTheSegments) {
   for (size_t size : sizes) {
     EXPECT_TRUE(FileHasContent(mb + "/" + name("a", size), PatternBytes(size, size))) << size;
   }
-  CommandResult kill = RunCommand({"bash", ceph_script, "kill-osd", ceph_dir, "2"});
+  CommandResult kill = CephScript({"kill-osd", ceph_dir, "2"});
   ASSERT_TRUE(kill.ok()) << kill.Describe();
   for (size_t size : sizes) {
     EXPECT_EQ(WriteFile(mb + "/" + name("b", size), PatternBytes(size + 1, size)), 0) << size;
@@ -747,16 +765,58 @@ TEST_F(ClusterTest, AnErasureCodedPoolHoldsTheSegments) {
     EXPECT_TRUE(FileHasContent(ma + "/" + name("b", size), PatternBytes(size + 1, size))) << size;
     EXPECT_TRUE(FileHasContent(ma + "/" + name("a", size), PatternBytes(size, size))) << size;
   }
-  CommandResult start = RunCommand({"bash", ceph_script, "start-osd", ceph_dir, "2"}, 120s);
+  CommandResult start = CephScript({"start-osd", ceph_dir, "2"});
   ASSERT_TRUE(start.ok()) << start.Describe();
   // Every segment is an object of the EC pool.
-  CommandResult ls = RunCommand({"rados", "-c", conf, "-p", "cairn-ec", "ls"}, 60s);
+  CommandResult ls = RunCommand({"rados", "-c", own.conf(), "-p", "cairn-ec", "ls"}, 60s);
   ASSERT_TRUE(ls.ok()) << ls.Describe();
   EXPECT_NE(ls.out.find(".seg"), std::string::npos) << ls.out;
-  for (const auto& m : unmounter.mounts) ASSERT_TRUE(RunCairn({"unmount", m}, 120s).ok());
-  CommandResult fsck = RunCairn({"fsck", a}, 300s);
-  EXPECT_TRUE(fsck.ok()) << fsck.Describe();
-  EXPECT_NE(fsck.out.find("clean"), std::string::npos) << fsck.out;
+  EXPECT_TRUE(own.UnmountAndFsck());
+}
+
+// A pool that fills up (here: its quota) refuses writes with ENOSPC, not EIO, and hangs nothing;
+// what was written reads back; deleting files frees their segments in the pool (compaction
+// removes the segments nothing maps), and writes go on once there is room.
+TEST_F(ClusterTest, AFullPoolGivesNoSpaceAndDeletesFreeIt) {
+  const std::string ceph_dir = dir_->path() + "/ceph";
+  ASSERT_TRUE(CephScript({"create-pool", ceph_dir, "cairn-full"}).ok());
+  OwnFileSystem own("full", "cairn-full", {"--segment-size", "4MiB"}, env_);
+  ASSERT_TRUE(own.error().empty()) << own.error();
+  const std::string conf = own.conf();
+  auto ceph = [&](const std::vector<std::string>& args) {
+    std::vector<std::string> argv = {"ceph", "-c", conf};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return RunCommand(argv, 60s);
+  };
+  auto objects = [&] {
+    CommandResult ls = RunCommand({"rados", "-c", conf, "-p", "cairn-full", "ls"}, 60s);
+    return ls.ok() ? std::count(ls.out.begin(), ls.out.end(), '\n') : -1;
+  };
+  ASSERT_TRUE(ceph({"osd", "pool", "set-quota", "cairn-full", "max_bytes", "8388608"}).ok());
+  const std::string mb = own.mb();
+  auto content = [](int i) { return PatternBytes(i, 1 << 20); };
+  // Ceph marks the pool full a few seconds after the quota is passed: write until it does.
+  int written = 0, error = 0;
+  const auto until = std::chrono::steady_clock::now() + 120s;
+  while (error == 0 && std::chrono::steady_clock::now() < until) {
+    error = WriteFile(fmt::format("{}/f{}", mb, written), content(written));
+    if (error == 0) ++written;
+  }
+  ASSERT_EQ(error, ENOSPC) << "after " << written << " files: " << std::strerror(error);
+  EXPECT_GE(written, 8);
+  for (int i = 0; i < written; ++i) {
+    EXPECT_TRUE(FileHasContent(fmt::format("{}/f{}", own.ma(), i), content(i))) << i;
+  }
+  const auto before = objects();
+  for (int i = 0; i <= written; ++i) (void)::unlink(fmt::format("{}/f{}", own.ma(), i).c_str());
+  // Node B created the segments: its compaction removes them (deletes pass a full pool).
+  CommandResult compact = RunCairn({"compact", mb}, 120s);
+  ASSERT_TRUE(compact.ok()) << compact.Describe();
+  EXPECT_LT(objects(), before);
+  ASSERT_TRUE(ceph({"osd", "pool", "set-quota", "cairn-full", "max_bytes", "0"}).ok());
+  EXPECT_TRUE(Eventually([&] { return WriteFile(mb + "/after", content(99)) == 0; }, 120s));
+  EXPECT_TRUE(FileHasContent(own.ma() + "/after", content(99)));
+  EXPECT_TRUE(own.UnmountAndFsck());
 }
 
 TEST_F(ClusterTest, BadEndpointsAndForeignNodesGetClearErrorsAndChangeNothing) {
