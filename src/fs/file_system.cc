@@ -328,6 +328,18 @@ Result<size_t> FileSystem::ReclaimOrphans() {
 Status FileSystem::ReclaimLocked(InodeState& state) {
   const uint64_t ino = state.inode.ino;
   kv::WriteBatch batch;
+  if (cluster_) {
+    // Only the node that unlinked the inode reclaims it (another node's handles may still use
+    // it), and only once: its orphan record names that node, and the batch expects it there.
+    auto owner = kv_->Get(meta::OrphanKey(ino));
+    if (!owner) {
+      if (owner.error().code() != Code::kNotFound) return owner.error();
+      state.deleted = true;  // reclaimed already
+      return Status::Ok();
+    }
+    if (meta::OrphanNode(*owner) != super_.cluster.node) return Status::Ok();
+    batch.Expect(meta::OrphanKey(ino), *owner);
+  }
   std::vector<std::pair<uint64_t, int64_t>> live;
   auto extents = meta_->GetExtents(ino, 0, UINT64_MAX);
   if (!extents) return extents.error();
@@ -350,7 +362,12 @@ Status FileSystem::ReclaimLocked(InodeState& state) {
   acc.Add(&state.inode, nullptr);
   acc.live = std::move(live);
   Stage(acc, &batch);
-  CAIRN_RETURN_IF_ERROR(kv_->Write(batch, false));
+  Status st = kv_->Write(batch, false);
+  if (st.code() == Code::kConflict) {
+    state.deleted = true;  // the orphan record went in the meantime: reclaimed already
+    return Status::Ok();
+  }
+  CAIRN_RETURN_IF_ERROR(st);
   Apply(acc);
   state.deleted = true;
   return Status::Ok();
