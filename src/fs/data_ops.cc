@@ -357,12 +357,13 @@ Status FileSystem::CommitData(InodeState& state, const meta::Inode& updated, kv:
   // applies only if it did not (the caller runs again from the stored record otherwise).
   if (cluster_) batch->Expect(meta::InodeKey(inode.ino), meta::EncodeInode(state.inode));
   batch->Put(meta::InodeKey(inode.ino), meta::EncodeInode(inode));
+  const int64_t before_commit = MonotonicNs();  // see InodeState::changed_at
   Status st = kv_->Write(*batch, false);
   if (st.code() == Code::kConflict) Reload(state);
   CAIRN_RETURN_IF_ERROR(st);
   Apply(acc);
   state.inode = std::move(inode);
-  state.read_at = MonotonicNs();
+  state.read_at = before_commit;
   return Status::Ok();
 }
 

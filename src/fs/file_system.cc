@@ -376,12 +376,14 @@ Status FileSystem::ReclaimLocked(InodeState& state) {
 Status FileSystem::Revalidate(InodeState& state, bool force, bool* changed) {
   if (!cluster_) return Status::Ok();
   const int64_t read_at = state.read_at.load();
-  if (!force && MonotonicNs() - read_at < lease_ns_ && read_at >= stale_before_.load()) {
+  if (!force && MonotonicNs() - read_at < lease_ns_ && read_at >= stale_before_.load() &&
+      read_at > state.changed_at.load()) {
     return Status::Ok();
   }
   std::unique_lock lock(state.lock);
   if (state.deleted) return Status::Ok();
   const uint64_t ino = state.inode.ino;
+  const int64_t before_read = MonotonicNs();
   auto fresh = meta_->GetInode(ino);
   if (!fresh) {
     if (fresh.error().code() != Code::kNotFound) return fresh.error();
@@ -391,7 +393,7 @@ Status FileSystem::Revalidate(InodeState& state, bool force, bool* changed) {
   }
   if (changed) *changed = meta::EncodeInode(state.inode) != meta::EncodeInode(*fresh);
   state.inode = std::move(*fresh);
-  state.read_at = MonotonicNs();
+  state.read_at = before_read;
   return Status::Ok();
 }
 
@@ -422,7 +424,7 @@ void FileSystem::OnOtherNodesChanges(const std::vector<std::string>* keys) {
     if (key.size() < 9) continue;
     const uint64_t ino = meta::KeyU64(key);
     if (key[0] == 'I') {
-      if (auto state = cache_->Peek(ino)) state->read_at = 0;
+      if (auto state = cache_->Peek(ino)) state->changed_at = MonotonicNs();
       if (cache_->InUse(ino)) kernel_->InvalidateInode(ino);
     } else if (key[0] == 'D' && cache_->InUse(ino)) {
       kernel_->InvalidateEntry(ino, std::string_view(key).substr(9));
@@ -431,10 +433,11 @@ void FileSystem::OnOtherNodesChanges(const std::vector<std::string>* keys) {
 }
 
 void FileSystem::Reload(InodeState& state) {
+  const int64_t before_read = MonotonicNs();
   auto fresh = meta_->GetInode(state.inode.ino);
   if (fresh) {
     state.inode = std::move(*fresh);
-    state.read_at = MonotonicNs();
+    state.read_at = before_read;
   } else if (fresh.error().code() == Code::kNotFound) {
     state.deleted = true;
   } else {

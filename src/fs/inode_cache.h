@@ -34,9 +34,13 @@ struct InodeState {
   std::shared_mutex lock;
   meta::Inode inode;     // GUARDED_BY(lock)
   bool deleted = false;  // GUARDED_BY(lock): storage reclaimed; the number is dead
-  // When `inode` was last known to equal the stored record (loaded or committed): in cluster
-  // mode a copy older than the lease is read again (FileSystem::Revalidate).
+  // When `inode` was last known to equal the stored record (taken before the read or commit
+  // that showed it): in cluster mode a copy older than the lease is read again
+  // (FileSystem::Revalidate), and so is one read before changed_at.
   std::atomic<int64_t> read_at{MonotonicNs()};
+  // Cluster mode: when a notice of another node's change to this inode was heard. A notice heard
+  // while a read was under way is later than that read's read_at, so the read does not hide it.
+  std::atomic<int64_t> changed_at{0};
 };
 
 class InodeCache {

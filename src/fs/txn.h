@@ -95,6 +95,8 @@ class FileSystem::Txn {
       acc.Add(e.is_new ? nullptr : &e.state->inode, &e.copy);
     }
     fs_->Stage(acc, &batch_);
+    // Taken before the commit: a notice of another node's later change is heard after it.
+    const int64_t now = MonotonicNs();
     Status st = fs_->kv_->Write(batch_, sync);
     if (st.code() == Code::kConflict) {
       for (auto& [ino, e] : entries_) {
@@ -108,7 +110,6 @@ class FileSystem::Txn {
     }
     CAIRN_RETURN_IF_ERROR(st);
     fs_->Apply(acc);
-    const int64_t now = MonotonicNs();
     for (auto& [ino, e] : entries_) {
       if (e.gone) continue;
       if (e.is_new) {
