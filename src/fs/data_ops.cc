@@ -10,6 +10,7 @@
 #include <sys/statvfs.h>
 
 #include <cstring>
+#include <map>
 
 #include "common/logging.h"
 #include "fs/file_system.h"
@@ -489,6 +490,13 @@ Result<size_t> FileSystem::CompactOnce(double live_threshold) {
   // Full segments seal in the background; wait, so that a compaction run sees them sealed.
   CAIRN_RETURN_IF_ERROR(segments_->WaitForSeals());
   const uint64_t active = segments_->active_id();
+  // Cluster mode: every segment's live bytes as stored, in one scan (see below).
+  std::map<std::string, std::string> shared_live;
+  if (cluster_) {
+    CAIRN_ASSIGN_OR_RETURN(
+        auto rows, kv::ScanRange(*kv_, meta::LivePrefix(), meta::PrefixEnd(meta::LivePrefix())));
+    shared_live.insert(rows.begin(), rows.end());
+  }
   for (const auto& seg : segments_->List()) {
     if (seg.id == active || seg.state == meta::SegmentState::kOpen) continue;
     if (Pinned(seg.id)) continue;  // a snapshot shows its bytes where they are
@@ -499,11 +507,10 @@ Result<size_t> FileSystem::CompactOnce(double live_threshold) {
       // Other nodes' deletes subtract from the live bytes in the shared metadata, not in this
       // node's memory: read them there. Moving blobs is not done in a cluster (its commit would
       // need the expectations of a write); a segment that nothing maps is removed.
-      auto value = kv_->Get(meta::LiveKey(seg.id));
-      if (!value && value.error().code() != Code::kNotFound) return Err(value.error());
+      auto value = shared_live.find(meta::LiveKey(seg.id));
       int64_t live = 0;
-      if (value) {
-        CAIRN_ASSIGN_OR_RETURN(live, kv::DecodeCounter(*value));
+      if (value != shared_live.end()) {
+        CAIRN_ASSIGN_OR_RETURN(live, kv::DecodeCounter(value->second));
       }
       if (live <= 0) {
         CAIRN_RETURN_IF_ERROR(RemoveSegment(seg.id));

@@ -268,6 +268,16 @@ class PgKvStoreTest : public ::testing::Test {
     EXPECT_TRUE(Pg()->CreateDatabase(db, &why)) << why;
     return db;
   }
+  // Two stores on one new database, standing for two nodes; the first creates the schema.
+  std::pair<std::unique_ptr<PgKvStore>, std::unique_ptr<PgKvStore>> TwoNodes() {
+    const std::string db = NewDatabase();
+    PgOptions o;
+    o.create_if_missing = true;
+    auto a = PgKvStore::Open(Pg()->ConnInfo(db), o);
+    auto b = a ? PgKvStore::Open(Pg()->ConnInfo(db), {}) : std::move(a);
+    if (!a || !b) return {};
+    return {std::move(*a), std::move(*b)};
+  }
   static inline int counter_ = 0;
 };
 
@@ -309,17 +319,12 @@ TEST_F(PgKvStoreTest, UnreachableOrWrongEndpointsAreClearErrors) {
 
 TEST_F(PgKvStoreTest, ConcurrentCounterAddsFromManyClientsAllCount) {
   // Two stores on one database stand for two nodes; 4 threads each add to one counter.
-  const std::string db = NewDatabase();
-  PgOptions o;
-  o.create_if_missing = true;
-  auto a = PgKvStore::Open(Pg()->ConnInfo(db), o);
-  ASSERT_TRUE(a);
-  auto b = PgKvStore::Open(Pg()->ConnInfo(db), {});
-  ASSERT_TRUE(b);
+  auto [a, b] = TwoNodes();
+  ASSERT_TRUE(a && b);
   std::vector<std::thread> threads;
   std::atomic<int> failures{0};
   for (int t = 0; t < 8; ++t) {
-    KvStore* kv = t % 2 ? b->get() : a->get();
+    KvStore* kv = t % 2 ? b.get() : a.get();
     threads.emplace_back([kv, t, &failures] {
       for (int i = 0; i < 50; ++i) {
         WriteBatch w;
@@ -331,8 +336,8 @@ TEST_F(PgKvStoreTest, ConcurrentCounterAddsFromManyClientsAllCount) {
   }
   for (auto& th : threads) th.join();
   EXPECT_EQ(failures.load(), 0);
-  EXPECT_EQ(*DecodeCounter(*(*a)->Get("total")), 400);
-  auto rows = ScanRange(**b, "row", "rox");
+  EXPECT_EQ(*DecodeCounter(*a->Get("total")), 400);
+  auto rows = ScanRange(*b, "row", "rox");
   ASSERT_TRUE(rows);
   EXPECT_EQ(rows->size(), 400u);
 }
@@ -341,17 +346,12 @@ TEST_F(PgKvStoreTest, ExpectationsSerializeReadModifyWriteAcrossClients) {
   // Two stores stand for two nodes; 8 threads each read a record, expect it unchanged and write
   // it plus one, rerunning on kConflict; half also create names that another thread may create
   // first. No increment is lost, and each name is created exactly once.
-  const std::string db = NewDatabase();
-  PgOptions o;
-  o.create_if_missing = true;
-  auto a = PgKvStore::Open(Pg()->ConnInfo(db), o);
-  ASSERT_TRUE(a);
-  auto b = PgKvStore::Open(Pg()->ConnInfo(db), {});
-  ASSERT_TRUE(b);
+  auto [a, b] = TwoNodes();
+  ASSERT_TRUE(a && b);
   std::vector<std::thread> threads;
   std::atomic<int> failures{0}, conflicts{0}, created{0};
   for (int t = 0; t < 8; ++t) {
-    KvStore* kv = t % 2 ? b->get() : a->get();
+    KvStore* kv = t % 2 ? b.get() : a.get();
     threads.emplace_back([&, kv, t] {
       for (int i = 0; i < 25; ++i) {
         for (;;) {
@@ -389,7 +389,7 @@ TEST_F(PgKvStoreTest, ExpectationsSerializeReadModifyWriteAcrossClients) {
   }
   for (auto& th : threads) th.join();
   EXPECT_EQ(failures.load(), 0);
-  EXPECT_EQ(*(*a)->Get("rec"), "200");
+  EXPECT_EQ(*a->Get("rec"), "200");
   EXPECT_EQ(created.load(), 25);
   RecordProperty("conflicts", conflicts.load());
 }
@@ -448,37 +448,32 @@ struct Heard {
 };
 
 TEST_F(PgKvStoreTest, NoticesReachOtherListenersAfterCommitOnly) {
-  const std::string db = NewDatabase();
-  PgOptions o;
-  o.create_if_missing = true;
-  auto a = PgKvStore::Open(Pg()->ConnInfo(db), o);
-  ASSERT_TRUE(a);
-  auto b = PgKvStore::Open(Pg()->ConnInfo(db), {});
-  ASSERT_TRUE(b);
+  auto [a, b] = TwoNodes();
+  ASSERT_TRUE(a && b);
   PgNotices na, nb;
   na.origin = "a";
   na.watched = [](std::string_view k) { return k.starts_with("w"); };
   nb.origin = "b";
-  (*a)->Announce(na);
+  a->Announce(na);
   Heard heard_a, heard_b;
-  ASSERT_TRUE((*a)->Listen(na, [&](auto* keys) { heard_a.Add(keys); }).ok());
-  ASSERT_TRUE((*b)->Listen(nb, [&](auto* keys) { heard_b.Add(keys); }).ok());
+  ASSERT_TRUE(a->Listen(na, [&](auto* keys) { heard_a.Add(keys); }).ok());
+  ASSERT_TRUE(b->Listen(nb, [&](auto* keys) { heard_b.Add(keys); }).ok());
 
   WriteBatch unwatched;  // no watched key: no notice
   unwatched.Put("x1", "1");
-  ASSERT_TRUE((*a)->Write(unwatched, false).ok());
+  ASSERT_TRUE(a->Write(unwatched, false).ok());
   WriteBatch failed;  // an expectation that does not hold: nothing commits, nothing is heard
   failed.Expect("x1", "not this");
   failed.Put(std::string("w\0\xff", 3), "binary key");
-  EXPECT_EQ((*a)->Write(failed, false).code(), Code::kConflict);
+  EXPECT_EQ(a->Write(failed, false).code(), Code::kConflict);
   WriteBatch two;
   two.Put("w1", "1");
   two.Put("x2", "2");
   two.Delete(std::string("w\0\xff", 3));
-  ASSERT_TRUE((*a)->Write(two, false).ok());
+  ASSERT_TRUE(a->Write(two, false).ok());
   WriteBatch big;  // past the payload limit: "anything"
   for (int i = 0; i < 2000; ++i) big.Put(fmt::format("w{:06}", i), "v");
-  ASSERT_TRUE((*a)->Write(big, false).ok());
+  ASSERT_TRUE(a->Write(big, false).ok());
   auto notices = heard_b.WaitFor(2);
   ASSERT_EQ(notices.size(), 2u);
   EXPECT_EQ(notices[0], std::string("w1 w\0\xff", 6));
@@ -493,14 +488,14 @@ TEST_F(PgKvStoreTest, NoticesReachOtherListenersAfterCommitOnly) {
   EXPECT_EQ(notices[2], "*");
   WriteBatch after;
   after.Put("w2", "2");
-  for (int attempt = 0; attempt < 3 && !(*a)->Write(after, false).ok(); ++attempt) {
+  for (int attempt = 0; attempt < 3 && !a->Write(after, false).ok(); ++attempt) {
   }
   notices = heard_b.WaitFor(4);
   ASSERT_EQ(notices.size(), 4u);
   EXPECT_EQ(notices[3], "w2");
   // A store never hears its own origin's notices; at most "may have missed" after the restart.
-  (*a)->StopListening();
-  (*b)->StopListening();
+  a->StopListening();
+  b->StopListening();
   EXPECT_LE(heard_a.notices.size(), 1u);
   for (const auto& n : heard_a.notices) EXPECT_EQ(n, "*");
 }
