@@ -14,6 +14,7 @@
 
 #include "common/logging.h"
 #include "fs/file_system.h"
+#include "kv/pg_kv_store.h"
 
 namespace cairn::fs {
 namespace {
@@ -492,7 +493,15 @@ Result<size_t> FileSystem::CompactOnce(double live_threshold) {
   const uint64_t active = segments_->active_id();
   // Cluster mode: every segment's live bytes as stored, in one scan (see below).
   std::map<std::string, std::string> shared_live;
+  std::unique_ptr<kv::PgAdvisoryLock> held;
   if (cluster_) {
+    // Held until the removals are done: a snapshot on any node is either committed before this
+    // pass reads the pins (and pins what it needs) or copies the table after the removals
+    // (fs/snapshot_ops.cc).
+    auto* pg = dynamic_cast<kv::PgKvStore*>(kv_.get());
+    if (!pg) return Err(Code::kInvalid, "cluster metadata is not in PostgreSQL");
+    CAIRN_ASSIGN_OR_RETURN(held, pg->Lock(kSnapshotLock, false));
+    CAIRN_RETURN_IF_ERROR(RefreshSnapshots());
     CAIRN_ASSIGN_OR_RETURN(
         auto rows, kv::ScanRange(*kv_, meta::LivePrefix(), meta::PrefixEnd(meta::LivePrefix())));
     shared_live.insert(rows.begin(), rows.end());

@@ -36,6 +36,7 @@
 #include "fs/snapshot_view.h"
 #include "kv/kv_store.h"
 #include "meta/meta_store.h"
+#include "snap/manifest.h"
 #include "tier/tier_engine.h"
 
 namespace cairn::fs {
@@ -331,6 +332,26 @@ class FileSystem {
   Status OpenTier();
   // Snapshots: loading at mount, views (fs/snapshot_view.cc), pins.
   Status LoadSnapshots();
+  // Cluster: one point in time for every node, a copy of the shared table (fs/snapshot_ops.cc).
+  Result<SnapshotInfo> CreateClusterSnapshot(std::string_view name);
+  std::shared_ptr<SnapshotView> NewClusterView(const meta::SnapshotRecord& rec);
+  // Cluster: the views and pins as the shared snapshot records say now (other nodes create and
+  // delete snapshots). Does nothing on a single node. The Locked form REQUIRES snap_mu_ held.
+  Status RefreshSnapshots();
+  Status RefreshSnapshotsLocked();
+  // Cluster: the snapshot's table written out as a RocksDB checkpoint in view.dir() (once), the
+  // form a push uploads and a restore opens.
+  Status ExportSnapshot(SnapshotView& view);
+  // Single-node push: every segment in ids in dest, uploaded by the tier (dest is the own store)
+  // or copied (fs/snapshot_push.cc).
+  Status PushSegments(std::string_view name, const std::set<uint64_t>& ids, bool own,
+                      tier::ObjectStore* dest, std::vector<snap::SegmentRef>* segs,
+                      PushReport* report, const PushProgress& progress);
+  // Cluster push: every segment in need (segment -> the bytes the snapshot maps of it) copied
+  // to dest, read from the pool or the shared object store (fs/snapshot_push.cc).
+  Status CopyClusterSegments(const std::map<uint64_t, uint64_t>& need, tier::ObjectStore* dest,
+                             std::vector<snap::SegmentRef>* segs, PushReport* report,
+                             const PushProgress& progress);
   Result<std::shared_ptr<SnapshotView>> View(uint32_t index);
   Result<std::shared_ptr<SnapshotView>> ViewByName(std::string_view name);
   Result<struct stat> SnapGetAttr(uint64_t ino);

@@ -59,61 +59,12 @@ Result<FileSystem::Destination> FileSystem::OpenDestination(const std::string& u
   return d;
 }
 
-Result<PushReport> FileSystem::PushSnapshot(std::string_view name, const std::string& url,
-                                            const PushProgress& progress) {
-  std::lock_guard remote(remote_mu_);
-  const auto start = Clock::now();
-  CAIRN_ASSIGN_OR_RETURN(auto view, ViewByName(name));
-  CAIRN_ASSIGN_OR_RETURN(Destination d, OpenDestination(url));
-  const bool own = d.own;
-  tier::ObjectStore* dest = d.store;
-  PushReport report;
-  report.url = d.url;
-  report.manifest_key = snap::ManifestKey(name, super_.uuid);
-  const auto& rec = view->record();
-
-  // A manifest there already: this snapshot pushed before (nothing to do), or another one with
-  // the same name (refused: it would orphan what that one references).
-  auto existing = snap::GetObject(*dest, report.manifest_key);
-  if (existing) {
-    auto m = snap::DecodeManifest(*existing, report.manifest_key);
-    if (m && m->created == rec.created.sec && m->created_nsec == rec.created.nsec) {
-      report.segments = m->segments.size();
-      report.metadata_files = m->metadata.size();
-      report.objects_present = report.segments + report.metadata_files + 1;
-      for (const auto& s : m->segments) report.bytes_present += s.size;
-      for (const auto& f : m->metadata) report.bytes_present += f.size;
-      report.files = m->files;
-      report.file_bytes = m->file_bytes;
-      return report;
-    }
-    return Err(Code::kExists,
-               fmt::format("{} already holds a different snapshot named '{}' of this file system; "
-                           "delete it first (cairn snap delete MOUNTPOINT {} --remote)",
-                           report.url, name, name));
-  }
-  if (existing.error().code() != Code::kNotFound) return Err(existing.error());
-
-  // What the snapshot references: the segments its extents point into.
-  CAIRN_ASSIGN_OR_RETURN(meta::MetaStore * meta, view->Meta());
-  std::set<uint64_t> ids;
-  {
-    auto it = meta->kv().NewIterator();
-    for (it->Seek("E"); it->Valid() && it->key()[0] == 'E'; it->Next()) {
-      CAIRN_ASSIGN_OR_RETURN(meta::Extent e,
-                             meta::DecodeExtent(meta::KeyU64(it->key(), true), it->value()));
-      ids.insert(e.segment_id);
-    }
-    for (it->Seek("I"); it->Valid() && it->key()[0] == 'I'; it->Next()) {
-      CAIRN_ASSIGN_OR_RETURN(meta::Inode inode,
-                             meta::DecodeInode(meta::KeyU64(it->key()), it->value()));
-      if (inode.IsReg()) {
-        ++report.files;
-        report.file_bytes += inode.size;
-      }
-    }
-    CAIRN_RETURN_IF_ERROR(it->status());
-  }
+// Single node: every segment the snapshot references, in dest (see the file comment).
+Status FileSystem::PushSegments(std::string_view name, const std::set<uint64_t>& ids, bool own,
+                                tier::ObjectStore* dest, std::vector<snap::SegmentRef>* segs_out,
+                                PushReport* report_out, const PushProgress& progress) {
+  std::vector<snap::SegmentRef>& segs = *segs_out;
+  PushReport& report = *report_out;
   // Segments are immutable once sealed: the open one seals now if the snapshot points into it.
   if (ids.count(segments_->active_id())) {
     CAIRN_ASSIGN_OR_RETURN(bool sealed, segments_->SealIfOlderThan(0));
@@ -123,7 +74,6 @@ Result<PushReport> FileSystem::PushSnapshot(std::string_view name, const std::st
   CAIRN_RETURN_IF_ERROR(segments_->WaitForSeals());
   std::map<uint64_t, data::SegmentInfo> info;
   for (const auto& seg : segments_->List()) info[seg.id] = seg;
-  std::vector<snap::SegmentRef> segs;
   uint64_t seg_bytes = 0;
   for (uint64_t id : ids) {
     auto it = info.find(id);
@@ -226,6 +176,162 @@ Result<PushReport> FileSystem::PushSnapshot(std::string_view name, const std::st
     report.bytes_uploaded += up_bytes;
     report.objects_present += have_objects;
     report.bytes_present += have_bytes;
+  }
+
+  return Status::Ok();
+}
+
+// Cluster: the segments come from the pool (any node's, open ones too) or, once tiered, from
+// the shared object store, and go to dest as they are. A segment object only ever grows (segments
+// are append-only), so one in dest that holds at least the bytes this snapshot maps serves it:
+// an earlier push may have copied a segment that was still open then.
+Status FileSystem::CopyClusterSegments(const std::map<uint64_t, uint64_t>& need,
+                                       tier::ObjectStore* dest, std::vector<snap::SegmentRef>* segs,
+                                       PushReport* report, const PushProgress& progress) {
+  const std::vector<std::pair<uint64_t, uint64_t>> todo(need.begin(), need.end());
+  segs->assign(todo.size(), {});
+  uint64_t total = 0;
+  for (const auto& [id, n] : todo) total += n;
+  std::atomic<uint64_t> done{0}, up_objects{0}, up_bytes{0}, have_objects{0}, have_bytes{0};
+  // The whole segment in memory (segment_size, 64 MiB by default, per worker), as a cluster
+  // node's upload does.
+  auto read = [&](uint64_t id) -> Result<std::string> {
+    for (int attempt = 0;; ++attempt) {
+      auto value = kv_->Get(meta::SegmentKey(id));
+      if (!value) {
+        if (value.error().code() != Code::kNotFound) return Err(value.error());
+        return Err(Code::kCorruption,
+                   fmt::format("segment {}, which the snapshot maps, has no record", id));
+      }
+      CAIRN_ASSIGN_OR_RETURN(meta::SegmentRecord rec, meta::DecodeSegment(id, *value));
+      if (rec.state == meta::SegmentState::kUploaded || rec.state == meta::SegmentState::kEvicted) {
+        return snap::GetObject(tier_->store(), tier_->KeyOf(id));
+      }
+      auto file = backend_->Open(id, false);
+      if (!file && file.error().code() == Code::kNotFound && attempt == 0) {
+        continue;  // evicted in the meantime: its record says so now
+      }
+      if (!file) return Err(file.error());
+      CAIRN_ASSIGN_OR_RETURN(uint64_t size, (*file)->Size());
+      std::string data(size, '\0');
+      CAIRN_ASSIGN_OR_RETURN(size_t got, (*file)->ReadAt(0, data.data(), size));
+      data.resize(got);
+      return data;
+    }
+  };
+  CAIRN_RETURN_IF_ERROR(RunParallel(
+      todo.size(), 4,
+      [&](size_t i) -> Status {
+        const auto [id, needed] = todo[i];
+        const std::string key = tier::TierEngine::SegmentKey(super_.uuid, id);
+        auto head = dest->Head(key);
+        if (head && head->size >= needed) {
+          (*segs)[i] = {id, key, head->size};
+          ++have_objects;
+          have_bytes += head->size;
+          done += needed;
+          return Status::Ok();
+        }
+        if (!head && head.error().code() != Code::kNotFound) return head.error();
+        CAIRN_ASSIGN_OR_RETURN(std::string data, read(id));
+        if (data.size() < needed) {
+          return Status(Code::kCorruption,
+                        fmt::format("segment {} holds {} bytes; the snapshot maps up to byte {}",
+                                    id, data.size(), needed));
+        }
+        CAIRN_RETURN_IF_ERROR(data::CheckSegmentHeader(
+            std::string_view(data).substr(0, data::kSegmentHeaderSize), id));
+        tier::CallOptions call;
+        call.deadline = std::chrono::milliseconds(600000);
+        CAIRN_RETURN_IF_ERROR(dest->Put(key, data, call));
+        (*segs)[i] = {id, key, data.size()};
+        ++up_objects;
+        up_bytes += data.size();
+        done += needed;
+        return Status::Ok();
+      },
+      [&] {
+        if (progress) progress("segments", done.load(), total);
+      }));
+  report->segments = segs->size();
+  report->objects_uploaded += up_objects;
+  report->bytes_uploaded += up_bytes;
+  report->objects_present += have_objects;
+  report->bytes_present += have_bytes;
+  return Status::Ok();
+}
+
+Result<PushReport> FileSystem::PushSnapshot(std::string_view name, const std::string& url,
+                                            const PushProgress& progress) {
+  std::lock_guard remote(remote_mu_);
+  const auto start = Clock::now();
+  CAIRN_RETURN_IF_ERROR(RefreshSnapshots());
+  CAIRN_ASSIGN_OR_RETURN(auto view, ViewByName(name));
+  CAIRN_ASSIGN_OR_RETURN(Destination d, OpenDestination(url));
+  const bool own = d.own;
+  if (cluster_ && own) {
+    return Err(Code::kNotSupported,
+               "a cluster pushes snapshots to another object store (cairn snap push MOUNTPOINT "
+               "NAME --to URL): the segment objects in its own store belong to the nodes that "
+               "tier them");
+  }
+  tier::ObjectStore* dest = d.store;
+  PushReport report;
+  report.url = d.url;
+  report.manifest_key = snap::ManifestKey(name, super_.uuid);
+  const auto& rec = view->record();
+
+  // A manifest there already: this snapshot pushed before (nothing to do), or another one with
+  // the same name (refused: it would orphan what that one references).
+  auto existing = snap::GetObject(*dest, report.manifest_key);
+  if (existing) {
+    auto m = snap::DecodeManifest(*existing, report.manifest_key);
+    if (m && m->created == rec.created.sec && m->created_nsec == rec.created.nsec) {
+      report.segments = m->segments.size();
+      report.metadata_files = m->metadata.size();
+      report.objects_present = report.segments + report.metadata_files + 1;
+      for (const auto& s : m->segments) report.bytes_present += s.size;
+      for (const auto& f : m->metadata) report.bytes_present += f.size;
+      report.files = m->files;
+      report.file_bytes = m->file_bytes;
+      return report;
+    }
+    return Err(Code::kExists,
+               fmt::format("{} already holds a different snapshot named '{}' of this file system; "
+                           "delete it first (cairn snap delete MOUNTPOINT {} --remote)",
+                           report.url, name, name));
+  }
+  if (existing.error().code() != Code::kNotFound) return Err(existing.error());
+
+  // What the snapshot references: the segments its extents point into.
+  CAIRN_ASSIGN_OR_RETURN(meta::MetaStore * meta, view->Meta());
+  std::set<uint64_t> ids;
+  std::map<uint64_t, uint64_t> need;  // segment -> the end of the last blob the snapshot maps
+  {
+    auto it = meta->kv().NewIterator();
+    for (it->Seek("E"); it->Valid() && it->key()[0] == 'E'; it->Next()) {
+      CAIRN_ASSIGN_OR_RETURN(meta::Extent e,
+                             meta::DecodeExtent(meta::KeyU64(it->key(), true), it->value()));
+      ids.insert(e.segment_id);
+      uint64_t& end = need[e.segment_id];
+      end = std::max(end, e.blob_offset + e.blob_length);
+    }
+    for (it->Seek("I"); it->Valid() && it->key()[0] == 'I'; it->Next()) {
+      CAIRN_ASSIGN_OR_RETURN(meta::Inode inode,
+                             meta::DecodeInode(meta::KeyU64(it->key()), it->value()));
+      if (inode.IsReg()) {
+        ++report.files;
+        report.file_bytes += inode.size;
+      }
+    }
+    CAIRN_RETURN_IF_ERROR(it->status());
+  }
+  std::vector<snap::SegmentRef> segs;
+  if (cluster_) {
+    CAIRN_RETURN_IF_ERROR(CopyClusterSegments(need, dest, &segs, &report, progress));
+    CAIRN_RETURN_IF_ERROR(ExportSnapshot(*view));
+  } else {
+    CAIRN_RETURN_IF_ERROR(PushSegments(name, ids, own, dest, &segs, &report, progress));
   }
 
   // Phase 2: the metadata checkpoint, file by file, named by content.

@@ -54,10 +54,20 @@ SnapshotView::~SnapshotView() {
 Result<meta::MetaStore*> SnapshotView::Meta() {
   std::lock_guard lock(mu_);
   if (!meta_) {
-    kv::RocksDbOptions o;
-    o.read_only = true;
-    o.block_cache_bytes = 16 << 20;
-    auto kv = kv::RocksDbKvStore::Open(dir_, o);
+    Result<std::unique_ptr<kv::KvStore>> kv = Err(Code::kNotFound);
+    if (open_) {
+      kv = open_();
+    } else {
+      kv::RocksDbOptions o;
+      o.read_only = true;
+      o.block_cache_bytes = 16 << 20;
+      auto rocks = kv::RocksDbKvStore::Open(dir_, o);
+      if (rocks) {
+        kv = std::unique_ptr<kv::KvStore>(std::move(*rocks));
+      } else {
+        kv = Err(rocks.error());
+      }
+    }
     if (!kv) {
       return Err(kv.error().code(), "snapshot '" + record_.name + "': " + kv.error().message());
     }
@@ -68,10 +78,16 @@ Result<meta::MetaStore*> SnapshotView::Meta() {
 }
 
 Result<std::shared_ptr<SnapshotView>> FileSystem::View(uint32_t index) {
-  std::shared_lock lock(views_mu_);
-  auto it = views_.find(index);
-  if (it == views_.end()) return Err(Code::kNotFound);
-  return it->second;
+  for (int attempt = 0;; ++attempt) {
+    {
+      std::shared_lock lock(views_mu_);
+      auto it = views_.find(index);
+      if (it != views_.end()) return it->second;
+    }
+    // On a cluster another node may have taken it since this node last looked.
+    if (!cluster_ || attempt > 0) return Err(Code::kNotFound);
+    CAIRN_RETURN_IF_ERROR(RefreshSnapshots());
+  }
 }
 
 Result<std::shared_ptr<SnapshotView>> FileSystem::ViewByName(std::string_view name) {
@@ -105,7 +121,10 @@ struct stat FileSystem::SnapDirStat() {
 }
 
 Result<struct stat> FileSystem::SnapGetAttr(uint64_t ino) {
-  if (ino == kSnapDirIno) return SnapDirStat();
+  if (ino == kSnapDirIno) {
+    CAIRN_RETURN_IF_ERROR(RefreshSnapshots());  // a cluster: what the other nodes took
+    return SnapDirStat();
+  }
   const uint32_t index = SnapIndexOf(ino);
   CAIRN_ASSIGN_OR_RETURN(auto view, View(index));
   CAIRN_ASSIGN_OR_RETURN(meta::MetaStore * meta, view->Meta());
@@ -116,6 +135,7 @@ Result<struct stat> FileSystem::SnapGetAttr(uint64_t ino) {
 Result<struct stat> FileSystem::SnapLookup(uint64_t parent, std::string_view name) {
   if (name.size() > meta::kMaxNameLength) return Err(Code::kNameTooLong);
   if (parent == kSnapDirIno) {
+    CAIRN_RETURN_IF_ERROR(RefreshSnapshots());
     CAIRN_ASSIGN_OR_RETURN(auto view, ViewByName(name));
     return SnapGetAttr(SnapIno(view->record().index, meta::kRootIno));
   }
@@ -155,6 +175,7 @@ uint64_t FileSystem::AddDirHandle(std::shared_ptr<std::vector<DirEntry>> entries
 Result<uint64_t> FileSystem::SnapOpenDir(uint64_t ino) {
   auto entries = std::make_shared<std::vector<DirEntry>>();
   if (ino == kSnapDirIno) {
+    CAIRN_RETURN_IF_ERROR(RefreshSnapshots());
     entries->push_back({".", kSnapDirIno, DT_DIR});
     entries->push_back({"..", meta::kRootIno, DT_DIR});
     std::shared_lock lock(views_mu_);

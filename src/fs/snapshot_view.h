@@ -1,9 +1,10 @@
 // Snapshot views: what MOUNTPOINT/.snapshots/<name>/ shows.
 //
 // A snapshot is a checkpoint of the metadata store in DATA_DIR/snapshots/<index>/ (RocksDB hard
-// links its immutable files, so taking one copies nothing). A view opens the checkpoint read-only
-// on first use and serves lookups, attributes, directory listings, xattrs and reads from it; file
-// data comes from the same segments as the live tree, which pins keep alive.
+// links its immutable files, so taking one copies nothing), or on a cluster a copy of the shared
+// table in PostgreSQL (cairn_snap_<index>). A view opens it read-only on first use and serves
+// lookups, attributes, directory listings, xattrs and reads from it; file data comes from the same
+// segments as the live tree, which pins keep alive.
 //
 // Inode numbers: live inodes are below 2^40 (kMaxLiveIno). A view's inode is
 // kSnapBit | index << 40 | ino, and .snapshots itself is kSnapDirIno. Every change to either is
@@ -12,6 +13,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -28,6 +30,9 @@ constexpr int kSnapShift = 40;
 constexpr uint64_t kMaxLiveIno = (1ull << kSnapShift) - 1;
 constexpr uint64_t kSnapDirIno = kSnapBit | meta::kRootIno;  // index 0
 constexpr const char* kSnapDirName = ".snapshots";
+// Cluster: the PostgreSQL advisory lock that orders snapshot creation (exclusive) and segment
+// removal (shared) across nodes (fs/snapshot_ops.cc).
+constexpr int64_t kSnapshotLock = 0x436169726e534e50;  // "CairnSNP"
 
 inline bool IsSnapIno(uint64_t ino) { return (ino & kSnapBit) != 0; }
 inline uint32_t SnapIndexOf(uint64_t ino) {
@@ -38,10 +43,18 @@ inline uint64_t SnapIno(uint32_t index, uint64_t ino) {
   return kSnapBit | (static_cast<uint64_t>(index) << kSnapShift) | ino;
 }
 
+// Opens a snapshot's metadata read-only (a cluster's snapshot table).
+using SnapshotOpener = std::function<Result<std::unique_ptr<kv::KvStore>>()>;
+
 class SnapshotView {
  public:
-  SnapshotView(meta::SnapshotRecord record, std::string dir)
-      : record_(std::move(record)), dir_(std::move(dir)), pushed_to_(record_.pushed_to) {}
+  // dir: the checkpoint (on a cluster: where a push exports the table, made on demand). open:
+  // how to open the metadata when it is not the checkpoint in dir.
+  SnapshotView(meta::SnapshotRecord record, std::string dir, SnapshotOpener open = {})
+      : record_(std::move(record)),
+        dir_(std::move(dir)),
+        open_(std::move(open)),
+        pushed_to_(record_.pushed_to) {}
   // Closes the checkpoint; removes its directory when the snapshot was deleted.
   ~SnapshotView();
 
@@ -49,6 +62,8 @@ class SnapshotView {
   const std::string& dir() const { return dir_; }
   // The checkpoint, opened read-only on first use.
   Result<meta::MetaStore*> Meta();
+  // Whether its metadata is a cluster's snapshot table (and dir() an export made on demand).
+  bool shared() const { return static_cast<bool>(open_); }
   void MarkDeleted() { deleted_ = true; }
   // The object stores it was pushed to (kept in its record; see FileSystem::PushSnapshot).
   std::vector<std::string> PushedTo() {
@@ -63,6 +78,7 @@ class SnapshotView {
  private:
   const meta::SnapshotRecord record_;
   const std::string dir_;
+  const SnapshotOpener open_;
   std::mutex mu_;
   std::unique_ptr<kv::KvStore> kv_;  // GUARDED_BY(mu_) until set
   std::unique_ptr<meta::MetaStore> meta_;

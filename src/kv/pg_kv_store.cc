@@ -24,6 +24,7 @@ constexpr size_t kMaxPipeline = 512;
 constexpr unsigned kByteaOid = 17;
 // PostgreSQL refuses notice payloads of 8000 bytes or more; past this a notice says "everything".
 constexpr size_t kMaxNoticePayload = 7000;
+constexpr std::string_view kMainTable = "cairn_kv";
 
 // Counters are 8 bytes, little-endian two's complement (EncodeCounter). A base that is not a
 // counter is replaced, as in the other stores.
@@ -247,8 +248,10 @@ class Lease {
 
 class PgIterator final : public Iterator {
  public:
-  PgIterator(PgKvStore::Pool* pool, std::string_view lower, std::string_view upper)
-      : lease_(pool), lower_(lower), upper_(upper) {
+  // sql: forward inclusive, forward exclusive, backward inclusive, backward exclusive.
+  PgIterator(PgKvStore::Pool* pool, const std::array<std::string, 4>* sql, std::string_view lower,
+             std::string_view upper)
+      : lease_(pool), sql_(sql), lower_(lower), upper_(upper) {
     status_ = lease_.status();
     if (!status_.ok()) return;
     // The snapshot is taken by the first query of the transaction, so one runs at once.
@@ -299,16 +302,10 @@ class PgIterator final : public Iterator {
         key = lower_;
         inclusive = true;
       }
-      st.sql = inclusive ? "SELECT k, v FROM cairn_kv WHERE k >= $1 AND ($2::bytea IS NULL OR "
-                           "k < $2) ORDER BY k LIMIT 256"
-                         : "SELECT k, v FROM cairn_kv WHERE k > $1 AND ($2::bytea IS NULL OR "
-                           "k < $2) ORDER BY k LIMIT 256";
+      st.sql = (*sql_)[inclusive ? 0 : 1].c_str();
       st.params = {key, upper};
     } else {
-      st.sql = inclusive ? "SELECT k, v FROM cairn_kv WHERE k <= $1 AND k >= $2 AND ($3::bytea "
-                           "IS NULL OR k < $3) ORDER BY k DESC LIMIT 256"
-                         : "SELECT k, v FROM cairn_kv WHERE k < $1 AND k >= $2 AND ($3::bytea "
-                           "IS NULL OR k < $3) ORDER BY k DESC LIMIT 256";
+      st.sql = (*sql_)[inclusive ? 2 : 3].c_str();
       st.params = {key, Param(lower_), upper};
     }
     PgResult r = Exec(pg(), st);
@@ -324,6 +321,7 @@ class PgIterator final : public Iterator {
   }
 
   Lease lease_;
+  const std::array<std::string, 4>* const sql_;
   const std::string lower_;
   const std::string upper_;
   Status status_;
@@ -430,12 +428,38 @@ Status SetSyncCommit(Conn* c, bool sync) {
 
 }  // namespace
 
-PgKvStore::PgKvStore(std::unique_ptr<Pool> pool) : pool_(std::move(pool)) {}
+bool PlainIdentifier(std::string_view name) {
+  return !name.empty() && name.size() < 64 && std::all_of(name.begin(), name.end(), [](char ch) {
+    return (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '_';
+  });
+}
+
+PgKvStore::PgKvStore(std::unique_ptr<Pool> pool, std::string table)
+    : pool_(std::move(pool)), table_(std::move(table)) {
+  get_sql_ = fmt::format("SELECT v FROM {} WHERE k = $1", table_);
+  scan_sql_ = {
+      fmt::format("SELECT k, v FROM {} WHERE k >= $1 AND ($2::bytea IS NULL OR k < $2) ORDER BY "
+                  "k LIMIT {}",
+                  table_, kPageRows),
+      fmt::format("SELECT k, v FROM {} WHERE k > $1 AND ($2::bytea IS NULL OR k < $2) ORDER BY "
+                  "k LIMIT {}",
+                  table_, kPageRows),
+      fmt::format("SELECT k, v FROM {} WHERE k <= $1 AND k >= $2 AND ($3::bytea IS NULL OR k < "
+                  "$3) ORDER BY k DESC LIMIT {}",
+                  table_, kPageRows),
+      fmt::format("SELECT k, v FROM {} WHERE k < $1 AND k >= $2 AND ($3::bytea IS NULL OR k < "
+                  "$3) ORDER BY k DESC LIMIT {}",
+                  table_, kPageRows)};
+}
 PgKvStore::~PgKvStore() { StopListening(); }
 
 Result<std::unique_ptr<PgKvStore>> PgKvStore::Open(const std::string& conninfo,
                                                    const PgOptions& options) {
   if (options.max_connections < 1) return Err(Code::kInvalid, "max_connections must be >= 1");
+  if (!PlainIdentifier(options.table)) {
+    return Err(Code::kInvalid, fmt::format("bad table name '{}'", options.table));
+  }
+  const bool main_table = options.table == kMainTable;
   auto pool = std::make_unique<Pool>(conninfo, options.max_connections);
   {
     Lease lease(pool.get());
@@ -446,7 +470,15 @@ Result<std::unique_ptr<PgKvStore>> PgKvStore::Open(const std::string& conninfo,
                  fmt::format("PostgreSQL {} is too old: Cairn needs 14 or newer (pipelines)",
                              PQserverVersion(pg) / 10000));
     }
-    if (options.create_if_missing) {
+    if (!main_table) {
+      PgResult r(
+          PQexec(pg, fmt::format("SELECT to_regclass('{}') IS NOT NULL", options.table).c_str()));
+      CAIRN_RETURN_IF_ERROR(ResultStatus(pg, r.get(), "check table"));
+      if (std::string_view(PQgetvalue(r.get(), 0, 0)) != "t") {
+        return Err(Code::kNotFound,
+                   fmt::format("database {} has no table {}", PQdb(pg), options.table));
+      }
+    } else if (options.create_if_missing) {
       PgResult r(PQexec(pg, kSchema));
       CAIRN_RETURN_IF_ERROR(ResultStatus(pg, r.get(), "create schema"));
     } else {
@@ -462,7 +494,7 @@ Result<std::unique_ptr<PgKvStore>> PgKvStore::Open(const std::string& conninfo,
       }
     }
   }
-  return std::unique_ptr<PgKvStore>(new PgKvStore(std::move(pool)));
+  return std::unique_ptr<PgKvStore>(new PgKvStore(std::move(pool), options.table));
 }
 
 Result<std::string> PgKvStore::Get(std::string_view key) {
@@ -470,7 +502,7 @@ Result<std::string> PgKvStore::Get(std::string_view key) {
     Lease lease(pool_.get());
     CAIRN_RETURN_IF_ERROR(lease.status());
     PGconn* pg = lease.conn()->pg;
-    PgResult r = Exec(pg, {"SELECT v FROM cairn_kv WHERE k = $1", {key}});
+    PgResult r = Exec(pg, {get_sql_.c_str(), {key}});
     Status st = ResultStatus(pg, r.get(), "get");
     // A connection that broke under the query is replaced once: a read is safe to repeat.
     if (!st.ok() && PQstatus(pg) != CONNECTION_OK && attempt == 0) continue;
@@ -481,6 +513,7 @@ Result<std::string> PgKvStore::Get(std::string_view key) {
 }
 
 Status PgKvStore::Write(const WriteBatch& batch, bool sync) {
+  if (table_ != kMainTable) return Status(Code::kReadOnly, table_ + " is read-only");
   if (batch.empty()) return Status::Ok();
   Lease lease(pool_.get());
   CAIRN_RETURN_IF_ERROR(lease.status());
@@ -494,7 +527,7 @@ Status PgKvStore::Write(const WriteBatch& batch, bool sync) {
 }
 
 std::unique_ptr<Iterator> PgKvStore::NewIterator(std::string_view lower, std::string_view upper) {
-  return std::make_unique<PgIterator>(pool_.get(), lower, upper);
+  return std::make_unique<PgIterator>(pool_.get(), &scan_sql_, lower, upper);
 }
 
 Status PgKvStore::SyncWal() {
@@ -507,6 +540,75 @@ Status PgKvStore::SyncWal() {
   CAIRN_RETURN_IF_ERROR(SetSyncCommit(c, true));
   PgResult r(PQexec(c->pg, "UPDATE cairn_kv_sync SET n = n + 1 WHERE id = 1"));
   return ResultStatus(c->pg, r.get(), "sync");
+}
+
+Status PgKvStore::CopyTable(std::string_view name) {
+  if (!PlainIdentifier(name) || name == kMainTable) {
+    return Status(Code::kInvalid, fmt::format("bad table name '{}'", name));
+  }
+  Lease lease(pool_.get());
+  CAIRN_RETURN_IF_ERROR(lease.status());
+  Conn* c = lease.conn();
+  CAIRN_RETURN_IF_ERROR(SetSyncCommit(c, true));
+  // Several statements in one query string run as one transaction; CREATE TABLE AS reads under
+  // one snapshot.
+  const std::string sql = fmt::format(
+      "DROP TABLE IF EXISTS {0}; CREATE TABLE {0} AS SELECT k, v FROM {1}; "
+      "ALTER TABLE {0} ADD PRIMARY KEY (k)",
+      name, table_);
+  PgResult r(PQexec(c->pg, sql.c_str()));
+  return ResultStatus(c->pg, r.get(), "copy table");
+}
+
+Status PgKvStore::DropTable(std::string_view name) {
+  if (!PlainIdentifier(name) || name == kMainTable) {
+    return Status(Code::kInvalid, fmt::format("bad table name '{}'", name));
+  }
+  Lease lease(pool_.get());
+  CAIRN_RETURN_IF_ERROR(lease.status());
+  PGconn* pg = lease.conn()->pg;
+  PgResult r(PQexec(pg, fmt::format("DROP TABLE IF EXISTS {}", name).c_str()));
+  return ResultStatus(pg, r.get(), "drop table");
+}
+
+Result<std::vector<std::string>> PgKvStore::ListTables(std::string_view prefix) {
+  Lease lease(pool_.get());
+  CAIRN_RETURN_IF_ERROR(lease.status());
+  PGconn* pg = lease.conn()->pg;
+  PgResult r = Exec(pg,
+                    {"SELECT tablename FROM pg_tables WHERE schemaname = current_schema() AND "
+                     "left(tablename, length(convert_from($1, 'UTF8'))) = convert_from($1, "
+                     "'UTF8') ORDER BY tablename",
+                     {prefix}},
+                    0);
+  CAIRN_RETURN_IF_ERROR(ResultStatus(pg, r.get(), "list tables"));
+  std::vector<std::string> out;
+  for (int i = 0; i < PQntuples(r.get()); ++i) out.emplace_back(PQgetvalue(r.get(), i, 0));
+  return out;
+}
+
+struct PgAdvisoryLock::Held {
+  explicit Held(PgKvStore::Pool* pool) : lease(pool) {}
+  Lease lease;
+};
+
+PgAdvisoryLock::PgAdvisoryLock(std::unique_ptr<Held> held) : held_(std::move(held)) {}
+
+PgAdvisoryLock::~PgAdvisoryLock() {
+  // A connection that broke has lost the lock with it, and the pool closes it.
+  PGconn* pg = held_->lease.conn()->pg;
+  PgResult r(PQexec(pg, "SELECT pg_advisory_unlock_all()"));
+}
+
+Result<std::unique_ptr<PgAdvisoryLock>> PgKvStore::Lock(int64_t key, bool exclusive) {
+  auto held = std::make_unique<PgAdvisoryLock::Held>(pool_.get());
+  CAIRN_RETURN_IF_ERROR(held->lease.status());
+  PGconn* pg = held->lease.conn()->pg;
+  const std::string sql =
+      fmt::format("SELECT pg_advisory_lock{}({})", exclusive ? "" : "_shared", key);
+  PgResult r(PQexec(pg, sql.c_str()));
+  CAIRN_RETURN_IF_ERROR(ResultStatus(pg, r.get(), "lock"));
+  return std::make_unique<PgAdvisoryLock>(std::move(held));
 }
 
 // Notices: "<origin>;<key in hex>,<key in hex>..." or "<origin>;*" (everything).

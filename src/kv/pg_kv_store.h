@@ -21,6 +21,7 @@
 // is shared.
 #pragma once
 
+#include <array>
 #include <functional>
 #include <memory>
 #include <string>
@@ -36,6 +37,23 @@ struct PgOptions {
   bool create_if_missing = false;
   // Connections kept open at most; a caller waits when all are busy.
   int max_connections = 32;
+  // The table served: cairn_kv, or a copy of it made by CopyTable (a cluster snapshot), which
+  // is served read-only (Write: kReadOnly). A plain SQL identifier ([a-z0-9_]).
+  std::string table = "cairn_kv";
+};
+
+// A PostgreSQL session-level advisory lock, held on a connection of its own until destroyed
+// (PgKvStore::Lock). If that connection breaks, the server releases the lock.
+class PgAdvisoryLock {
+ public:
+  struct Held;
+  explicit PgAdvisoryLock(std::unique_ptr<Held> held);
+  ~PgAdvisoryLock();
+  PgAdvisoryLock(const PgAdvisoryLock&) = delete;
+  PgAdvisoryLock& operator=(const PgAdvisoryLock&) = delete;
+
+ private:
+  std::unique_ptr<Held> held_;
 };
 
 // What a store announces and hears (LISTEN/NOTIFY).
@@ -73,15 +91,30 @@ class PgKvStore final : public KvStore {
   // Stops the listener and waits for it (also done by the destructor).
   void StopListening();
 
+  // Copies cairn_kv, as of one instant (one statement's MVCC snapshot: every transaction
+  // committed before it, none after), into a new table `name` with the same primary key, dropping
+  // a table of that name first. One transaction, committed durably. name: [a-z0-9_]+.
+  Status CopyTable(std::string_view name);
+  // Drops table `name` (absent: Ok).
+  Status DropTable(std::string_view name);
+  // The names of the tables that start with prefix, sorted.
+  Result<std::vector<std::string>> ListTables(std::string_view prefix);
+  // Takes advisory lock `key`, shared or exclusive, waiting for it.
+  Result<std::unique_ptr<PgAdvisoryLock>> Lock(int64_t key, bool exclusive);
+
   class Pool;
   class Listener;
 
  private:
-  explicit PgKvStore(std::unique_ptr<Pool> pool);
+  PgKvStore(std::unique_ptr<Pool> pool, std::string table);
   // Whether the batch changes a watched key; then *payload is its notice.
   bool NoticeFor(const WriteBatch& batch, std::string* payload) const;
 
   std::unique_ptr<Pool> pool_;
+  std::string table_;
+  // The reads of table_: get, then scans forward and backward (inclusive, exclusive).
+  std::string get_sql_;
+  std::array<std::string, 4> scan_sql_;
   PgNotices notices_;
   std::string notify_sql_;  // SELECT pg_notify('<channel>', ...)
   std::unique_ptr<Listener> listener_;

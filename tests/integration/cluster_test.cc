@@ -849,6 +849,119 @@ TEST_F(ClusterTest, AFullPoolGivesNoSpaceAndDeletesFreeIt) {
   EXPECT_TRUE(own.UnmountAndFsck());
 }
 
+// A snapshot is one point in time for all nodes: taken on A, it shows on B at once, holds what
+// both nodes had written, keeps (pins) every node's segments against compaction until it is
+// deleted, pushes from any node to another object store, and restores from there as a single
+// node file system that fsck accepts.
+TEST_F(ClusterTest, SnapshotsAreOnePointInTimeForEveryNode) {
+  OwnFileSystem own("snap", "cairn", {"--segment-size", "1MiB", "--seal-timeout", "1s"}, env_);
+  ASSERT_TRUE(own.error().empty()) << own.error();
+  const std::string ma = own.ma(), mb = own.mb(), conf = own.conf();
+  auto content = [](const std::string& name, int version) {
+    return PatternBytes(HashString(name) + version, 700 << 10);
+  };
+  auto sb = nlohmann::json::parse(ReadFile(own.a() + "/cairn.json").value_or("{}"), nullptr, false);
+  const std::string uuid = sb.value("uuid", "");
+  ASSERT_FALSE(uuid.empty());
+  auto objects = [&] {
+    CommandResult ls = RunCommand({"rados", "-c", conf, "-p", "cairn", "ls"}, 60s);
+    size_t n = 0;
+    for (size_t pos = ls.out.find(uuid); pos != std::string::npos;
+         pos = ls.out.find(uuid, pos + 1)) {
+      ++n;
+    }
+    return n;
+  };
+  const std::vector<std::string> on_a = {"f0", "f1", "f2", "f3", "f4", "f5"};
+  const std::vector<std::string> on_b = {"g0", "g1", "g2"};
+  for (const auto& n : on_a) ASSERT_EQ(WriteFile(ma + "/" + n, content(n, 1)), 0);
+  for (const auto& n : on_b) ASSERT_EQ(WriteFile(mb + "/" + n, content(n, 1)), 0);
+  ASSERT_EQ(::mkdir((mb + "/d").c_str(), 0755), 0);
+  ASSERT_EQ(WriteFile(mb + "/d/small", "inline bytes"), 0);
+
+  CommandResult snap = RunCairn({"snap", "create", ma, "s1"}, 120s);
+  ASSERT_TRUE(snap.ok()) << snap.Describe();
+  // The same name from the other node: refused.
+  CommandResult again = RunCairn({"snap", "create", mb, "s1"}, 120s);
+  EXPECT_NE(again.exit_code, 0);
+  EXPECT_NE(again.err.find("exists"), std::string::npos) << again.Describe();
+
+  // After it: deletes of A's files on B, an overwrite of B's file on A, a new file.
+  for (const auto& n : on_a) ASSERT_EQ(::unlink((mb + "/" + n).c_str()), 0);
+  ASSERT_EQ(WriteFile(ma + "/g0", content("g0", 2)), 0);
+  ASSERT_EQ(WriteFile(ma + "/h0", content("h0", 1)), 0);
+  ASSERT_EQ(::unlink((ma + "/d/small").c_str()), 0);
+
+  // Both nodes show the snapshot as it was, whichever node wrote what.
+  for (const std::string& m : {ma, mb}) {
+    const std::string s1 = m + "/.snapshots/s1";
+    auto names = ListDir(m + "/.snapshots");
+    ASSERT_TRUE(names.has_value()) << m;
+    EXPECT_NE(std::find(names->begin(), names->end(), "s1"), names->end()) << m;
+    for (const auto& n : on_a) EXPECT_TRUE(FileHasContent(s1 + "/" + n, content(n, 1))) << m;
+    for (const auto& n : on_b) EXPECT_TRUE(FileHasContent(s1 + "/" + n, content(n, 1))) << m;
+    EXPECT_TRUE(FileHasContent(s1 + "/d/small", "inline bytes")) << m;
+    struct stat st;
+    EXPECT_NE(::stat((s1 + "/h0").c_str(), &st), 0) << m;
+    EXPECT_TRUE(FileHasContent(m + "/g0", content("g0", 2))) << m;
+    EXPECT_EQ(WriteFile(s1 + "/new", "x"), EROFS) << m;
+  }
+  CommandResult list = RunCairn({"snap", "list", mb}, 60s);
+  EXPECT_NE(list.out.find("s1"), std::string::npos) << list.Describe();
+
+  // The deleted files' segments are A's, dead in the live tree, pinned by the snapshot.
+  const size_t before = objects();
+  for (const std::string& m : {ma, mb}) {
+    CommandResult c = RunCairn({"compact", m}, 120s);
+    ASSERT_TRUE(c.ok()) << c.Describe();
+  }
+  EXPECT_GE(objects(), before);
+  for (const auto& n : on_a) EXPECT_TRUE(FileHasContent(ma + "/.snapshots/s1/" + n, content(n, 1)));
+
+  // Pushed from B to another store, restored from there as a single node.
+  TempDir remote;
+  const std::string url = "file://" + remote.path() + "/bucket";
+  CommandResult own_store = RunCairn({"snap", "push", mb, "s1"}, 120s);
+  EXPECT_NE(own_store.exit_code, 0);
+  EXPECT_NE(own_store.err.find("another object store"), std::string::npos) << own_store.Describe();
+  CommandResult push = RunCairn({"snap", "push", mb, "s1", "--to", url}, 300s);
+  ASSERT_TRUE(push.ok()) << push.Describe();
+  CommandResult repush = RunCairn({"snap", "push", ma, "s1", "--to", url}, 300s);
+  ASSERT_TRUE(repush.ok()) << repush.Describe();
+  const std::string restored = own.scratch() + "/restored", rm = own.scratch() + "/rm";
+  ASSERT_EQ(::mkdir(rm.c_str(), 0755), 0);
+  CommandResult restore = RunCairn({"snap", "restore", url, "s1", restored}, 300s);
+  ASSERT_TRUE(restore.ok()) << restore.Describe();
+  CommandResult mount = RunCairn({"mount", restored, rm, "--metrics-address", ""}, 120s);
+  ASSERT_TRUE(mount.ok()) << mount.Describe();
+  for (const auto& n : on_a) EXPECT_TRUE(FileHasContent(rm + "/" + n, content(n, 1))) << n;
+  for (const auto& n : on_b) EXPECT_TRUE(FileHasContent(rm + "/" + n, content(n, 1))) << n;
+  EXPECT_TRUE(FileHasContent(rm + "/d/small", "inline bytes"));
+  struct stat st;
+  EXPECT_NE(::stat((rm + "/h0").c_str(), &st), 0);
+  ASSERT_TRUE(RunCairn({"unmount", rm}, 120s).ok());
+  CommandResult fsck = RunCairn({"fsck", restored}, 300s);
+  EXPECT_TRUE(fsck.ok() && fsck.out.find("clean") != std::string::npos)
+      << fsck.Describe() << fsck.out;
+
+  // Deleted on B: gone from A too, and compaction frees the segments it pinned.
+  CommandResult del = RunCairn({"snap", "delete", mb, "s1"}, 120s);
+  ASSERT_TRUE(del.ok()) << del.Describe();
+  EXPECT_TRUE(Eventually([&] {
+    auto names = ListDir(ma + "/.snapshots");
+    return names && std::find(names->begin(), names->end(), "s1") == names->end();
+  }));
+  for (const std::string& m : {ma, mb}) {
+    CommandResult c = RunCairn({"compact", m}, 120s);
+    ASSERT_TRUE(c.ok()) << c.Describe();
+  }
+  EXPECT_LT(objects(), before);
+  for (const auto& n : on_b) {
+    EXPECT_TRUE(FileHasContent(ma + "/" + n, content(n, n == "g0" ? 2 : 1))) << n;
+  }
+  EXPECT_TRUE(own.UnmountAndFsck());
+}
+
 TEST_F(ClusterTest, BadEndpointsAndForeignNodesGetClearErrorsAndChangeNothing) {
   const std::string meta = env_["META"], conf = env_["CEPH_CONF"];
   TempDir scratch;

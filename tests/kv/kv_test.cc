@@ -271,14 +271,16 @@ class PgKvStoreTest : public ::testing::Test {
   // Two stores on one new database, standing for two nodes; the first creates the schema.
   std::pair<std::unique_ptr<PgKvStore>, std::unique_ptr<PgKvStore>> TwoNodes() {
     const std::string db = NewDatabase();
+    conninfo_ = Pg()->ConnInfo(db);
     PgOptions o;
     o.create_if_missing = true;
-    auto a = PgKvStore::Open(Pg()->ConnInfo(db), o);
-    auto b = a ? PgKvStore::Open(Pg()->ConnInfo(db), {}) : std::move(a);
+    auto a = PgKvStore::Open(conninfo_, o);
+    auto b = a ? PgKvStore::Open(conninfo_, {}) : std::move(a);
     if (!a || !b) return {};
     return {std::move(*a), std::move(*b)};
   }
   static inline int counter_ = 0;
+  std::string conninfo_;  // TwoNodes' database
 };
 
 TEST_F(PgKvStoreTest, ReopensAndRefusesADatabaseWithoutCairnMetadata) {
@@ -299,6 +301,82 @@ TEST_F(PgKvStoreTest, ReopensAndRefusesADatabaseWithoutCairnMetadata) {
   auto kv = PgKvStore::Open(Pg()->ConnInfo(db), {});
   ASSERT_TRUE(kv) << kv.error().ToString();
   EXPECT_EQ(*(*kv)->Get("k"), "v");
+}
+
+TEST_F(PgKvStoreTest, TableCopiesAreOneInstantAndReadOnly) {
+  auto [a, b] = TwoNodes();
+  ASSERT_TRUE(a && b);
+  WriteBatch w;
+  for (int i = 0; i < 600; ++i) w.Put(fmt::format("k{:04}", i), std::string(1, 'a' + i % 26));
+  w.Put(std::string("\0bin\xff", 5), "binary");
+  ASSERT_TRUE(a->Write(w, false).ok());
+  ASSERT_TRUE(a->CopyTable("cairn_snap_1").ok());
+  // Changes after the copy stay out of it.
+  WriteBatch later;
+  later.Put("k0000", "changed");
+  later.Delete("k0001");
+  later.Put("new", "x");
+  ASSERT_TRUE(b->Write(later, true).ok());
+  // The copy: served read-only, in key order, with the table's bytes as they were.
+  auto tables = b->ListTables("cairn_snap_");
+  ASSERT_TRUE(tables);
+  EXPECT_EQ(*tables, std::vector<std::string>{"cairn_snap_1"});
+  auto live = a->Get("k0000");
+  ASSERT_TRUE(live);
+  EXPECT_EQ(*live, "changed");
+  PgOptions o;
+  o.table = "cairn_snap_1";
+  auto copy = PgKvStore::Open(conninfo_, o);
+  ASSERT_TRUE(copy) << copy.error().ToString();
+  EXPECT_EQ(*(*copy)->Get("k0000"), "a");
+  EXPECT_EQ(*(*copy)->Get("k0001"), "b");
+  EXPECT_EQ((*copy)->Get("new").error().code(), Code::kNotFound);
+  EXPECT_EQ(*(*copy)->Get(std::string("\0bin\xff", 5)), "binary");
+  auto rows = ScanRange(**copy, "k", "l");
+  ASSERT_TRUE(rows);
+  ASSERT_EQ(rows->size(), 600u);
+  EXPECT_EQ(rows->front().first, "k0000");
+  EXPECT_EQ(rows->back().first, "k0599");
+  WriteBatch refused;
+  refused.Put("x", "y");
+  EXPECT_EQ((*copy)->Write(refused, true).code(), Code::kReadOnly);
+  // Bad names and missing tables.
+  EXPECT_EQ(a->CopyTable("cairn_kv").code(), Code::kInvalid);
+  EXPECT_EQ(a->CopyTable("bad name; drop").code(), Code::kInvalid);
+  o.table = "cairn_snap_9";
+  auto missing = PgKvStore::Open(conninfo_, o);
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().code(), Code::kNotFound);
+  copy->reset();
+  ASSERT_TRUE(b->DropTable("cairn_snap_1").ok());
+  ASSERT_TRUE(b->DropTable("cairn_snap_1").ok());  // absent: fine
+  EXPECT_TRUE(b->ListTables("cairn_snap_")->empty());
+}
+
+TEST_F(PgKvStoreTest, AdvisoryLocksExcludeAcrossClients) {
+  auto [a, b] = TwoNodes();
+  ASSERT_TRUE(a && b);
+  std::atomic<int> stage{0};
+  {
+    auto shared1 = a->Lock(42, false);
+    auto shared2 = b->Lock(42, false);  // shared with shared: both at once
+    ASSERT_TRUE(shared1 && shared2);
+    std::thread exclusive([&] {
+      auto held = b->Lock(42, true);
+      EXPECT_TRUE(held);
+      stage = 2;
+    });
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    EXPECT_EQ(stage.load(), 0);  // waits for both shared holders
+    stage = 1;
+    shared1->reset();
+    shared2->reset();
+    exclusive.join();
+  }
+  EXPECT_EQ(stage.load(), 2);
+  // Released at destruction: taken again at once.
+  auto again = a->Lock(42, true);
+  EXPECT_TRUE(again);
 }
 
 TEST_F(PgKvStoreTest, UnreachableOrWrongEndpointsAreClearErrors) {
