@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/cli_common.h"
+#include "cli/cluster_commands.h"
 #include "common/units.h"
 #include "fs/restore.h"
 #include "server/admin_client.h"
@@ -166,14 +167,21 @@ int Push(const std::string& mountpoint, const std::string& name, const std::stri
 }
 
 int Restore(const std::string& url, const std::string& name, const std::string& data_dir,
-            bool json) {
+            const fs::ClusterSettings& cluster, bool json) {
+  if (cluster.enabled() != !cluster.ceph_conf.empty()) {
+    return Fail(
+        "snap restore",
+        Status(Code::kInvalid, "a restore into a cluster needs both --meta and --ceph-conf"));
+  }
   std::string phase;
-  auto r = fs::RestoreSnapshot(url, name, data_dir,
-                               [&](std::string_view now, uint64_t done, uint64_t total) {
-                                 if (now != phase && !phase.empty()) EndProgress();
-                                 phase = now;
-                                 ShowProgress(phase, done, total, now == "metadata");
-                               });
+  auto r = fs::RestoreSnapshot(
+      url, name, data_dir,
+      [&](std::string_view now, uint64_t done, uint64_t total) {
+        if (now != phase && !phase.empty()) EndProgress();
+        phase = now;
+        ShowProgress(phase, done, total, now == "metadata");
+      },
+      cluster);
   if (!phase.empty()) EndProgress();
   if (!r) return Fail("snap restore", r.error());
   if (json) {
@@ -193,6 +201,10 @@ int Restore(const std::string& url, const std::string& name, const std::string& 
       "fetch them, 'cairn tier fetch' warms them)\n",
       r->manifest_key, data_dir, r->seconds, r->files, FormatSize(r->file_bytes));
   fmt::print("new file system {}; mount it with: cairn mount {} MOUNTPOINT\n", r->uuid, data_dir);
+  if (cluster.enabled()) {
+    fmt::print("it is a cluster: {} is node 1; other nodes join with 'cairn cluster join'\n",
+               data_dir);
+  }
   return 0;
 }
 
@@ -225,6 +237,7 @@ SnapCommands::SnapCommands(CLI::App& app) {
       ->required();
   restore_->add_option("DATA_DIR", data_dir_, "An empty or new directory on NVMe")->required();
   restore_->add_flag("--json", json_, "Machine-readable output");
+  AddClusterFlags(restore_, &cluster_);
 }
 
 int SnapCommands::Run() {
@@ -233,7 +246,7 @@ int SnapCommands::Run() {
   if (*list_) return List(target_, json_);
   if (*delete_) return Delete(mountpoint_, name_, remote_, url_);
   if (*push_) return Push(mountpoint_, name_, url_, json_);
-  if (*restore_) return Restore(url_, name_, data_dir_, json_);
+  if (*restore_) return Restore(url_, name_, data_dir_, cluster_, json_);
   return 1;
 }
 

@@ -4,6 +4,8 @@
 #include <CLI/CLI.hpp>
 #include <string>
 
+#include "fs/options.h"
+
 namespace cairn::cli {
 
 class SnapCommands {
@@ -18,6 +20,7 @@ class SnapCommands {
   CLI::App *create_, *list_, *delete_, *push_, *restore_;
   std::string mountpoint_, name_, target_, url_, data_dir_;
   bool json_ = false, remote_ = false;
+  fs::ClusterSettings cluster_;  // restore into a cluster
 };
 
 }  // namespace cairn::cli

@@ -427,6 +427,7 @@ SegmentStore::Source SegmentStore::ForeignSource(uint64_t segment_id, bool refre
   auto rec = record();
   if (!rec) return {};
   Source src;
+  src.origin = rec->origin;
   if (rec->state == meta::SegmentState::kEvicted) {
     src.evicted = true;  // in the object store only (cluster nodes do not hydrate)
   } else {
@@ -549,9 +550,15 @@ bool SegmentStore::IsLocal(uint64_t segment_id) const {
 }
 
 std::string SegmentStore::Origin(uint64_t segment_id) const {
-  std::shared_lock lock(map_mu_);
-  auto it = segments_.find(segment_id);
-  return it == segments_.end() ? std::string() : it->second->origin;
+  {
+    std::shared_lock lock(map_mu_);
+    auto it = segments_.find(segment_id);
+    if (it != segments_.end()) return it->second->origin;
+  }
+  // Another node's segment, once read (a cluster restored from a snapshot reads the source's).
+  std::lock_guard lock(foreign_mu_);
+  auto it = foreign_.find(segment_id);
+  return it == foreign_.end() ? std::string() : it->second.origin;
 }
 
 Status SegmentStore::SetPushed(const std::vector<uint64_t>& segment_ids, bool pushed) {

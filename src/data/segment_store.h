@@ -187,6 +187,7 @@ class SegmentStore {
   struct Source {
     std::shared_ptr<SegmentFile> file;
     bool evicted = false;
+    std::string origin;  // see meta::SegmentRecord
   };
   // This node's segment, or another node's (ForeignSource). refresh: look again (the object
   // went away under a read).

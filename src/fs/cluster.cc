@@ -114,7 +114,55 @@ Result<std::shared_ptr<data::SegmentBackend>> OpenSegmentBackend(const Superbloc
   return std::shared_ptr<data::SegmentBackend>(std::move(pool));
 }
 
-Status CreateClusterFileSystem(Superblock* super, const std::string& data_dir) {
+// Copies a restored snapshot's metadata into the empty shared database in batches, all but the
+// root directory, which is staged into *last (the batch that makes the file system exist).
+Status CopyRestoredMetadata(kv::KvStore& kv, const std::string& dir, kv::WriteBatch* last) {
+  {
+    auto it = kv.NewIterator();
+    it->Seek("");
+    CAIRN_RETURN_IF_ERROR(it->status());
+    if (it->Valid()) {
+      return Status(Code::kNotEmpty,
+                    "a restore into a cluster needs an empty metadata database (this one holds "
+                    "keys, but no file system)");
+    }
+  }
+  kv::RocksDbOptions o;
+  o.read_only = true;
+  o.block_cache_bytes = 8 << 20;
+  CAIRN_ASSIGN_OR_RETURN(auto from, kv::RocksDbKvStore::Open(dir, o));
+  const std::string root = meta::InodeKey(meta::kRootIno);
+  const std::string next_node = meta::CounterKey(kNextNodeCounter);
+  auto it = from->NewIterator();
+  kv::WriteBatch batch;
+  for (it->Seek(""); it->Valid(); it->Next()) {
+    std::string key(it->key()), value(it->value());
+    // The source cluster's own records (members, heartbeats, its superblock) stay behind.
+    if (key[0] == 'C' || key[0] == 'K' || key[0] == 'H' || key == next_node) continue;
+    if (key.starts_with(meta::SegmentPrefix())) {
+      CAIRN_ASSIGN_OR_RETURN(meta::SegmentRecord rec,
+                             meta::DecodeSegment(meta::KeyU64(key), value));
+      rec.node = 1;
+      value = meta::EncodeSegment(rec);
+    } else if (key.starts_with(meta::OrphanPrefix())) {
+      value = meta::OrphanValue(1);
+    }
+    if (key == root) {
+      last->Put(std::move(key), std::move(value));
+      continue;
+    }
+    batch.Put(std::move(key), std::move(value));
+    if (batch.size() >= 4096) {
+      CAIRN_RETURN_IF_ERROR(kv.Write(batch, false));
+      batch = kv::WriteBatch();
+    }
+  }
+  CAIRN_RETURN_IF_ERROR(it->status());
+  return kv.Write(batch, false);
+}
+
+Status CreateClusterFileSystem(Superblock* super, const std::string& data_dir,
+                               const std::string& restored_meta) {
   CAIRN_ASSIGN_OR_RETURN(auto kv, OpenPg(super->cluster, true));
   CAIRN_ASSIGN_OR_RETURN(auto pool, OpenPool(super->cluster, super->uuid));
   (void)pool;
@@ -132,7 +180,18 @@ Status CreateClusterFileSystem(Superblock* super, const std::string& data_dir) {
   // Two formats at once against one database: exactly one finds the keys absent.
   batch.Expect(kSharedSuperblockKey, std::nullopt);
   batch.Expect(meta::InodeKey(meta::kRootIno), std::nullopt);
-  StageRootDirectory(&batch);
+  // A restore that fails leaves nothing half-copied: the database was empty.
+  auto wipe = [&] {
+    kv::WriteBatch all;
+    all.DeleteRange(std::string(1, '\0'), std::string(1, '\xff'));
+    (void)kv->Write(all, true);
+  };
+  if (restored_meta.empty()) {
+    StageRootDirectory(&batch);
+  } else if (Status st = CopyRestoredMetadata(*kv, restored_meta, &batch); !st.ok()) {
+    if (st.code() != Code::kNotEmpty) wipe();
+    return st;
+  }
   batch.Put(kSharedSuperblockKey, SuperblockJson(*super, false));
   std::string next;
   PutFixed64(&next, 2);
@@ -142,6 +201,7 @@ Status CreateClusterFileSystem(Superblock* super, const std::string& data_dir) {
   if (st.code() == Code::kConflict) {
     return Status(Code::kExists, "another format of this cluster metadata database won the race");
   }
+  if (!st.ok() && !restored_meta.empty()) wipe();
   return st;
 }
 

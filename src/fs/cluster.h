@@ -34,7 +34,11 @@ Result<bool> HasSharedObjectStore(kv::KvStore& kv);
 // Format's cluster half: checks the database and the pool, and writes the root directory, the
 // shared superblock and node 1 in one transaction that fails (kExists) when the database already
 // holds a file system. Sets super->cluster.node.
-Status CreateClusterFileSystem(Superblock* super, const std::string& data_dir);
+// restored_meta: a restore (fs/snapshot_restore.cc): the RocksDB metadata of the snapshot,
+// copied into the database, which must be empty, instead of a new root directory. Its segments
+// become node 1's (node 1 manages them: removal, refs), its orphans too.
+Status CreateClusterFileSystem(Superblock* super, const std::string& data_dir,
+                               const std::string& restored_meta);
 // Records this node's mount time in its member record.
 Status RecordMount(kv::KvStore* kv, const Superblock& super, const std::string& data_dir);
 

@@ -16,6 +16,7 @@
 #include "common/file.h"
 #include "fs/cluster.h"
 #include "fs/options.h"
+#include "fs/snapshot_view.h"
 #include "kv/rocksdb_kv_store.h"
 #include "meta/schema.h"
 
@@ -92,13 +93,12 @@ Status Format(const std::string& data_dir, const FormatOptions& options) {
   if (options.segment_size < (1 << 20) || options.segment_size > (4ull << 30)) {
     return Status(Code::kInvalid, "segment size must be between 1 MiB and 4 GiB");
   }
-  if (options.cluster.enabled() && (options.fill_meta || !options.restored_from.empty())) {
-    return Status(Code::kNotSupported, "a cluster file system cannot be restored from a snapshot");
-  }
   if (ReadSuperblock(data_dir)) {
     return Status(Code::kExists, data_dir + " already holds a Cairn file system");
   }
   CAIRN_ASSIGN_OR_RETURN(bool empty, DirIsEmptyOrAbsent(data_dir));
+  struct stat dir_stat;
+  const bool existed = ::stat(data_dir.c_str(), &dir_stat) == 0;
   if (!empty)
     return Status(Code::kExists, data_dir + " is not empty; format needs an empty directory");
   Superblock sb;
@@ -109,10 +109,10 @@ Status Format(const std::string& data_dir, const FormatOptions& options) {
   sb.tier = options.tier;
   sb.restored_from = options.restored_from;
   sb.cluster = options.cluster;
-  if (sb.cluster.enabled()) {
+  if (sb.cluster.enabled() && !options.fill_meta) {
     // The shared metadata and pool are checked (and the shared superblock written) before the
     // data directory exists: a bad endpoint leaves nothing behind.
-    CAIRN_RETURN_IF_ERROR(CreateClusterFileSystem(&sb, data_dir));
+    CAIRN_RETURN_IF_ERROR(CreateClusterFileSystem(&sb, data_dir, ""));
   }
   if (::mkdir(data_dir.c_str(), 0700) != 0 && errno != EEXIST) {
     return ErrnoStatus("create " + data_dir);
@@ -122,6 +122,18 @@ Status Format(const std::string& data_dir, const FormatOptions& options) {
   }
   if (options.fill_meta) {
     CAIRN_RETURN_IF_ERROR(options.fill_meta(data_dir));
+    if (sb.cluster.enabled()) {
+      // A restore into a cluster: the snapshot's metadata, fetched into DATA_DIR/meta, goes
+      // into the shared database. A refusal there (a database that holds a file system) leaves
+      // the directory as it was: empty or absent.
+      Status st = CreateClusterFileSystem(&sb, data_dir, data_dir + "/meta");
+      if (!st.ok()) {
+        (void)RemoveTree(data_dir);
+        if (existed) ::mkdir(data_dir.c_str(), 0700);
+        return st;
+      }
+      CAIRN_RETURN_IF_ERROR(RemoveTree(data_dir + "/meta"));
+    }
   } else if (!sb.cluster.enabled()) {
     kv::RocksDbOptions kv_opts;
     kv_opts.create_if_missing = true;

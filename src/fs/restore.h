@@ -13,6 +13,7 @@
 #include <string_view>
 
 #include "common/status.h"
+#include "fs/options.h"
 
 namespace cairn::fs {
 
@@ -29,7 +30,10 @@ using RestoreProgress = std::function<void(std::string_view phase, uint64_t done
 
 // url: the object store the snapshot was pushed to (it also becomes the new file system's).
 // name: "NAME" or "NAME@UUID". data_dir must be empty or absent; it is removed again on failure.
+// cluster (enabled): the new file system is a cluster's, in that (empty) database and pool, and
+// data_dir its node 1; every node reads the snapshot's segments from url.
 Result<RestoreReport> RestoreSnapshot(const std::string& url, std::string_view name,
-                                      const std::string& data_dir, const RestoreProgress& progress);
+                                      const std::string& data_dir, const RestoreProgress& progress,
+                                      const ClusterSettings& cluster = {});
 
 }  // namespace cairn::fs

@@ -117,8 +117,8 @@ Status AdoptMetadata(const std::string& dir, const snap::Manifest& m) {
 }  // namespace
 
 Result<RestoreReport> RestoreSnapshot(const std::string& url, std::string_view name,
-                                      const std::string& data_dir,
-                                      const RestoreProgress& progress) {
+                                      const std::string& data_dir, const RestoreProgress& progress,
+                                      const ClusterSettings& cluster) {
   const auto start = std::chrono::steady_clock::now();
   struct stat sb;
   const bool existed = ::stat(data_dir.c_str(), &sb) == 0;
@@ -152,6 +152,7 @@ Result<RestoreReport> RestoreSnapshot(const std::string& url, std::string_view n
   fo.inline_max = m.inline_max;
   fo.segment_size = m.segment_size;
   fo.tier.object_store = url;
+  fo.cluster = cluster;
   fo.fill_meta = [&](const std::string& dir) -> Status {
     CAIRN_RETURN_IF_ERROR(CheckSegments(store, m, progress));
     CAIRN_RETURN_IF_ERROR(FetchMetadata(store, m, dir, progress));

@@ -944,6 +944,48 @@ TEST_F(ClusterTest, SnapshotsAreOnePointInTimeForEveryNode) {
   EXPECT_TRUE(fsck.ok() && fsck.out.find("clean") != std::string::npos)
       << fsck.Describe() << fsck.out;
 
+  // Restored into another cluster (a new database; the same pool under a new uuid): node 1 is
+  // the restore's data directory, node 2 joins; both read the snapshot's segments from the store.
+  const std::string db = fmt::format("cairn_restore_{}", ::getpid());
+  ASSERT_TRUE(RunCommand({"/usr/lib/postgresql/15/bin/createdb", "-h", "127.0.0.1", "-p",
+                          env_.at("PG_PORT"), "-U", "postgres", db})
+                  .ok());
+  const std::string meta = env_.at("META") + " dbname=" + db;
+  const std::string r1 = own.scratch() + "/r1", r2 = own.scratch() + "/r2";
+  const std::string m1 = own.scratch() + "/m1", m2 = own.scratch() + "/m2";
+  for (const auto& d : {m1, m2}) ASSERT_EQ(::mkdir(d.c_str(), 0755), 0);
+  CommandResult half = RunCairn({"snap", "restore", url, "s1", r1, "--meta", meta}, 60s);
+  EXPECT_NE(half.exit_code, 0);
+  EXPECT_NE(half.err.find("--ceph-conf"), std::string::npos) << half.Describe();
+  CommandResult into = RunCairn(
+      {"snap", "restore", url, "s1", r1, "--meta", meta, "--ceph-conf", conf, "--pool", "cairn"},
+      300s);
+  ASSERT_TRUE(into.ok()) << into.Describe();
+  // The same database again: it holds a file system now; nothing is left behind.
+  CommandResult twice = RunCairn({"snap", "restore", url, "s1", own.scratch() + "/r3", "--meta",
+                                  meta, "--ceph-conf", conf, "--pool", "cairn"},
+                                 300s);
+  EXPECT_NE(twice.exit_code, 0);
+  EXPECT_NE(twice.err.find("already holds file system"), std::string::npos) << twice.Describe();
+  EXPECT_NE(::stat((own.scratch() + "/r3").c_str(), &st), 0);
+  ASSERT_TRUE(
+      RunCairn({"cluster", "join", r2, "--meta", meta, "--ceph-conf", conf, "--pool", "cairn"},
+               120s)
+          .ok());
+  ASSERT_TRUE(RunCairn({"mount", r1, m1, "--metrics-address", ""}, 120s).ok());
+  ASSERT_TRUE(RunCairn({"mount", r2, m2, "--metrics-address", ""}, 120s).ok());
+  for (const std::string& m : {m1, m2}) {
+    for (const auto& n : on_a) EXPECT_TRUE(FileHasContent(m + "/" + n, content(n, 1))) << m;
+    for (const auto& n : on_b) EXPECT_TRUE(FileHasContent(m + "/" + n, content(n, 1))) << m;
+    EXPECT_TRUE(FileHasContent(m + "/d/small", "inline bytes")) << m;
+  }
+  ASSERT_EQ(WriteFile(m2 + "/after-restore", content("after", 1)), 0);
+  EXPECT_TRUE(FileHasContent(m1 + "/after-restore", content("after", 1)));
+  for (const auto& m : {m1, m2}) ASSERT_TRUE(RunCairn({"unmount", m}, 120s).ok());
+  CommandResult rfsck = RunCairn({"fsck", r1}, 300s);
+  EXPECT_TRUE(rfsck.ok() && rfsck.out.find("clean") != std::string::npos)
+      << rfsck.Describe() << rfsck.out;
+
   // Deleted on B: gone from A too, and compaction frees the segments it pinned.
   CommandResult del = RunCairn({"snap", "delete", mb, "s1"}, 120s);
   ASSERT_TRUE(del.ok()) << del.Describe();
