@@ -9,6 +9,10 @@
 # aggregate rate is the sum of the files (bytes) of all processes over the longest of their
 # times for that workload.
 #
+# Last, `cairn snap create` is timed on the single-node mount and on cluster node 1 (after all
+# runs, so the cluster's metadata holds every run's files): a RocksDB checkpoint against a copy of
+# the shared table in PostgreSQL, with the number of files each holds.
+#
 # Run as root (FUSE, cache drops, network namespaces are not used here). Needs jq.
 set -euo pipefail
 
@@ -90,6 +94,15 @@ log "single-node Cairn"
 mkdir -p "$single_mnt"
 "$cairn" mount "$workdir/single-data" "$single_mnt" --metrics-address '' >/dev/null
 run_set single 1 "$single_mnt/set"
+# snap_time MOUNT: seconds `cairn snap create MOUNT bench-snap` takes, then the files it holds.
+snap_time() {
+  local t0 t1
+  t0=$(date +%s.%N)
+  "$cairn" snap create "$1" bench-snap >/dev/null
+  t1=$(date +%s.%N)
+  echo "$(jq -n "$t1 - $t0") $("$cairn" status "$1" --json | jq -r .files)"
+}
+read -r snap_single snap_single_files < <(snap_time "$single_mnt")
 "$cairn" unmount "$single_mnt" >/dev/null
 
 log "cluster: PostgreSQL + Ceph (3 OSDs) + $nodes_max nodes"
@@ -122,6 +135,8 @@ for ((k = 1; k <= nodes_max; ++k)); do
   run_set "cluster$k" "$k" "${roots[@]}"
 done
 
+read -r snap_cluster snap_cluster_files < <(snap_time "$workdir/cluster/mnt/1")
+
 names=(ext4 single)
 for ((k = 1; k <= nodes_max; ++k)); do names+=("cluster$k"); done
 printf '\n%-20s' "workload"
@@ -149,6 +164,8 @@ echo
 echo "raw RADOS, writes of $mean bytes, 4 in flight: $raw_small"
 echo "raw RADOS, 1 MiB writes, 1 in flight:          $raw_big"
 echo "raw RADOS, 1 MiB sequential reads, 16 in flight: $raw_read"
+printf 'snap create: single node %.2f s (%s files), cluster %.2f s (%s files)\n' \
+  "$snap_single" "$snap_single_files" "$snap_cluster" "$snap_cluster_files"
 errors=$(cat "$workdir"/results/*.agg.json | jq -s '[.[][] | .errors] | add')
 echo "errors: $errors"
 [[ "$errors" == 0 ]]
