@@ -227,6 +227,21 @@ class FileSystem {
   using ImportProgress = std::function<void(std::string_view phase, uint64_t done)>;
   Result<ImportReport> Import(const Context& ctx, uint64_t dest, const std::string& url,
                               bool refresh, int list_parallel, const ImportProgress& progress);
+  // The native client's index of a tree (fs/dataset_ops.cc, include/cairn/client.h): every
+  // regular file under dir (a path from the root, "" or "/" for the root), directory by
+  // directory (its files in name order, then its subdirectories), with what reading it needs. Each
+  // file's records are read as they are at that moment, without locks: a file changed during the
+  // walk may show its old extents (which still hold the old bytes, checksummed) or fail a read.
+  struct IndexedFile {
+    std::string path;  // relative to dir
+    uint64_t ino = 0;
+    uint64_t size = 0;
+    std::string inline_data;  // the whole file when it is stored inline
+    bool mount_only = false;  // imported data: read it through the mount
+    std::vector<meta::Extent> extents;
+  };
+  Result<std::vector<IndexedFile>> IndexTree(std::string_view dir);
+
   // Snapshots (fs/snapshot_ops.cc, fs/snapshot_push.cc). Creation checkpoints the metadata and
   // pins the segments; the snapshot shows at .snapshots/<name>, read-only.
   Result<SnapshotInfo> CreateSnapshot(std::string_view name);

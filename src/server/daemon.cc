@@ -322,6 +322,34 @@ nlohmann::json Handle(fs::FileSystem& fs, const nlohmann::json& req, const Admin
             {"file_bytes", r->file_bytes},
             {"seconds", r->seconds}};
   }
+  if (op == "dataset_index") {
+    // The native client's index (include/cairn/client.h): per file [path, ino, size, via the
+    // mount only, inline bytes in hex, extents [file offset, segment, blob offset, blob length,
+    // skip, length, [chunk CRC32Cs]]].
+    auto files = fs.IndexTree(req.value("dir", ""));
+    if (!files) return Error(files.error());
+    static constexpr char kHex[] = "0123456789abcdef";
+    nlohmann::json list = nlohmann::json::array();
+    for (const auto& f : *files) {
+      std::string hex;
+      hex.reserve(f.inline_data.size() * 2);
+      for (unsigned char ch : f.inline_data) {
+        hex += kHex[ch >> 4];
+        hex += kHex[ch & 15];
+      }
+      nlohmann::json extents = nlohmann::json::array();
+      for (const auto& e : f.extents) {
+        extents.push_back(nlohmann::json::array(
+            {e.file_offset, e.segment_id, e.blob_offset, e.blob_length, e.skip, e.length, e.crcs}));
+      }
+      list.push_back(nlohmann::json::array(
+          {f.path, f.ino, f.size, f.mount_only, std::move(hex), std::move(extents)}));
+    }
+    // Segment files are read directly only where they are files of this data directory.
+    return {{"ok", true},
+            {"local_segments", !fs.superblock().cluster.enabled()},
+            {"files", std::move(list)}};
+  }
   if (op == "ping") return {{"ok", true}, {"pid", ::getpid()}};
   return {{"ok", false}, {"error", "unknown op '" + op + "'"}};
 }

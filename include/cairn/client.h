@@ -1,0 +1,99 @@
+// libcairn: the native read path of a Cairn mount, for training jobs (docs/ARCHITECTURE.md,
+// "Native client").
+//
+//   auto client = cairn::Client::Open("/mnt/train");           // the mount's daemon
+//   auto data = (*client)->OpenDataset("imagenet/train");      // one call: every file's layout
+//   std::vector<char> buf((*data)->file(i).size);
+//   auto n = (*data)->Read(i, 0, buf.size(), buf.data());      // straight from the segments
+//
+// The daemon answers the metadata (one request per dataset, over its Unix socket); file bytes are
+// read by this process from the segment files themselves, each 64 KiB chunk checked against the
+// CRC32C in the file's extents, so nothing unchecked is returned: a damaged chunk is an error
+// (EIO), never data. Bytes the client cannot reach directly (segments only in the object store or
+// in a cluster's pool, imported files) are read through the mount, where the daemon fetches and
+// checks them.
+//
+// A dataset is the tree as it was when opened: a file changed after that may read as it was then
+// (a segment never changes once written, and every chunk is checked) or fail with an error; read
+// datasets that do not change while a job reads them. Thread-safety: a Client and its Datasets
+// may be used from many threads at once. Open them in the process that reads them (after a
+// DataLoader forks its workers): they hold descriptors and threads.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <expected>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace cairn {
+
+// An error: an errno value and a message that says what failed.
+struct Error {
+  int code = 0;
+  std::string message;
+};
+
+template <typename T>
+using Expected = std::expected<T, Error>;
+
+struct FileInfo {
+  std::string path;  // relative to the dataset's directory
+  uint64_t ino = 0;
+  uint64_t size = 0;
+};
+
+// One read of a batch: `length` bytes of file `file` (an index into the dataset) at `offset`,
+// into `buffer`.
+struct ReadRequest {
+  size_t file = 0;
+  uint64_t offset = 0;
+  size_t length = 0;
+  char* buffer = nullptr;
+};
+
+// How one read of a batch ended: the bytes read (short at the end of the file), or an error.
+struct ReadResult {
+  size_t request = 0;  // its index in the batch
+  Expected<size_t> bytes;
+};
+
+struct DatasetStats {
+  uint64_t direct_bytes = 0;  // read from segment files by this process
+  uint64_t inline_bytes = 0;  // returned from the index (small files kept in metadata)
+  uint64_t mount_bytes = 0;   // read through the mount
+};
+
+class Dataset {
+ public:
+  virtual ~Dataset() = default;
+  // Regular files under the directory, directory by directory (each directory's files in name
+  // order, then its subdirectories).
+  virtual size_t size() const = 0;
+  virtual const FileInfo& file(size_t index) const = 0;
+  // The index of a path relative to the dataset's directory, or ENOENT.
+  virtual Expected<size_t> Find(const std::string& path) const = 0;
+  // Reads up to length bytes at offset into buffer; returns the bytes read (0 at or past the end).
+  virtual Expected<size_t> Read(size_t file, uint64_t offset, size_t length,
+                                char* buffer) const = 0;
+  // Runs every request, up to `parallel` at once, and calls done once for each as it completes
+  // (in completion order, from the worker threads, never two at once). Returns when all are done.
+  virtual void ReadBatch(std::span<const ReadRequest> requests,
+                         const std::function<void(const ReadResult&)>& done,
+                         int parallel = 16) const = 0;
+  virtual DatasetStats stats() const = 0;
+};
+
+class Client {
+ public:
+  virtual ~Client() = default;
+  // mountpoint: where a Cairn file system is mounted (its daemon must be running).
+  static Expected<std::unique_ptr<Client>> Open(const std::string& mountpoint);
+  // dir: a directory relative to the mount point ("" for the whole mount).
+  virtual Expected<std::unique_ptr<Dataset>> OpenDataset(const std::string& dir) = 0;
+};
+
+}  // namespace cairn

@@ -1,0 +1,297 @@
+// libcairn (include/cairn/client.h): the dataset index from the daemon, file bytes straight from
+// the segment files, checked chunk by chunk.
+#include "cairn/client.h"
+
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstring>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+
+#include "common/checksum.h"
+#include "common/status.h"
+#include "data/segment_store.h"
+#include "meta/schema.h"
+#include "server/admin_client.h"
+
+namespace cairn {
+namespace {
+
+Error FromStatus(const Status& st) { return {ToErrno(st.code()), st.ToString()}; }
+std::unexpected<Error> Fail(int code, std::string message) {
+  return std::unexpected(Error{code, std::move(message)});
+}
+
+struct IndexedFile {
+  bool mount_only = false;
+  std::string inline_data;
+  std::vector<meta::Extent> extents;  // by file offset
+};
+
+int FromHex(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  return -1;
+}
+
+class DatasetImpl final : public Dataset {
+ public:
+  DatasetImpl(std::string data_dir, std::string root, bool local_segments)
+      : data_dir_(std::move(data_dir)), root_(std::move(root)), local_(local_segments) {}
+  ~DatasetImpl() override {
+    for (auto& [id, fd] : fds_) {
+      if (fd >= 0) ::close(fd);
+    }
+  }
+
+  // Reads the daemon's reply (server/daemon.cc, "dataset_index").
+  Status Load(const nlohmann::json& files) {
+    infos_.reserve(files.size());
+    index_.reserve(files.size());
+    try {
+      for (const auto& f : files) {
+        FileInfo info{f.at(0).get<std::string>(), f.at(1).get<uint64_t>(), f.at(2).get<uint64_t>()};
+        IndexedFile x;
+        x.mount_only = f.at(3).get<bool>();
+        const std::string hex = f.at(4).get<std::string>();
+        if (hex.size() % 2) throw std::invalid_argument("odd inline hex");
+        for (size_t i = 0; i < hex.size(); i += 2) {
+          int hi = FromHex(hex[i]), lo = FromHex(hex[i + 1]);
+          if (hi < 0 || lo < 0) throw std::invalid_argument("bad inline hex");
+          x.inline_data.push_back(static_cast<char>(hi << 4 | lo));
+        }
+        for (const auto& e : f.at(5)) {
+          meta::Extent ext;
+          ext.file_offset = e.at(0).get<uint64_t>();
+          ext.segment_id = e.at(1).get<uint64_t>();
+          ext.blob_offset = e.at(2).get<uint64_t>();
+          ext.blob_length = e.at(3).get<uint32_t>();
+          ext.skip = e.at(4).get<uint32_t>();
+          ext.length = e.at(5).get<uint32_t>();
+          ext.crcs = e.at(6).get<std::vector<uint32_t>>();
+          const uint64_t chunks = (ext.blob_length + meta::kChunkSize - 1) / meta::kChunkSize;
+          if (ext.crcs.size() != chunks ||
+              static_cast<uint64_t>(ext.skip) + ext.length > ext.blob_length) {
+            throw std::invalid_argument("inconsistent extent");
+          }
+          x.extents.push_back(std::move(ext));
+        }
+        std::sort(x.extents.begin(), x.extents.end(),
+                  [](const auto& a, const auto& b) { return a.file_offset < b.file_offset; });
+        by_path_.emplace(info.path, infos_.size());
+        infos_.push_back(std::move(info));
+        index_.push_back(std::move(x));
+      }
+    } catch (const std::exception& e) {
+      return Status(Code::kCorruption, fmt::format("the daemon's dataset index: {}", e.what()));
+    }
+    return Status::Ok();
+  }
+
+  size_t size() const override { return infos_.size(); }
+  const FileInfo& file(size_t index) const override { return infos_.at(index); }
+  Expected<size_t> Find(const std::string& path) const override {
+    auto it = by_path_.find(path);
+    if (it == by_path_.end()) return Fail(ENOENT, path + " is not in the dataset");
+    return it->second;
+  }
+  DatasetStats stats() const override { return {direct_.load(), inline_.load(), mount_.load()}; }
+
+  Expected<size_t> Read(size_t file, uint64_t offset, size_t length, char* buffer) const override {
+    if (file >= infos_.size()) return Fail(EINVAL, fmt::format("no file {} in the dataset", file));
+    const FileInfo& info = infos_[file];
+    const IndexedFile& x = index_[file];
+    if (offset >= info.size || length == 0) return size_t{0};
+    const size_t n = static_cast<size_t>(std::min<uint64_t>(length, info.size - offset));
+    if (!x.inline_data.empty()) {
+      std::memcpy(buffer, x.inline_data.data() + offset, n);
+      inline_ += n;
+      return n;
+    }
+    if (x.mount_only || !local_) return ReadThroughMount(info, offset, n, buffer);
+    // Holes read as zeros; every extent in the range fills its part.
+    std::memset(buffer, 0, n);
+    const uint64_t end = offset + n;
+    auto it =
+        std::upper_bound(x.extents.begin(), x.extents.end(), offset,
+                         [](uint64_t off, const meta::Extent& e) { return off < e.file_offset; });
+    if (it != x.extents.begin()) --it;
+    for (; it != x.extents.end() && it->file_offset < end; ++it) {
+      const meta::Extent& e = *it;
+      if (e.end() <= offset) continue;
+      const uint64_t from = std::max(offset, e.file_offset);
+      const uint64_t to = std::min(end, e.end());
+      Status st = ReadExtent(e, static_cast<uint32_t>(from - e.file_offset),
+                             static_cast<uint32_t>(to - from), buffer + (from - offset));
+      if (st.code() == Code::kNotFound) {
+        // The segment is not a file here (evicted to the object store): the mount reads it.
+        return ReadThroughMount(info, offset, n, buffer);
+      }
+      if (!st.ok()) {
+        return Fail(ToErrno(st.code()), fmt::format("{}: {}", info.path, st.ToString()));
+      }
+    }
+    direct_ += n;
+    return n;
+  }
+
+  void ReadBatch(std::span<const ReadRequest> requests,
+                 const std::function<void(const ReadResult&)>& done, int parallel) const override {
+    std::atomic<size_t> next{0};
+    std::mutex done_mu;
+    auto work = [&] {
+      for (size_t i = next++; i < requests.size(); i = next++) {
+        const ReadRequest& r = requests[i];
+        ReadResult result{i, Read(r.file, r.offset, r.length, r.buffer)};
+        std::lock_guard lock(done_mu);
+        done(result);
+      }
+    };
+    const size_t threads =
+        std::min<size_t>(requests.size(), static_cast<size_t>(std::max(1, parallel)));
+    std::vector<std::thread> pool;
+    for (size_t t = 1; t < threads; ++t) pool.emplace_back(work);
+    work();
+    for (auto& t : pool) t.join();
+  }
+
+ private:
+  // The segment's file, opened once; -1 (kNotFound) when it is not in the data directory.
+  Result<int> SegmentFd(uint64_t id) const {
+    std::lock_guard lock(fds_mu_);
+    auto it = fds_.find(id);
+    if (it != fds_.end()) {
+      if (it->second < 0) return Err(Code::kNotFound);
+      return it->second;
+    }
+    const std::string path = data::SegmentStore::SegmentPath(data_dir_, id);
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0 && errno != ENOENT) return Err(ErrnoStatus("open " + path));
+    fds_[id] = fd;
+    if (fd < 0) return Err(Code::kNotFound);
+    return fd;
+  }
+
+  // As data::SegmentStore::Read: the whole chunks around the window, each checked.
+  Status ReadExtent(const meta::Extent& e, uint32_t from, uint32_t n, char* out) const {
+    CAIRN_ASSIGN_OR_RETURN(int fd, SegmentFd(e.segment_id));
+    const uint64_t begin = static_cast<uint64_t>(e.skip) + from;
+    const uint64_t end = begin + n;
+    const uint64_t first_chunk = begin / meta::kChunkSize;
+    const uint64_t last_chunk = (end - 1) / meta::kChunkSize;
+    const uint64_t read_begin = first_chunk * meta::kChunkSize;
+    const uint64_t read_end =
+        std::min<uint64_t>(e.blob_length, (last_chunk + 1) * meta::kChunkSize);
+    const size_t read_len = read_end - read_begin;
+    thread_local std::vector<char> scratch;
+    const bool direct = begin == read_begin && end == read_end;
+    char* buf = out;
+    if (!direct) {
+      if (scratch.size() < read_len) scratch.resize(read_len);
+      buf = scratch.data();
+    }
+    size_t got = 0;
+    while (got < read_len) {
+      ssize_t r = ::pread(fd, buf + got, read_len - got,
+                          static_cast<off_t>(e.blob_offset + read_begin + got));
+      if (r < 0 && errno == EINTR) continue;
+      if (r < 0) return ErrnoStatus(fmt::format("read segment {}", e.segment_id));
+      if (r == 0) break;
+      got += static_cast<size_t>(r);
+    }
+    if (got != read_len) {
+      return Status(Code::kCorruption, fmt::format("segment {} is truncated at offset {}",
+                                                   e.segment_id, e.blob_offset + read_begin + got));
+    }
+    for (uint64_t c = first_chunk; c <= last_chunk; ++c) {
+      const uint64_t off = c * meta::kChunkSize - read_begin;
+      const size_t len = std::min<uint64_t>(meta::kChunkSize, e.blob_length - c * meta::kChunkSize);
+      if (Crc32c(buf + off, len) != e.crcs[c]) {
+        return Status(Code::kCorruption,
+                      fmt::format("checksum mismatch in segment {} at offset {}", e.segment_id,
+                                  e.blob_offset + c * meta::kChunkSize));
+      }
+    }
+    if (!direct) std::memcpy(out, buf + (begin - read_begin), n);
+    return Status::Ok();
+  }
+
+  Expected<size_t> ReadThroughMount(const FileInfo& info, uint64_t offset, size_t n,
+                                    char* buffer) const {
+    const std::string path = root_ + "/" + info.path;
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return Fail(errno, fmt::format("open {}: {}", path, std::strerror(errno)));
+    size_t got = 0;
+    while (got < n) {
+      ssize_t r = ::pread(fd, buffer + got, n - got, static_cast<off_t>(offset + got));
+      if (r < 0 && errno == EINTR) continue;
+      if (r < 0) {
+        int e = errno;
+        ::close(fd);
+        return Fail(e, fmt::format("read {}: {}", path, std::strerror(e)));
+      }
+      if (r == 0) break;
+      got += static_cast<size_t>(r);
+    }
+    ::close(fd);
+    mount_ += got;
+    return got;
+  }
+
+  const std::string data_dir_;
+  const std::string root_;  // the dataset's directory under the mount point
+  const bool local_;
+  std::vector<FileInfo> infos_;
+  std::vector<IndexedFile> index_;
+  std::unordered_map<std::string, size_t> by_path_;
+  mutable std::mutex fds_mu_;
+  mutable std::unordered_map<uint64_t, int> fds_;  // GUARDED_BY(fds_mu_)
+  mutable std::atomic<uint64_t> direct_{0}, inline_{0}, mount_{0};
+};
+
+class ClientImpl final : public Client {
+ public:
+  ClientImpl(std::string mountpoint, std::string data_dir)
+      : mountpoint_(std::move(mountpoint)), data_dir_(std::move(data_dir)) {}
+
+  Expected<std::unique_ptr<Dataset>> OpenDataset(const std::string& dir) override {
+    auto reply = server::AdminCall(data_dir_, {{"op", "dataset_index"}, {"dir", dir}});
+    if (!reply) {
+      return Fail(ToErrno(reply.error().code()),
+                  fmt::format("dataset '{}': {}", dir, reply.error().message()));
+    }
+    if (!reply->value("ok", false)) {
+      return Fail(EIO, fmt::format("dataset {}: {}", dir, reply->value("error", "?")));
+    }
+    std::string root = mountpoint_;
+    if (!dir.empty()) root += "/" + dir;
+    auto ds = std::make_unique<DatasetImpl>(data_dir_, root, reply->value("local_segments", false));
+    if (Status st = ds->Load((*reply)["files"]); !st.ok()) {
+      return std::unexpected(FromStatus(st));
+    }
+    return std::unique_ptr<Dataset>(std::move(ds));
+  }
+
+ private:
+  const std::string mountpoint_;
+  const std::string data_dir_;
+};
+
+}  // namespace
+
+Expected<std::unique_ptr<Client>> Client::Open(const std::string& mountpoint) {
+  auto data_dir = server::DataDirOfMount(mountpoint);
+  if (!data_dir) return std::unexpected(FromStatus(data_dir.error()));
+  auto ping = server::AdminCall(*data_dir, {{"op", "ping"}});
+  if (!ping) return std::unexpected(FromStatus(ping.error()));
+  std::string mp = mountpoint;
+  while (mp.size() > 1 && mp.back() == '/') mp.pop_back();
+  return std::unique_ptr<Client>(new ClientImpl(mp, *data_dir));
+}
+
+}  // namespace cairn

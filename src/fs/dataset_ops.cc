@@ -1,0 +1,75 @@
+// FileSystem: the index of a tree that the native client reads from (include/cairn/client.h).
+#include <dirent.h>
+#include <fmt/format.h>
+
+#include "fs/file_system.h"
+
+namespace cairn::fs {
+
+Result<std::vector<FileSystem::IndexedFile>> FileSystem::IndexTree(std::string_view dir) {
+  // The directory: walk its path from the root.
+  uint64_t top = meta::kRootIno;
+  size_t pos = 0;
+  while (pos < dir.size()) {
+    size_t slash = dir.find('/', pos);
+    if (slash == std::string_view::npos) slash = dir.size();
+    const std::string_view name = dir.substr(pos, slash - pos);
+    pos = slash + 1;
+    if (name.empty() || name == ".") continue;
+    if (name == "..") return Err(Code::kInvalid, "a dataset path may not contain '..'");
+    auto d = meta_->GetDentry(top, name);
+    if (!d) {
+      if (d.error().code() != Code::kNotFound) return Err(d.error());
+      return Err(Code::kNotFound, fmt::format("{}: no such directory", dir));
+    }
+    if (d->type != DT_DIR) return Err(Code::kNotDir, fmt::format("{} is not a directory", dir));
+    top = d->ino;
+  }
+  std::vector<IndexedFile> out;
+  struct Pending {
+    uint64_t ino;
+    std::string prefix;
+  };
+  std::vector<Pending> stack = {{top, ""}};
+  while (!stack.empty()) {
+    Pending at = std::move(stack.back());
+    stack.pop_back();
+    std::vector<Pending> subdirs;
+    std::string after;
+    for (;;) {
+      CAIRN_ASSIGN_OR_RETURN(auto page, meta_->ListDir(at.ino, after, 4096));
+      for (auto& [name, d] : page) {
+        std::string path = at.prefix + name;
+        if (d.type == DT_DIR) {
+          subdirs.push_back({d.ino, path + "/"});
+          continue;
+        }
+        if (d.type != DT_REG) continue;
+        auto inode = meta_->GetInode(d.ino);
+        if (!inode) {
+          if (inode.error().code() == Code::kNotFound) continue;  // removed meanwhile
+          return Err(inode.error());
+        }
+        IndexedFile f;
+        f.path = std::move(path);
+        f.ino = inode->ino;
+        f.size = inode->size;
+        if (inode->is_remote) {
+          f.mount_only = true;
+        } else if (inode->is_inline) {
+          f.inline_data = inode->inline_data;
+        } else {
+          CAIRN_ASSIGN_OR_RETURN(f.extents, meta_->GetExtents(inode->ino, 0, UINT64_MAX));
+        }
+        out.push_back(std::move(f));
+      }
+      if (page.size() < 4096) break;
+      after = page.back().first;
+    }
+    // Depth first, in name order: push the subdirectories last to first.
+    for (auto it = subdirs.rbegin(); it != subdirs.rend(); ++it) stack.push_back(std::move(*it));
+  }
+  return out;
+}
+
+}  // namespace cairn::fs

@@ -1,0 +1,226 @@
+// libcairn (include/cairn/client.h) against a real mount: every byte it reads equals what the
+// mount reads, in whole files, random ranges and batches; holes, inline files, overwritten
+// ranges and files spanning segments; errors for bad input; and a damaged segment gives an error,
+// never data. Also runs on a cluster file system (CAIRN_TEST_CLUSTER_ENV), where the client reads
+// through the mount.
+#include <cairn/client.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <map>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "mount_fixture.h"
+
+namespace cairn::integration {
+namespace {
+
+constexpr size_t kKiB = 1024;
+constexpr size_t kMiB = 1024 * kKiB;
+
+bool OnCluster() {
+  const char* env = ::getenv("CAIRN_TEST_CLUSTER_ENV");
+  return env && *env;
+}
+
+class NativeClientTest : public MountedTest {
+ protected:
+  // Files of every shape, written through the mount: name -> content.
+  std::map<std::string, std::string> WriteSet() {
+    std::map<std::string, std::string> set;
+    auto put = [&](const std::string& name, std::string content) {
+      EXPECT_EQ(WriteFile(Path(name), content), 0) << name;
+      set[name] = std::move(content);
+    };
+    EXPECT_EQ(::mkdir(Path("d1").c_str(), 0755), 0);
+    EXPECT_EQ(::mkdir(Path("d1/d2").c_str(), 0755), 0);
+    put("empty", "");
+    put("tiny", "a small file, kept inline in the metadata");
+    put("edge", PatternBytes(1, 4 * kKiB + 1));
+    put("sample", PatternBytes(2, 115 * kKiB));
+    put("big", PatternBytes(3, 3 * kMiB + 123));
+    put("d1/a", PatternBytes(4, 70 * kKiB));
+    put("d1/d2/b", PatternBytes(5, 200 * kKiB + 7));
+    // A hole between two written ranges.
+    {
+      int fd = ::open(Path("sparse").c_str(), O_CREAT | O_WRONLY, 0644);
+      EXPECT_GE(fd, 0);
+      const std::string head = PatternBytes(6, 10000), tail = PatternBytes(7, 5000);
+      EXPECT_EQ(::pwrite(fd, head.data(), head.size(), 0), static_cast<ssize_t>(head.size()));
+      EXPECT_EQ(::pwrite(fd, tail.data(), tail.size(), 2 * kMiB + 5),
+                static_cast<ssize_t>(tail.size()));
+      ::close(fd);
+      std::string all(2 * kMiB + 5 + tail.size(), '\0');
+      all.replace(0, head.size(), head);
+      all.replace(2 * kMiB + 5, tail.size(), tail);
+      set["sparse"] = all;
+    }
+    // A range overwritten at an unaligned offset: two extents of different ages.
+    {
+      std::string base = PatternBytes(8, 300 * kKiB);
+      EXPECT_EQ(WriteFile(Path("over"), base), 0);
+      const std::string patch = PatternBytes(9, 50 * kKiB);
+      int fd = ::open(Path("over").c_str(), O_WRONLY);
+      EXPECT_GE(fd, 0);
+      EXPECT_EQ(::pwrite(fd, patch.data(), patch.size(), 100001),
+                static_cast<ssize_t>(patch.size()));
+      ::close(fd);
+      base.replace(100001, patch.size(), patch);
+      set["over"] = base;
+    }
+    return set;
+  }
+};
+
+TEST_F(NativeClientTest, ReadsEveryByteAsTheMountDoes) {
+  const auto set = WriteSet();
+  auto client = Client::Open(mount_->mountpoint());
+  ASSERT_TRUE(client) << client.error().message;
+  auto ds = (*client)->OpenDataset("");
+  ASSERT_TRUE(ds) << ds.error().message;
+  Dataset& d = **ds;
+  ASSERT_EQ(d.size(), set.size());
+  for (const auto& [name, content] : set) {
+    // The mount reads the same bytes (the reference the client must equal).
+    ASSERT_TRUE(FileHasContent(Path(name), content)) << name;
+    auto i = d.Find(name);
+    ASSERT_TRUE(i) << name;
+    EXPECT_EQ(d.file(*i).size, content.size()) << name;
+    std::string buf(content.size() + 10, 'x');
+    auto n = d.Read(*i, 0, buf.size(), buf.data());
+    ASSERT_TRUE(n) << name << ": " << n.error().message;
+    EXPECT_EQ(*n, content.size()) << name;
+    EXPECT_TRUE(buf.substr(0, content.size()) == content) << name;
+    // Past the end: nothing.
+    auto past = d.Read(*i, content.size() + 1, 10, buf.data());
+    ASSERT_TRUE(past);
+    EXPECT_EQ(*past, 0u);
+  }
+  // Random ranges, compared with the content.
+  std::mt19937_64 rng(7);
+  std::vector<std::string> names;
+  for (const auto& [name, content] : set) {
+    if (!content.empty()) names.push_back(name);
+  }
+  for (int k = 0; k < 400; ++k) {
+    const std::string& name = names[rng() % names.size()];
+    const std::string& content = set.at(name);
+    const uint64_t off = rng() % content.size();
+    const size_t len = 1 + rng() % std::min<size_t>(content.size(), 300 * kKiB);
+    std::string buf(len, 'x');
+    auto n = d.Read(*d.Find(name), off, len, buf.data());
+    ASSERT_TRUE(n) << name << " @" << off << "+" << len << ": " << n.error().message;
+    const size_t want = std::min<size_t>(len, content.size() - off);
+    ASSERT_EQ(*n, want) << name;
+    ASSERT_TRUE(buf.substr(0, want) == content.substr(off, want))
+        << name << " @" << off << "+" << len;
+  }
+  // One batch of every file, whole.
+  std::vector<std::string> bufs;
+  std::vector<ReadRequest> reqs;
+  for (size_t i = 0; i < d.size(); ++i) bufs.emplace_back(d.file(i).size, 'x');
+  for (size_t i = 0; i < d.size(); ++i) reqs.push_back({i, 0, bufs[i].size(), bufs[i].data()});
+  size_t done = 0;
+  d.ReadBatch(reqs, [&](const ReadResult& r) {
+    ++done;
+    ASSERT_TRUE(r.bytes) << r.bytes.error().message;
+    EXPECT_EQ(*r.bytes, reqs[r.request].length);
+  });
+  EXPECT_EQ(done, d.size());
+  for (size_t i = 0; i < d.size(); ++i) {
+    EXPECT_TRUE(bufs[i] == set.at(d.file(i).path)) << d.file(i).path;
+  }
+  const DatasetStats st = d.stats();
+  if (OnCluster()) {
+    EXPECT_GT(st.mount_bytes, 0u);  // a cluster's segments are in the pool: through the mount
+  } else {
+    EXPECT_GT(st.direct_bytes, 0u);
+    EXPECT_EQ(st.mount_bytes, 0u);  // every segment is a file of the data directory
+  }
+  EXPECT_GT(st.inline_bytes, 0u);
+
+  // A subdirectory: paths relative to it, in the documented order.
+  auto sub = (*client)->OpenDataset("d1");
+  ASSERT_TRUE(sub) << sub.error().message;
+  ASSERT_EQ((*sub)->size(), 2u);
+  EXPECT_EQ((*sub)->file(0).path, "a");
+  EXPECT_EQ((*sub)->file(1).path, "d2/b");
+}
+
+TEST_F(NativeClientTest, BadInputGetsClearErrors) {
+  ASSERT_EQ(WriteFile(Path("f"), "x"), 0);
+  auto none = Client::Open("/");
+  ASSERT_FALSE(none);
+  EXPECT_FALSE(none.error().message.empty());
+  auto client = Client::Open(mount_->mountpoint() + "/");
+  ASSERT_TRUE(client) << client.error().message;
+  auto missing = (*client)->OpenDataset("nope");
+  ASSERT_FALSE(missing);
+  EXPECT_NE(missing.error().message.find("nope"), std::string::npos) << missing.error().message;
+  auto file = (*client)->OpenDataset("f");
+  ASSERT_FALSE(file);
+  EXPECT_NE(file.error().message.find("not a directory"), std::string::npos)
+      << file.error().message;
+  auto up = (*client)->OpenDataset("../x");
+  ASSERT_FALSE(up);
+  auto ds = (*client)->OpenDataset("");
+  ASSERT_TRUE(ds);
+  char c;
+  auto out = (*ds)->Read(99, 0, 1, &c);
+  ASSERT_FALSE(out);
+  EXPECT_EQ(out.error().code, EINVAL);
+  EXPECT_EQ((*ds)->Find("g").error().code, ENOENT);
+}
+
+TEST_F(NativeClientTest, ADamagedSegmentIsAnErrorNeverData) {
+  if (OnCluster()) GTEST_SKIP() << "a cluster's segments are RADOS objects, read through the mount";
+  const auto set = WriteSet();
+  auto client = Client::Open(mount_->mountpoint());
+  ASSERT_TRUE(client) << client.error().message;
+  auto ds = (*client)->OpenDataset("");
+  ASSERT_TRUE(ds) << ds.error().message;
+  // One byte flipped in every segment file, past its header.
+  const std::string segs = mount_->data_dir() + "/segments";
+  DIR* dir = ::opendir(segs.c_str());
+  ASSERT_NE(dir, nullptr);
+  int damaged = 0;
+  while (struct dirent* e = ::readdir(dir)) {
+    std::string n = e->d_name;
+    if (n.size() < 4 || n.substr(n.size() - 4) != ".seg") continue;
+    const std::string path = segs + "/" + n;
+    int fd = ::open(path.c_str(), O_RDWR);
+    ASSERT_GE(fd, 0) << path;
+    char b;
+    if (::pread(fd, &b, 1, 5000) == 1) {
+      b ^= 0x5a;
+      ASSERT_EQ(::pwrite(fd, &b, 1, 5000), 1);
+      ++damaged;
+    }
+    ::close(fd);
+  }
+  ::closedir(dir);
+  ASSERT_GT(damaged, 0);
+  int errors = 0;
+  for (size_t i = 0; i < (*ds)->size(); ++i) {
+    const std::string& content = set.at((*ds)->file(i).path);
+    std::string buf(content.size(), 'x');
+    auto n = (*ds)->Read(i, 0, buf.size(), buf.data());
+    if (!n) {
+      EXPECT_EQ(n.error().code, EIO) << n.error().message;
+      EXPECT_NE(n.error().message.find("checksum"), std::string::npos) << n.error().message;
+      ++errors;
+      continue;
+    }
+    EXPECT_TRUE(buf == content) << (*ds)->file(i).path << " read damaged bytes as data";
+  }
+  EXPECT_GT(errors, 0);
+}
+
+}  // namespace
+}  // namespace cairn::integration
