@@ -9,6 +9,9 @@
 //   list        4 threads readdir every directory and check the entry count.
 //   epoch       drop the page cache, then 16 threads read every file whole in a shuffled order,
 //               check the size and spot-check the content.
+//   native-epoch  the same epoch through Cairn's native client (include/cairn/client.h) on the
+//               Cairn mount --mount that holds --root: the dataset index is taken first (its
+//               time is the "native-index" line), then the page cache dropped and the files read.
 //   checkpoint  write one large file with 1 MiB writes and fsync; drop the page cache; read it
 //               back with 1 MiB reads and check all of its content; drop the page cache again and
 //               read it with 16 threads, each its own range. Then 8 threads each write and fsync
@@ -22,6 +25,7 @@
 // The program exits 1 if any I/O error, size mismatch or content mismatch was seen, 2 on bad
 // usage.
 
+#include <cairn/client.h>
 #include <dirent.h>
 #include <fcntl.h>
 #include <fmt/core.h>
@@ -411,6 +415,7 @@ struct Options {
   int checkpoint_readers = 16;
   std::vector<std::string> workloads;
   bool json = false;
+  std::string mount;  // native-epoch: the Cairn mount point that holds root
 };
 
 class Bench {
@@ -545,6 +550,73 @@ class Bench {
     result.bytes = bytes.load();
     result.errors = errors_.total() - errors_before;
     return result;
+  }
+
+  // The index, then the epoch, through the native client.
+  std::vector<WorkloadResult> NativeEpoch() {
+    WorkloadResult index{.workload = "native-index", .files = data_.files(), .threads = 1};
+    WorkloadResult result{
+        .workload = "native-epoch", .files = data_.files(), .threads = options_.threads_read};
+    const uint64_t errors_before = errors_.total();
+    std::string mount = options_.mount;
+    while (mount.size() > 1 && mount.back() == '/') mount.pop_back();
+    if (root_.compare(0, mount.size() + 1, mount + "/") != 0) {
+      errors_.Add(ErrorLog::Kind::kIo, fmt::format("{} is not inside {}", root_, mount));
+      return {index, result};
+    }
+    const std::string dir = root_.substr(mount.size() + 1);
+    Stopwatch index_watch;
+    auto client = cairn::Client::Open(mount);
+    auto dataset =
+        client ? (*client)->OpenDataset(dir)
+               : cairn::Expected<std::unique_ptr<cairn::Dataset>>(std::unexpected(client.error()));
+    index.seconds = index_watch.Seconds();
+    if (!dataset) {
+      errors_.Add(ErrorLog::Kind::kIo, "native client: " + dataset.error().message);
+      return {index, result};
+    }
+    const cairn::Dataset& ds = **dataset;
+    std::vector<uint64_t> order(data_.files());
+    for (uint64_t i = 0; i < order.size(); ++i) order[i] = i;
+    SplitMix64 rng(Mix64(data_.seed() ^ kShuffleTag));
+    for (uint64_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[rng.Below(i)]);
+    // The dataset's index of each file, by its path under root.
+    std::vector<size_t> slot(data_.files());
+    for (uint64_t i = 0; i < slot.size(); ++i) {
+      const std::string rel = DataSet::FilePath("", i).substr(1);
+      auto found = ds.Find(rel);
+      if (!found) {
+        errors_.Add(ErrorLog::Kind::kIo, "native client: " + found.error().message);
+        return {index, result};
+      }
+      slot[i] = *found;
+    }
+    DropCaches();
+    std::atomic<uint64_t> bytes{0};
+    Stopwatch watch;
+    ParallelFor(options_.threads_read, order.size(), 1, [&](uint64_t position) {
+      thread_local Buffer buffer;
+      const uint64_t i = order[position];
+      const uint64_t size = data_.FileSize(i);
+      char* data = buffer.Reserve(size + 1);
+      auto n = ds.Read(slot[i], 0, size + 1, data);
+      const std::string path = DataSet::FilePath(root_, i);
+      if (!n) {
+        return errors_.Add(ErrorLog::Kind::kIo,
+                           fmt::format("native read {}: {}", path, n.error().message));
+      }
+      bytes.fetch_add(*n, std::memory_order_relaxed);
+      if (*n != size) {
+        return errors_.Add(
+            ErrorLog::Kind::kSize,
+            fmt::format("native read {}: got {} bytes, expected {}", path, *n, size));
+      }
+      SpotCheck(path, data_.ContentKey(i), data, size);
+    });
+    result.seconds = watch.Seconds();
+    result.bytes = bytes.load();
+    result.errors = errors_.total() - errors_before;
+    return {index, result};
   }
 
   // Returns, in order: one writer, one reader and --checkpoint-readers range readers of one file;
@@ -901,9 +973,9 @@ std::vector<std::string> SplitCommas(std::string_view text) {
 
 constexpr std::string_view kUsage = R"(usage:
   cairn_bench generate --root DIR --files N [--seed S] [--threads T] [--json]
-  cairn_bench run --root DIR --files N [--workloads create,stat,restat,list,epoch,checkpoint]
-                  [--seed S] [--threads T] [--threads-read R] [--checkpoint-size SIZE]
-                  [--checkpoint-writers W] [--checkpoint-readers R] [--json]
+  cairn_bench run --root DIR --files N [--workloads create,stat,restat,list,epoch,checkpoint,
+                  native-epoch] [--mount MNT] [--seed S] [--threads T] [--threads-read R]
+                  [--checkpoint-size SIZE] [--checkpoint-writers W] [--checkpoint-readers R] [--json]
 
   generate   creates the synthetic data set (the same as `run --workloads create`)
   run        runs the named workloads in order; all but `create` expect the data set to exist
@@ -911,7 +983,8 @@ constexpr std::string_view kUsage = R"(usage:
 
   --seed S              data set seed (default 42)
   --threads T           threads for create, stat and list (default 4)
-  --threads-read R      threads for epoch (default 16)
+  --threads-read R      threads for epoch and native-epoch (default 16)
+  --mount MNT           native-epoch: the Cairn mount point that holds --root
   --checkpoint-size S   size of the checkpoint file, e.g. 4GiB (default 4GiB); the shard
                         files of the sharded checkpoint add up to the same size
   --checkpoint-writers W  shard files written (and then read) in parallel (default 8)
@@ -976,6 +1049,8 @@ Options ParseOptions(int argc, char** argv) {
     } else if (flag == "--checkpoint-readers" && options.command == "run") {
       options.checkpoint_readers =
           static_cast<int>(std::clamp<uint64_t>(number(flag, value), 1, 1024));
+    } else if (flag == "--mount" && options.command == "run") {
+      options.mount = value;
     } else if (flag == "--workloads" && options.command == "run") {
       options.workloads = SplitCommas(value);
     } else {
@@ -987,8 +1062,11 @@ Options ParseOptions(int argc, char** argv) {
   if (options.files == 0) UsageError("--files must be at least 1");
   for (const std::string& name : options.workloads) {
     if (name != "create" && name != "stat" && name != "restat" && name != "list" &&
-        name != "epoch" && name != "checkpoint") {
+        name != "epoch" && name != "checkpoint" && name != "native-epoch") {
       UsageError(fmt::format("unknown workload '{}'", name));
+    }
+    if (name == "native-epoch" && options.mount.empty()) {
+      UsageError("native-epoch needs --mount (the Cairn mount point that holds --root)");
     }
   }
   return options;
@@ -1014,6 +1092,8 @@ int Main(int argc, char** argv) {
       record(bench.List());
     } else if (name == "epoch") {
       record(bench.Epoch());
+    } else if (name == "native-epoch") {
+      for (WorkloadResult& result : bench.NativeEpoch()) record(std::move(result));
     } else if (name == "checkpoint") {
       for (WorkloadResult& result : bench.Checkpoint()) record(std::move(result));
     }
