@@ -25,6 +25,7 @@
 #include <expected>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -61,6 +62,32 @@ struct ReadResult {
   Expected<size_t> bytes;
 };
 
+// A file read whole by an Epoch.
+struct Sample {
+  size_t file = 0;         // its index in the dataset
+  std::vector<char> data;  // its bytes
+};
+
+struct PrefetchOptions {
+  // Bytes read ahead and not yet taken by Next(), at most (a file larger than this is still
+  // read, alone).
+  uint64_t budget_bytes = 256ull << 20;
+  int threads = 8;  // reads in flight
+};
+
+// Order-aware prefetch: the files of an epoch in exactly the order given (the sampler's), read
+// ahead by background threads as far as the budget allows, handed out in that order.
+class Epoch {
+ public:
+  virtual ~Epoch() = default;  // stops the readers (reads in flight finish first)
+  // The next file in the order, read whole; nullopt after the last. Blocks until it is read. A
+  // failed read is returned in its place; the epoch goes on after it.
+  virtual Expected<std::optional<Sample>> Next() = 0;
+  // Files handed out so far, and the most bytes that were held read ahead at once.
+  virtual size_t position() const = 0;
+  virtual uint64_t peak_bytes() const = 0;
+};
+
 struct DatasetStats {
   uint64_t direct_bytes = 0;  // read from segment files by this process
   uint64_t inline_bytes = 0;  // returned from the index (small files kept in metadata)
@@ -85,6 +112,10 @@ class Dataset {
                          const std::function<void(const ReadResult&)>& done,
                          int parallel = 16) const = 0;
   virtual DatasetStats stats() const = 0;
+  // Starts reading `order` (indices into this dataset, repeats allowed) ahead. The dataset must
+  // outlive the epoch. EINVAL for an index out of range.
+  virtual Expected<std::unique_ptr<Epoch>> BeginEpoch(
+      std::vector<size_t> order, const PrefetchOptions& options = {}) const = 0;
 };
 
 class Client {

@@ -8,7 +8,9 @@
 
 #include <algorithm>
 #include <atomic>
+#include <condition_variable>
 #include <cstring>
+#include <map>
 #include <mutex>
 #include <thread>
 #include <unordered_map>
@@ -101,6 +103,8 @@ class DatasetImpl final : public Dataset {
     return it->second;
   }
   DatasetStats stats() const override { return {direct_.load(), inline_.load(), mount_.load()}; }
+  Expected<std::unique_ptr<Epoch>> BeginEpoch(std::vector<size_t> order,
+                                              const PrefetchOptions& options) const override;
 
   Expected<size_t> Read(size_t file, uint64_t offset, size_t length, char* buffer) const override {
     if (file >= infos_.size()) return Fail(EINVAL, fmt::format("no file {} in the dataset", file));
@@ -254,6 +258,97 @@ class DatasetImpl final : public Dataset {
   mutable std::atomic<uint64_t> direct_{0}, inline_{0}, mount_{0};
 };
 
+class EpochImpl final : public Epoch {
+ public:
+  EpochImpl(const Dataset* ds, std::vector<size_t> order, const PrefetchOptions& o)
+      : ds_(ds), order_(std::move(order)), budget_(o.budget_bytes) {
+    const int n = std::max(1, std::min<int>(o.threads, static_cast<int>(order_.size())));
+    for (int i = 0; i < n; ++i) readers_.emplace_back([this] { Run(); });
+  }
+  ~EpochImpl() override {
+    {
+      std::lock_guard lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    for (auto& t : readers_) t.join();
+  }
+
+  Expected<std::optional<Sample>> Next() override {
+    std::unique_lock lock(mu_);
+    if (next_out_ >= order_.size()) return std::optional<Sample>();
+    cv_.wait(lock, [&] { return ready_.count(next_out_) > 0; });
+    auto node = ready_.extract(next_out_);
+    ++next_out_;
+    Expected<Sample> got = std::move(node.mapped());
+    if (got) held_ -= got->data.size();
+    cv_.notify_all();  // room for more
+    if (!got) return std::unexpected(got.error());
+    return std::optional<Sample>(std::move(*got));
+  }
+  size_t position() const override {
+    std::lock_guard lock(mu_);
+    return next_out_;
+  }
+  uint64_t peak_bytes() const override {
+    std::lock_guard lock(mu_);
+    return peak_;
+  }
+
+ private:
+  void Run() {
+    for (;;) {
+      size_t pos;
+      uint64_t size;
+      {
+        std::unique_lock lock(mu_);
+        if (stop_ || next_in_ >= order_.size()) return;
+        pos = next_in_++;
+        size = ds_->file(order_[pos]).size;
+        // Wait for room, unless this is the file the reader waits for (it must come).
+        cv_.wait(lock, [&] { return stop_ || pos == next_out_ || held_ + size <= budget_; });
+        if (stop_) return;
+        held_ += size;
+        peak_ = std::max(peak_, held_);
+      }
+      Sample s{order_[pos], std::vector<char>(size)};
+      auto n = ds_->Read(s.file, 0, size, s.data.data());
+      Expected<Sample> out = std::move(s);
+      if (!n) {
+        out = std::unexpected(n.error());
+      } else {
+        out->data.resize(*n);
+      }
+      std::lock_guard lock(mu_);
+      const uint64_t kept = out ? out->data.size() : 0;
+      held_ -= size - kept;
+      ready_.emplace(pos, std::move(out));
+      cv_.notify_all();
+    }
+  }
+
+  const Dataset* const ds_;
+  const std::vector<size_t> order_;
+  const uint64_t budget_;
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  size_t next_in_ = 0;   // GUARDED_BY(mu_): the next position a reader takes
+  size_t next_out_ = 0;  // GUARDED_BY(mu_): the next position Next() hands out
+  uint64_t held_ = 0;    // GUARDED_BY(mu_): bytes reserved by reads in flight and read ahead
+  uint64_t peak_ = 0;    // GUARDED_BY(mu_)
+  bool stop_ = false;    // GUARDED_BY(mu_)
+  std::map<size_t, Expected<Sample>> ready_;  // GUARDED_BY(mu_)
+  std::vector<std::thread> readers_;
+};
+
+Expected<std::unique_ptr<Epoch>> StartEpoch(const Dataset* ds, std::vector<size_t> order,
+                                            const PrefetchOptions& options) {
+  for (size_t i : order) {
+    if (i >= ds->size()) return Fail(EINVAL, fmt::format("no file {} in the dataset", i));
+  }
+  return std::unique_ptr<Epoch>(new EpochImpl(ds, std::move(order), options));
+}
+
 class ClientImpl final : public Client {
  public:
   ClientImpl(std::string mountpoint, std::string data_dir)
@@ -281,6 +376,11 @@ class ClientImpl final : public Client {
   const std::string mountpoint_;
   const std::string data_dir_;
 };
+
+Expected<std::unique_ptr<Epoch>> DatasetImpl::BeginEpoch(std::vector<size_t> order,
+                                                         const PrefetchOptions& options) const {
+  return StartEpoch(this, std::move(order), options);
+}
 
 }  // namespace
 

@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <map>
 #include <random>
@@ -151,6 +152,53 @@ TEST_F(NativeClientTest, ReadsEveryByteAsTheMountDoes) {
   ASSERT_EQ((*sub)->size(), 2u);
   EXPECT_EQ((*sub)->file(0).path, "a");
   EXPECT_EQ((*sub)->file(1).path, "d2/b");
+}
+
+TEST_F(NativeClientTest, AnEpochHandsOutFilesInTheGivenOrderWithinItsBudget) {
+  const auto set = WriteSet();
+  auto client = Client::Open(mount_->mountpoint());
+  ASSERT_TRUE(client) << client.error().message;
+  auto ds = (*client)->OpenDataset("");
+  ASSERT_TRUE(ds) << ds.error().message;
+  Dataset& d = **ds;
+  // A shuffled order with every file three times.
+  std::vector<size_t> order;
+  for (int r = 0; r < 3; ++r) {
+    for (size_t i = 0; i < d.size(); ++i) order.push_back(i);
+  }
+  std::mt19937_64 rng(11);
+  std::shuffle(order.begin(), order.end(), rng);
+  uint64_t largest = 0;
+  for (size_t i = 0; i < d.size(); ++i) largest = std::max(largest, d.file(i).size);
+  PrefetchOptions o;
+  o.budget_bytes = 512 * kKiB;
+  o.threads = 4;
+  auto epoch = d.BeginEpoch(order, o);
+  ASSERT_TRUE(epoch) << epoch.error().message;
+  for (size_t k = 0; k < order.size(); ++k) {
+    auto s = (*epoch)->Next();
+    ASSERT_TRUE(s) << s.error().message;
+    ASSERT_TRUE(s->has_value()) << "ended early at " << k;
+    ASSERT_EQ((*s)->file, order[k]) << k;
+    const std::string& want = set.at(d.file(order[k]).path);
+    ASSERT_EQ((*s)->data.size(), want.size()) << k;
+    ASSERT_TRUE(std::string((*s)->data.begin(), (*s)->data.end()) == want) << k;
+  }
+  auto end = (*epoch)->Next();
+  ASSERT_TRUE(end);
+  EXPECT_FALSE(end->has_value());
+  EXPECT_EQ((*epoch)->position(), order.size());
+  // Past the budget only by the one file the reader waits for.
+  EXPECT_LE((*epoch)->peak_bytes(), o.budget_bytes + largest);
+  EXPECT_GT((*epoch)->peak_bytes(), 0u);
+  // Stopping early: the destructor waits for reads in flight.
+  auto early = d.BeginEpoch(order, o);
+  ASSERT_TRUE(early);
+  ASSERT_TRUE((*early)->Next());
+  early->reset();
+  auto bad = d.BeginEpoch({d.size()}, o);
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().code, EINVAL);
 }
 
 TEST_F(NativeClientTest, BadInputGetsClearErrors) {
