@@ -56,7 +56,8 @@ run() {  # run NAME ARGS...: cairn_bench run, JSON kept
 
 echo "== generating $files files on ext4 and on a Cairn mount" >&2
 "$bench" generate --root "$workdir/ext4" --files "$files" >/dev/null
-"$cairn" format "$workdir/data" >/dev/null
+# No uploads to the object tier during the runs: they would compete for the disk.
+"$cairn" format "$workdir/data" --tiering-delay 1h >/dev/null
 "$cairn" mount "$workdir/data" "$mnt" --metrics-address '' >/dev/null
 "$bench" generate --root "$mnt/set" --files "$files" >/dev/null
 echo "== ext4 epoch" >&2

@@ -13,7 +13,7 @@ packages=(
   awscli s3fs rclone iproute2 curl
   libpq-dev postgresql-15
   librados-dev ceph-mon ceph-osd ceph-mgr ceph-common
-  python3-dev pybind11-dev python3-numpy python3-torch
+  python3-dev pybind11-dev python3-numpy python3-torch python3-matplotlib
 )
 # The S3 tests run s3rver on Node.js: Debian's nodejs and npm, unless a node is already installed.
 if ! command -v node >/dev/null 2>&1; then

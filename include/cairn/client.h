@@ -65,7 +65,7 @@ struct ReadResult {
 // A file read whole by an Epoch.
 struct Sample {
   size_t file = 0;         // its index in the dataset
-  std::vector<char> data;  // its bytes
+  std::string data;  // its bytes
 };
 
 struct PrefetchOptions {

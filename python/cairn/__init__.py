@@ -9,7 +9,9 @@
         for batch in loader: ...
 
 Files are read by libcairn straight from Cairn's segments (every chunk checked), not through the
-kernel. With cairn.Sampler, each DataLoader worker knows the order of the batches it will be
+kernel. A sample is a read-only memoryview of the buffer it was read into (no copy): bytes(x)
+copies it; io.BytesIO(x), numpy.frombuffer(x) and torch.frombuffer(x) take it as it is. In a
+DataLoader worker, an untransformed sample is bytes (a memoryview does not pickle). With cairn.Sampler, each DataLoader worker knows the order of the batches it will be
 asked for and reads them ahead, in that order, within a memory budget (shuffle-aware prefetch).
 cairn.IterableDataset does the same without a sampler: it shuffles by seed and epoch and shards
 by rank and worker.
@@ -47,6 +49,16 @@ def find_mount(path):
     return mount, "" if rel == "." else rel
 
 
+def _sample(view, transform):
+    """What a dataset hands out: transform(view), or the view itself; in a DataLoader worker,
+    bytes (a memoryview cannot be pickled back to the main process)."""
+    if transform is not None:
+        return transform(view)
+    if torch is not None and _tud.get_worker_info() is not None:
+        return bytes(view)
+    return view
+
+
 def _permutation(n, seed, epoch, shuffle):
     """DistributedSampler's order of range(n) for (seed, epoch)."""
     if not shuffle:
@@ -59,7 +71,7 @@ def _permutation(n, seed, epoch, shuffle):
 class Dataset(_MapBase):
     """Map-style dataset over every regular file under root (a directory in a Cairn mount).
 
-    dataset[i] is the bytes of file i (or transform(bytes)); files are in the order of
+    dataset[i] is file i's bytes as a memoryview (or transform(view)); files are in the order of
     paths (directory by directory, names sorted). The native handle is opened lazily in each
     process, so the dataset pickles and survives DataLoader's fork.
     """
@@ -96,7 +108,7 @@ class Dataset(_MapBase):
         return len(self.paths)
 
     def _out(self, data):
-        return self.transform(data) if self.transform else data
+        return _sample(data, self.transform)
 
     def __getitem__(self, index):
         return self.__getitems__([index])[0]
@@ -228,6 +240,6 @@ class IterableDataset(_IterBase):
         epoch = native.begin_epoch(self.order(), self.prefetch_bytes, self.prefetch_threads)
         try:
             for _, data in epoch:
-                yield self.transform(data) if self.transform else data
+                yield _sample(data, self.transform)
         finally:
             epoch.close()

@@ -12,6 +12,7 @@
 #include <cstring>
 #include <map>
 #include <mutex>
+#include <set>
 #include <thread>
 #include <unordered_map>
 
@@ -92,6 +93,17 @@ class DatasetImpl final : public Dataset {
     } catch (const std::exception& e) {
       return Status(Code::kCorruption, fmt::format("the daemon's dataset index: {}", e.what()));
     }
+    // Every segment file opened now, not under the lock by the first reads of an epoch.
+    if (local_) {
+      std::set<uint64_t> ids;
+      for (const auto& x : index_) {
+        for (const auto& e : x.extents) ids.insert(e.segment_id);
+      }
+      for (uint64_t id : ids) {
+        auto fd = SegmentFd(id);
+        if (!fd && fd.error().code() != Code::kNotFound) return fd.error();
+      }
+    }
     return Status::Ok();
   }
 
@@ -118,9 +130,9 @@ class DatasetImpl final : public Dataset {
       return n;
     }
     if (x.mount_only || !local_) return ReadThroughMount(info, offset, n, buffer);
-    // Holes read as zeros; every extent in the range fills its part.
-    std::memset(buffer, 0, n);
+    // Every extent in the range fills its part; holes between them read as zeros.
     const uint64_t end = offset + n;
+    uint64_t filled = offset;
     auto it =
         std::upper_bound(x.extents.begin(), x.extents.end(), offset,
                          [](uint64_t off, const meta::Extent& e) { return off < e.file_offset; });
@@ -130,6 +142,8 @@ class DatasetImpl final : public Dataset {
       if (e.end() <= offset) continue;
       const uint64_t from = std::max(offset, e.file_offset);
       const uint64_t to = std::min(end, e.end());
+      if (from > filled) std::memset(buffer + (filled - offset), 0, from - filled);
+      filled = std::max(filled, to);
       Status st = ReadExtent(e, static_cast<uint32_t>(from - e.file_offset),
                              static_cast<uint32_t>(to - from), buffer + (from - offset));
       if (st.code() == Code::kNotFound) {
@@ -140,6 +154,7 @@ class DatasetImpl final : public Dataset {
         return Fail(ToErrno(st.code()), fmt::format("{}: {}", info.path, st.ToString()));
       }
     }
+    if (end > filled) std::memset(buffer + (filled - offset), 0, end - filled);
     direct_ += n;
     return n;
   }
@@ -311,14 +326,16 @@ class EpochImpl final : public Epoch {
         held_ += size;
         peak_ = std::max(peak_, held_);
       }
-      Sample s{order_[pos], std::vector<char>(size)};
-      auto n = ds_->Read(s.file, 0, size, s.data.data());
+      Sample s{order_[pos], {}};
+      Expected<size_t> n;
+      // Read into the string's own memory: no zero fill first (a sample's pages are touched
+      // once).
+      s.data.resize_and_overwrite(size, [&](char* buf, size_t len) {
+        n = ds_->Read(s.file, 0, len, buf);
+        return n ? *n : 0;
+      });
       Expected<Sample> out = std::move(s);
-      if (!n) {
-        out = std::unexpected(n.error());
-      } else {
-        out->data.resize(*n);
-      }
+      if (!n) out = std::unexpected(n.error());
       std::lock_guard lock(mu_);
       const uint64_t kept = out ? out->data.size() : 0;
       held_ -= size - kept;

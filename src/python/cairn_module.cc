@@ -1,5 +1,11 @@
 // cairn._cairn: the Python binding of libcairn (include/cairn/client.h), used by the `cairn`
 // package (python/cairn). Reads release the GIL; errors raise OSError(errno, message).
+//
+// A sample comes back as a read-only memoryview of the buffer libcairn read it into (no copy):
+// the reader threads touch its pages while reading, in parallel, instead of the consuming thread
+// copying every sample into fresh memory (on a 2-core VM that copy's page faults alone cost
+// ~0.7 ms a 112 KiB sample). bytes(view) copies; torch.frombuffer, numpy.frombuffer and
+// io.BytesIO take it as it is.
 #include <cairn/client.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
@@ -21,7 +27,22 @@ T Take(cairn::Expected<T> r) {
   return std::move(*r);
 }
 
-py::bytes Bytes(const std::vector<char>& v) { return py::bytes(v.data(), v.size()); }
+// Bytes read, owned by the memoryviews made of it.
+struct Blob {
+  std::string data;
+};
+
+py::object View(std::string data) {
+  py::object blob = py::cast(Blob{std::move(data)});
+  return py::reinterpret_steal<py::object>(PyMemoryView_FromObject(blob.ptr()));
+}
+
+// A string of n bytes whose contents the caller writes (no zero fill).
+std::string Uninitialized(size_t n) {
+  std::string s;
+  s.resize_and_overwrite(n, [](char*, size_t len) { return len; });
+  return s;
+}
 
 // A Dataset keeps its Client alive (the Python objects may go in any order).
 struct PyDataset {
@@ -34,24 +55,32 @@ struct PyEpoch {
   std::unique_ptr<cairn::Epoch> epoch;
 };
 
-py::bytes ReadWhole(const cairn::Dataset& ds, size_t i, uint64_t offset, int64_t length) {
+py::object ReadWhole(const cairn::Dataset& ds, size_t i, uint64_t offset, int64_t length) {
   if (i >= ds.size()) Raise({EINVAL, "index out of range"});
   const uint64_t size = ds.file(i).size;
   const uint64_t n = length < 0 ? (offset < size ? size - offset : 0) : length;
-  std::vector<char> buf(n);
+  std::string buf;
   cairn::Expected<size_t> got;
   {
     py::gil_scoped_release release;
-    got = ds.Read(i, offset, n, buf.data());
+    buf.resize_and_overwrite(n, [&](char* p, size_t len) {
+      got = ds.Read(i, offset, len, p);
+      return got ? *got : 0;
+    });
   }
-  buf.resize(Take(std::move(got)));
-  return Bytes(buf);
+  Take(std::move(got));
+  return View(std::move(buf));
 }
 
 }  // namespace
 
 PYBIND11_MODULE(_cairn, m) {
   m.doc() = "libcairn: the native read path of a Cairn mount";
+
+  py::class_<Blob>(m, "Blob", py::buffer_protocol()).def_buffer([](Blob& b) {
+    return py::buffer_info(b.data.data(), 1, py::format_descriptor<uint8_t>::format(), 1,
+                           {static_cast<py::ssize_t>(b.data.size())}, {1}, /*readonly=*/true);
+  });
 
   py::class_<PyDataset>(m, "Dataset")
       .def("__len__", [](const PyDataset& d) { return d.ds->size(); })
@@ -74,11 +103,11 @@ PYBIND11_MODULE(_cairn, m) {
       .def(
           "read_many",
           [](const PyDataset& d, const std::vector<size_t>& indices, int parallel) {
-            std::vector<std::vector<char>> bufs(indices.size());
+            std::vector<std::string> bufs(indices.size());
             std::vector<cairn::ReadRequest> reqs(indices.size());
             for (size_t k = 0; k < indices.size(); ++k) {
               if (indices[k] >= d.ds->size()) Raise({EINVAL, "index out of range"});
-              bufs[k].resize(d.ds->file(indices[k]).size);
+              bufs[k] = Uninitialized(d.ds->file(indices[k]).size);
               reqs[k] = {indices[k], 0, bufs[k].size(), bufs[k].data()};
             }
             cairn::Error failed;
@@ -97,7 +126,7 @@ PYBIND11_MODULE(_cairn, m) {
             }
             if (failed.code != 0) Raise(failed);
             py::list out;
-            for (const auto& b : bufs) out.append(Bytes(b));
+            for (auto& b : bufs) out.append(View(std::move(b)));
             return out;
           },
           py::arg("indices"), py::arg("parallel") = 16)
@@ -131,7 +160,7 @@ PYBIND11_MODULE(_cairn, m) {
              }
              auto sample = Take(std::move(s));
              if (!sample) throw py::stop_iteration();
-             return py::make_tuple(sample->file, Bytes(sample->data));
+             return py::make_tuple(sample->file, View(std::move(sample->data)));
            })
       .def_property_readonly("position", [](const PyEpoch& e) { return e.epoch->position(); })
       .def_property_readonly("peak_bytes", [](const PyEpoch& e) { return e.epoch->peak_bytes(); })

@@ -182,7 +182,7 @@ TEST_F(NativeClientTest, AnEpochHandsOutFilesInTheGivenOrderWithinItsBudget) {
     ASSERT_EQ((*s)->file, order[k]) << k;
     const std::string& want = set.at(d.file(order[k]).path);
     ASSERT_EQ((*s)->data.size(), want.size()) << k;
-    ASSERT_TRUE(std::string((*s)->data.begin(), (*s)->data.end()) == want) << k;
+    ASSERT_TRUE((*s)->data == want) << k;
   }
   auto end = (*epoch)->Next();
   ASSERT_TRUE(end);
