@@ -64,7 +64,7 @@ struct ReadResult {
 
 // A file read whole by an Epoch.
 struct Sample {
-  size_t file = 0;         // its index in the dataset
+  size_t file = 0;   // its index in the dataset
   std::string data;  // its bytes
 };
 
@@ -123,7 +123,9 @@ class Client {
   virtual ~Client() = default;
   // mountpoint: where a Cairn file system is mounted (its daemon must be running).
   static Expected<std::unique_ptr<Client>> Open(const std::string& mountpoint);
-  // dir: a directory relative to the mount point ("" for the whole mount).
+  // dir: a directory relative to the mount point ("" for the whole mount; ".snapshots/NAME/..."
+  // for a snapshot's tree). Files written through this host's mount before the call are in it
+  // (the mount is synced first).
   virtual Expected<std::unique_ptr<Dataset>> OpenDataset(const std::string& dir) = 0;
 };
 

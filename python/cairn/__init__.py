@@ -15,8 +15,15 @@ DataLoader worker, an untransformed sample is bytes (a memoryview does not pickl
 asked for and reads them ahead, in that order, within a memory budget (shuffle-aware prefetch).
 cairn.IterableDataset does the same without a sampler: it shuffles by seed and epoch and shards
 by rank and worker.
+
+Snapshot-pinned runs: cairn.Dataset("/mnt/train/imagenet@before-cleanup") reads the tree as the
+snapshot holds it (cairn snap create /mnt/train before-cleanup), whatever the live tree does
+since. ds.record(sampler) says what the run read (snapshot, files, seed, ...);
+cairn.Dataset.reproduce(record) gives a dataset and sampler that yield the same samples in the
+same order.
 """
 
+import hashlib
 import multiprocessing
 import os
 
@@ -47,6 +54,14 @@ def find_mount(path):
         mount = os.path.dirname(mount)
     rel = os.path.relpath(path, mount)
     return mount, "" if rel == "." else rel
+
+
+def _split_snapshot(root):
+    """'DIR@SNAPSHOT' -> (DIR, SNAPSHOT); a path that exists as written has no snapshot."""
+    if "@" in os.path.basename(root) and not os.path.exists(root):
+        path, name = root.rsplit("@", 1)
+        return path, name
+    return root, None
 
 
 def _sample(view, transform):
@@ -81,7 +96,10 @@ class Dataset(_MapBase):
         self.transform = transform
         self.prefetch_bytes = prefetch_bytes
         self.prefetch_threads = prefetch_threads
-        self._mount, self._dir = find_mount(root)
+        path, self.snapshot = _split_snapshot(root)
+        self._mount, self._dir = find_mount(path)
+        if self.snapshot is not None:
+            self._dir = "/".join(x for x in (".snapshots", self.snapshot, self._dir) if x)
         self._pid = None
         self._native = None
         self.paths = self._handle().paths()
@@ -125,6 +143,39 @@ class Dataset(_MapBase):
     def read(self, index):
         """The bytes of file index, without the transform."""
         return self._handle().read(int(index))
+
+    def record(self, sampler=None):
+        """What a run over this dataset reads: enough for reproduce() to read it again."""
+        rec = {"root": self.root, "snapshot": self.snapshot, "files": len(self),
+               "tree_sha256": self._digest()}
+        if sampler is not None:
+            rec.update(seed=sampler.seed, shuffle=bool(sampler.shuffle),
+                       num_replicas=sampler.num_replicas, rank=sampler.rank,
+                       drop_last=bool(sampler.drop_last))
+        return rec
+
+    def _digest(self):
+        """SHA-256 over every file's path and size, in dataset order."""
+        native = self._handle()
+        h = hashlib.sha256()
+        for i, p in enumerate(self.paths):
+            h.update(f"{p}\t{native.size(i)}\n".encode())
+        return h.hexdigest()
+
+    @classmethod
+    def reproduce(cls, record, **kwargs):
+        """(dataset, sampler) that read what the recorded run read, in the same order per epoch.
+        OSError when the tree is not the recorded one (a run on the live tree that changed
+        since, or a snapshot deleted and taken again under its name)."""
+        ds = cls(record["root"], **kwargs)
+        if len(ds) != record["files"] or ds._digest() != record["tree_sha256"]:
+            raise OSError(f"{record['root']} does not hold the recorded files any more")
+        sampler = None
+        if "seed" in record:
+            sampler = Sampler(ds, num_replicas=record["num_replicas"], rank=record["rank"],
+                              shuffle=record["shuffle"], seed=record["seed"],
+                              drop_last=record["drop_last"])
+        return ds, sampler
 
     # Shuffle-aware prefetch: the plan (set by cairn.Sampler.set_epoch) gives this rank's order;
     # a DataLoader hands batch k to worker k % num_workers, so each worker reads its own batches

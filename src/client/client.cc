@@ -372,6 +372,12 @@ class ClientImpl final : public Client {
       : mountpoint_(std::move(mountpoint)), data_dir_(std::move(data_dir)) {}
 
   Expected<std::unique_ptr<Dataset>> OpenDataset(const std::string& dir) override {
+    // What this host wrote through the mount may still sit in the kernel's writeback cache: it
+    // reaches the daemon first, so that the index holds it.
+    if (int fd = ::open(mountpoint_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC); fd >= 0) {
+      (void)::syncfs(fd);
+      ::close(fd);
+    }
     auto reply = server::AdminCall(data_dir_, {{"op", "dataset_index"}, {"dir", dir}});
     if (!reply) {
       return Fail(ToErrno(reply.error().code()),

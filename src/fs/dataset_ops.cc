@@ -7,6 +7,22 @@
 namespace cairn::fs {
 
 Result<std::vector<FileSystem::IndexedFile>> FileSystem::IndexTree(std::string_view dir) {
+  while (!dir.empty() && dir.front() == '/') dir.remove_prefix(1);
+  // A snapshot's tree: .snapshots/NAME[/DIR], read from the snapshot's metadata (its segments
+  // are pinned, so the extents stay readable while the snapshot exists).
+  meta::MetaStore* meta = meta_.get();
+  std::shared_ptr<SnapshotView> view;
+  if (dir == kSnapDirName || dir.starts_with(std::string(kSnapDirName) + "/")) {
+    std::string_view rest = dir.substr(std::string_view(kSnapDirName).size());
+    while (!rest.empty() && rest.front() == '/') rest.remove_prefix(1);
+    const size_t slash = rest.find('/');
+    const std::string_view name = rest.substr(0, slash);
+    if (name.empty()) return Err(Code::kInvalid, "a dataset in .snapshots names a snapshot");
+    CAIRN_RETURN_IF_ERROR(RefreshSnapshots());
+    CAIRN_ASSIGN_OR_RETURN(view, ViewByName(name));
+    CAIRN_ASSIGN_OR_RETURN(meta, view->Meta());
+    dir = slash == std::string_view::npos ? std::string_view() : rest.substr(slash + 1);
+  }
   // The directory: walk its path from the root.
   uint64_t top = meta::kRootIno;
   size_t pos = 0;
@@ -17,7 +33,7 @@ Result<std::vector<FileSystem::IndexedFile>> FileSystem::IndexTree(std::string_v
     pos = slash + 1;
     if (name.empty() || name == ".") continue;
     if (name == "..") return Err(Code::kInvalid, "a dataset path may not contain '..'");
-    auto d = meta_->GetDentry(top, name);
+    auto d = meta->GetDentry(top, name);
     if (!d) {
       if (d.error().code() != Code::kNotFound) return Err(d.error());
       return Err(Code::kNotFound, fmt::format("{}: no such directory", dir));
@@ -37,7 +53,7 @@ Result<std::vector<FileSystem::IndexedFile>> FileSystem::IndexTree(std::string_v
     std::vector<Pending> subdirs;
     std::string after;
     for (;;) {
-      CAIRN_ASSIGN_OR_RETURN(auto page, meta_->ListDir(at.ino, after, 4096));
+      CAIRN_ASSIGN_OR_RETURN(auto page, meta->ListDir(at.ino, after, 4096));
       for (auto& [name, d] : page) {
         std::string path = at.prefix + name;
         if (d.type == DT_DIR) {
@@ -45,7 +61,7 @@ Result<std::vector<FileSystem::IndexedFile>> FileSystem::IndexTree(std::string_v
           continue;
         }
         if (d.type != DT_REG) continue;
-        auto inode = meta_->GetInode(d.ino);
+        auto inode = meta->GetInode(d.ino);
         if (!inode) {
           if (inode.error().code() == Code::kNotFound) continue;  // removed meanwhile
           return Err(inode.error());
@@ -59,7 +75,7 @@ Result<std::vector<FileSystem::IndexedFile>> FileSystem::IndexTree(std::string_v
         } else if (inode->is_inline) {
           f.inline_data = inode->inline_data;
         } else {
-          CAIRN_ASSIGN_OR_RETURN(f.extents, meta_->GetExtents(inode->ino, 0, UINT64_MAX));
+          CAIRN_ASSIGN_OR_RETURN(f.extents, meta->GetExtents(inode->ino, 0, UINT64_MAX));
         }
         out.push_back(std::move(f));
       }

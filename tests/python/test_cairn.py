@@ -105,6 +105,46 @@ class CairnPythonTest(unittest.TestCase):
                 got = [b for batch in loader for b in batch]
                 self.assertEqual(got, [self.content[ds.paths[i]] for i in order])
 
+    def test_a_pinned_run_reads_its_snapshot_and_reproduces(self):
+        pinned = os.path.join(self.mnt, "pinned")
+        os.mkdir(pinned)
+        old = {}
+        for i in range(12):
+            data = os.urandom(1000 + 7000 * i)
+            with open(os.path.join(pinned, f"f{i:02}"), "wb") as f:
+                f.write(data)
+            old[f"f{i:02}"] = data
+        subprocess.run([CAIRN, "snap", "create", self.mnt, "run1"], check=True, capture_output=True)
+        # The live tree moves on.
+        with open(os.path.join(pinned, "f03"), "wb") as f:
+            f.write(b"changed")
+        os.unlink(os.path.join(pinned, "f05"))
+        with open(os.path.join(pinned, "new"), "wb") as f:
+            f.write(b"new")
+        live = cairn.Dataset(pinned)
+        self.assertIn("new", live.paths)
+        ds = cairn.Dataset(pinned + "@run1")
+        self.assertEqual(ds.snapshot, "run1")
+        self.assertEqual(sorted(ds.paths), sorted(old))
+        for i, p in enumerate(ds.paths):
+            self.assertEqual(ds[i], old[p], p)
+        sampler = cairn.Sampler(ds, num_replicas=1, rank=0, shuffle=True, seed=21)
+        sampler.set_epoch(3)
+        first = [bytes(ds[i]) for i in sampler]
+        record = ds.record(sampler)
+        again, again_sampler = cairn.Dataset.reproduce(record)
+        again_sampler.set_epoch(3)
+        self.assertEqual([bytes(again[i]) for i in again_sampler], first)
+        # The live tree changed: a record of it no longer reproduces.
+        live_record = live.record()
+        with open(os.path.join(pinned, "f00"), "ab") as f:
+            f.write(b"more")
+        with self.assertRaises(OSError):
+            cairn.Dataset.reproduce(live_record)
+        with self.assertRaises(OSError):
+            cairn.Dataset(pinned + "@nosuchsnapshot")
+        subprocess.run([CAIRN, "snap", "delete", self.mnt, "run1"], check=True, capture_output=True)
+
     def test_iterable_yields_each_file_once_per_epoch(self):
         want = sorted(self.content.values())
         seen_orders = []
