@@ -129,13 +129,15 @@ def native_batches(ds, index, order, batch, threads, prefetch, sample):
     return [take for _ in groups], epoch
 
 
-def run(system, root, ds, paths, n_acc, w, steps, prefetch, seed):
+def run(system, root, ds, paths, n_acc, w, steps, prefetch, seed, before=None):
     rng = random.Random(seed)
     shuffled = paths[:]
     rng.shuffle(shuffled)
     per = (steps + 1) * w["batch"]
     accs, closers = [], []
     index = {p: i for i, p in enumerate(ds.paths())} if ds is not None else None
+    if before:
+        before()
     drop_caches()
     for a in range(n_acc):
         order = shuffled[a * per:(a + 1) * per]
@@ -176,6 +178,9 @@ def main():
     ap.add_argument("--workdir", default="/var/tmp/cairn-au-bench")
     ap.add_argument("--build", default="build")
     ap.add_argument("--systems", default="ext4,cairn-fuse,cairn-native")
+    ap.add_argument("--cold", action="store_true",
+                    help="also run Cairn with every segment evicted to its object store before "
+                         "each run (cairn-fuse-cold, cairn-native-cold)")
     args = ap.parse_args()
     w = WORKLOADS[args.workload]
     build = os.path.abspath(args.build)
@@ -204,12 +209,21 @@ def main():
         native = cairn.open_dataset(mnt, "set")
         systems = [("ext4", ext4, None), ("cairn-fuse", os.path.join(mnt, "set"), None),
                    ("cairn-native", None, native)]
+        if args.cold:
+            systems += [("cairn-fuse-cold", os.path.join(mnt, "set"), None),
+                        ("cairn-native-cold", None, native)]
+
+        def evict():
+            subprocess.run([cairn_bin, "tier", "flush", mnt], check=True, stdout=subprocess.DEVNULL)
+            subprocess.run([cairn_bin, "tier", "release", mnt], check=True,
+                           stdout=subprocess.DEVNULL)
         for name, root, ds in systems:
-            if name not in args.systems.split(","):
+            if name not in args.systems.split(",") and not (args.cold and name.endswith("-cold")):
                 continue
             n = 1
             while n <= args.max_accelerators and n * (args.steps + 1) * w["batch"] <= args.files:
-                r = run(name, root, ds, paths, n, w, args.steps, args.prefetch, 7 + n)
+                r = run(name, root, ds, paths, n, w, args.steps, args.prefetch, 7 + n,
+                        evict if name.endswith("-cold") else None)
                 results.append(r)
                 print(f"{name:14} {n:3} accelerators: AU {r['au']:.3f}, "
                       f"{r['samples_per_s']:.0f} samples/s", file=sys.stderr)
@@ -226,7 +240,10 @@ def main():
           f"{w['compute']} s per batch), {args.steps} steps per accelerator")
     print(f"{'system':14} {'max acc (AU>=0.90)':>20} {'samples/s there':>16} {'vs ext4':>8}")
     base = best.get("ext4", {}).get("accelerators", 0)
-    for name in ("ext4", "cairn-fuse", "cairn-native"):
+    names = ["ext4", "cairn-fuse", "cairn-native"]
+    if args.cold:
+        names += ["cairn-fuse-cold", "cairn-native-cold"]
+    for name in names:
         b = best.get(name)
         acc = b["accelerators"] if b else 0
         print(f"{name:14} {acc:>20} {b['samples_per_s'] if b else 0:>16.0f} "
@@ -238,7 +255,7 @@ def main():
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
         fig, ax = plt.subplots(figsize=(6, 4))
-        for name in ("ext4", "cairn-fuse", "cairn-native"):
+        for name in names:
             pts = [(r["accelerators"], r["au"]) for r in results if r["system"] == name]
             ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=name)
         ax.axhline(0.9, color="grey", linestyle="--", linewidth=1)

@@ -73,6 +73,9 @@ struct PrefetchOptions {
   // read, alone).
   uint64_t budget_bytes = 256ull << 20;
   int threads = 8;  // reads in flight
+  // Have the daemon bring segments that were evicted to the object store back to NVMe, in the
+  // order, ahead of the readers (who read such files through the mount until then).
+  bool hydrate = true;
 };
 
 // Order-aware prefetch: the files of an epoch in exactly the order given (the sampler's), read
@@ -89,9 +92,10 @@ class Epoch {
 };
 
 struct DatasetStats {
-  uint64_t direct_bytes = 0;  // read from segment files by this process
-  uint64_t inline_bytes = 0;  // returned from the index (small files kept in metadata)
-  uint64_t mount_bytes = 0;   // read through the mount
+  uint64_t direct_bytes = 0;       // read from segment files by this process
+  uint64_t inline_bytes = 0;       // returned from the index (small files kept in metadata)
+  uint64_t mount_bytes = 0;        // read through the mount
+  uint64_t hydrated_segments = 0;  // brought back from the object store for an epoch
 };
 
 class Dataset {

@@ -114,7 +114,35 @@ class DatasetImpl final : public Dataset {
     if (it == by_path_.end()) return Fail(ENOENT, path + " is not in the dataset");
     return it->second;
   }
-  DatasetStats stats() const override { return {direct_.load(), inline_.load(), mount_.load()}; }
+  DatasetStats stats() const override {
+    return {direct_.load(), inline_.load(), mount_.load(), hydrated_.load()};
+  }
+
+  // Segments of file that are not files here (evicted to the object store); empty when it reads
+  // directly or not at all from segments.
+  std::vector<uint64_t> MissingSegments(size_t file) const {
+    std::vector<uint64_t> out;
+    const IndexedFile& x = index_[file];
+    if (!local_ || x.mount_only || !x.inline_data.empty()) return out;
+    for (const auto& e : x.extents) {
+      auto fd = SegmentFd(e.segment_id);
+      if (!fd && fd.error().code() == Code::kNotFound) out.push_back(e.segment_id);
+    }
+    return out;
+  }
+  // Asks the daemon to bring file's segments back to NVMe (cairn tier fetch of the file), then
+  // looks for their files again.
+  Status Hydrate(size_t file, const std::vector<uint64_t>& segments) const {
+    auto reply = server::AdminCall(data_dir_, {{"op", "tier_fetch"}, {"ino", infos_[file].ino}});
+    if (!reply) return reply.error();
+    std::lock_guard lock(fds_mu_);
+    for (uint64_t id : segments) {
+      auto it = fds_.find(id);
+      if (it != fds_.end() && it->second < 0) fds_.erase(it);
+    }
+    hydrated_ += segments.size();
+    return Status::Ok();
+  }
   Expected<std::unique_ptr<Epoch>> BeginEpoch(std::vector<size_t> order,
                                               const PrefetchOptions& options) const override;
 
@@ -270,15 +298,16 @@ class DatasetImpl final : public Dataset {
   std::unordered_map<std::string, size_t> by_path_;
   mutable std::mutex fds_mu_;
   mutable std::unordered_map<uint64_t, int> fds_;  // GUARDED_BY(fds_mu_)
-  mutable std::atomic<uint64_t> direct_{0}, inline_{0}, mount_{0};
+  mutable std::atomic<uint64_t> direct_{0}, inline_{0}, mount_{0}, hydrated_{0};
 };
 
 class EpochImpl final : public Epoch {
  public:
-  EpochImpl(const Dataset* ds, std::vector<size_t> order, const PrefetchOptions& o)
+  EpochImpl(const DatasetImpl* ds, std::vector<size_t> order, const PrefetchOptions& o)
       : ds_(ds), order_(std::move(order)), budget_(o.budget_bytes) {
     const int n = std::max(1, std::min<int>(o.threads, static_cast<int>(order_.size())));
     for (int i = 0; i < n; ++i) readers_.emplace_back([this] { Run(); });
+    if (o.hydrate) readers_.emplace_back([this] { Hydrate(); });
   }
   ~EpochImpl() override {
     {
@@ -344,7 +373,37 @@ class EpochImpl final : public Epoch {
     }
   }
 
-  const Dataset* const ds_;
+  // Runs ahead of the readers, in the order, and has the daemon bring evicted segments back to
+  // NVMe before the readers get there (until then they read those files through the mount). It
+  // stays within twice the budget's worth of files past what was handed out.
+  void Hydrate() {
+    std::set<uint64_t> asked;
+    // before[i]: the bytes of the files at positions before i.
+    std::vector<uint64_t> before(order_.size() + 1, 0);
+    for (size_t i = 0; i < order_.size(); ++i) {
+      before[i + 1] = before[i] + ds_->file(order_[i]).size;
+    }
+    for (size_t pos = 0; pos < order_.size(); ++pos) {
+      {
+        std::unique_lock lock(mu_);
+        cv_.wait(lock, [&] {
+          return stop_ || pos < next_out_ || before[pos] - before[next_out_] <= 2 * budget_;
+        });
+        if (stop_) return;
+        if (pos < next_out_) continue;  // already handed out
+      }
+      const size_t file = order_[pos];
+      std::vector<uint64_t> missing;
+      for (uint64_t id : ds_->MissingSegments(file)) {
+        if (asked.insert(id).second) missing.push_back(id);
+      }
+      if (missing.empty()) continue;
+      Status st = ds_->Hydrate(file, missing);
+      if (!st.ok()) return;  // the readers go through the mount
+    }
+  }
+
+  const DatasetImpl* const ds_;
   const std::vector<size_t> order_;
   const uint64_t budget_;
   mutable std::mutex mu_;
@@ -358,7 +417,7 @@ class EpochImpl final : public Epoch {
   std::vector<std::thread> readers_;
 };
 
-Expected<std::unique_ptr<Epoch>> StartEpoch(const Dataset* ds, std::vector<size_t> order,
+Expected<std::unique_ptr<Epoch>> StartEpoch(const DatasetImpl* ds, std::vector<size_t> order,
                                             const PrefetchOptions& options) {
   for (size_t i : order) {
     if (i >= ds->size()) return Fail(EINVAL, fmt::format("no file {} in the dataset", i));

@@ -145,6 +145,7 @@ PYBIND11_MODULE(_cairn, m) {
         out["direct_bytes"] = s.direct_bytes;
         out["inline_bytes"] = s.inline_bytes;
         out["mount_bytes"] = s.mount_bytes;
+        out["hydrated_segments"] = s.hydrated_segments;
         return out;
       });
 
