@@ -17,6 +17,10 @@ du -sh $W/local; $C status $W/mnt | head -5
 for r in 1 2; do
   python3 bench/gpu_train.py --root $W/local --steps ${STEPS:-40} --label local-disk 2>&1 | tail -1 | tee -a ${OUT:-/tmp}/gpu.jsonl
   python3 bench/gpu_train.py --root $W/mnt/set --steps ${STEPS:-40} --label cairn-fuse 2>&1 | tail -1 | tee -a ${OUT:-/tmp}/gpu.jsonl
+  if [ -d $W/b/python/cairn ]; then
+    python3 bench/gpu_train.py --root $W/mnt/set --steps ${STEPS:-40} --label cairn-native --native \
+      --cairn-python $W/b/python 2>&1 | tail -1 | tee -a ${OUT:-/tmp}/gpu.jsonl
+  fi
 done
 nproc; nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
 $C unmount $W/mnt

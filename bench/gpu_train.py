@@ -52,6 +52,11 @@ class Files(tud.Dataset):
         return x, self.labels[i]
 
 
+def decode(view):
+    """A native sample (a read-only memoryview) as the tensor the model takes, label 0."""
+    return torch.frombuffer(bytearray(view), dtype=torch.uint8).view(3, 224, 224), 0
+
+
 def gpu_sampler(stop, out):
     try:
         p = subprocess.Popen(["nvidia-smi", "--query-gpu=utilization.gpu",
@@ -78,6 +83,9 @@ def main():
     ap.add_argument("--workers", type=int, default=12)
     ap.add_argument("--label", default="")
     ap.add_argument("--warm", action="store_true")
+    ap.add_argument("--native", action="store_true",
+                    help="read through Cairn's native client (root must be in a Cairn mount)")
+    ap.add_argument("--cairn-python", default="", help="where the cairn package is")
     args = ap.parse_args()
     if args.generate:
         n, k = args.generate, 32
@@ -93,12 +101,22 @@ def main():
     loss_fn = torch.nn.CrossEntropyLoss()
     mean = torch.tensor([0.485, 0.456, 0.406], device=dev).view(1, 3, 1, 1) * 255
     std = torch.tensor([0.229, 0.224, 0.225], device=dev).view(1, 3, 1, 1) * 255
-    ds = Files(args.root)
+    if args.native:
+        if args.cairn_python:
+            import sys
+            sys.path.insert(0, args.cairn_python)
+        import cairn
+        ds = cairn.Dataset(args.root, transform=decode)
+        sampler_ = cairn.Sampler(ds, num_replicas=1, rank=0, shuffle=True, seed=0)
+    else:
+        ds = Files(args.root)
+        sampler_ = None
     if not args.warm:
         os.sync()
         with open("/proc/sys/vm/drop_caches", "w") as f:
             f.write("3")
-    loader = tud.DataLoader(ds, batch_size=args.batch, shuffle=True, num_workers=args.workers,
+    loader = tud.DataLoader(ds, batch_size=args.batch, shuffle=sampler_ is None,
+                            sampler=sampler_, num_workers=args.workers,
                             pin_memory=True, drop_last=True, prefetch_factor=4,
                             persistent_workers=True)
     util, stop = [], threading.Event()
