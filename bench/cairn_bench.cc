@@ -512,15 +512,21 @@ class Bench {
     return result;
   }
 
-  WorkloadResult Epoch() {
-    WorkloadResult result{
-        .workload = "epoch", .files = data_.files(), .threads = options_.threads_read};
-    const uint64_t errors_before = errors_.total();
-    // Fisher-Yates with our own generator, so the order is the same with every standard library.
+  // The epoch's order of the files. Fisher-Yates with our own generator, so the order is the
+  // same with every standard library.
+  std::vector<uint64_t> ShuffledOrder() const {
     std::vector<uint64_t> order(data_.files());
     for (uint64_t i = 0; i < order.size(); ++i) order[i] = i;
     SplitMix64 rng(Mix64(data_.seed() ^ kShuffleTag));
     for (uint64_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[rng.Below(i)]);
+    return order;
+  }
+
+  WorkloadResult Epoch() {
+    WorkloadResult result{
+        .workload = "epoch", .files = data_.files(), .threads = options_.threads_read};
+    const uint64_t errors_before = errors_.total();
+    const std::vector<uint64_t> order = ShuffledOrder();
     DropCaches();
 
     std::atomic<uint64_t> bytes{0};
@@ -576,10 +582,7 @@ class Bench {
       return {index, result};
     }
     const cairn::Dataset& ds = **dataset;
-    std::vector<uint64_t> order(data_.files());
-    for (uint64_t i = 0; i < order.size(); ++i) order[i] = i;
-    SplitMix64 rng(Mix64(data_.seed() ^ kShuffleTag));
-    for (uint64_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[rng.Below(i)]);
+    const std::vector<uint64_t> order = ShuffledOrder();
     // The dataset's index of each file, by its path under root.
     std::vector<size_t> slot(data_.files());
     for (uint64_t i = 0; i < slot.size(); ++i) {

@@ -16,7 +16,7 @@
 #include <thread>
 #include <unordered_map>
 
-#include "common/checksum.h"
+#include "common/file.h"
 #include "common/status.h"
 #include "data/segment_store.h"
 #include "meta/schema.h"
@@ -46,11 +46,6 @@ class DatasetImpl final : public Dataset {
  public:
   DatasetImpl(std::string data_dir, std::string root, bool local_segments)
       : data_dir_(std::move(data_dir)), root_(std::move(root)), local_(local_segments) {}
-  ~DatasetImpl() override {
-    for (auto& [id, fd] : fds_) {
-      if (fd >= 0) ::close(fd);
-    }
-  }
 
   // Reads the daemon's reply (server/daemon.cc, "dataset_index").
   Status Load(const nlohmann::json& files) {
@@ -138,7 +133,7 @@ class DatasetImpl final : public Dataset {
     std::lock_guard lock(fds_mu_);
     for (uint64_t id : segments) {
       auto it = fds_.find(id);
-      if (it != fds_.end() && it->second < 0) fds_.erase(it);
+      if (it != fds_.end() && !it->second) fds_.erase(it);
     }
     hydrated_ += segments.size();
     return Status::Ok();
@@ -208,86 +203,35 @@ class DatasetImpl final : public Dataset {
   }
 
  private:
-  // The segment's file, opened once; -1 (kNotFound) when it is not in the data directory.
-  Result<int> SegmentFd(uint64_t id) const {
+  // The segment's file, opened once (kNotFound, remembered, when it is not in the data
+  // directory).
+  Result<const File*> SegmentFd(uint64_t id) const {
     std::lock_guard lock(fds_mu_);
     auto it = fds_.find(id);
-    if (it != fds_.end()) {
-      if (it->second < 0) return Err(Code::kNotFound);
-      return it->second;
+    if (it == fds_.end()) {
+      auto file = File::Open(data::SegmentStore::SegmentPath(data_dir_, id), O_RDONLY);
+      if (!file && file.error().code() != Code::kNotFound) return Err(file.error());
+      it = fds_.emplace(id, file ? std::make_unique<File>(std::move(*file)) : nullptr).first;
     }
-    const std::string path = data::SegmentStore::SegmentPath(data_dir_, id);
-    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0 && errno != ENOENT) return Err(ErrnoStatus("open " + path));
-    fds_[id] = fd;
-    if (fd < 0) return Err(Code::kNotFound);
-    return fd;
+    if (!it->second) return Err(Code::kNotFound);
+    return it->second.get();
   }
 
-  // As data::SegmentStore::Read: the whole chunks around the window, each checked.
+  // The checked read that data::SegmentStore::Read does, from this process's descriptor.
   Status ReadExtent(const meta::Extent& e, uint32_t from, uint32_t n, char* out) const {
-    CAIRN_ASSIGN_OR_RETURN(int fd, SegmentFd(e.segment_id));
-    const uint64_t begin = static_cast<uint64_t>(e.skip) + from;
-    const uint64_t end = begin + n;
-    const uint64_t first_chunk = begin / meta::kChunkSize;
-    const uint64_t last_chunk = (end - 1) / meta::kChunkSize;
-    const uint64_t read_begin = first_chunk * meta::kChunkSize;
-    const uint64_t read_end =
-        std::min<uint64_t>(e.blob_length, (last_chunk + 1) * meta::kChunkSize);
-    const size_t read_len = read_end - read_begin;
-    thread_local std::vector<char> scratch;
-    const bool direct = begin == read_begin && end == read_end;
-    char* buf = out;
-    if (!direct) {
-      if (scratch.size() < read_len) scratch.resize(read_len);
-      buf = scratch.data();
-    }
-    size_t got = 0;
-    while (got < read_len) {
-      ssize_t r = ::pread(fd, buf + got, read_len - got,
-                          static_cast<off_t>(e.blob_offset + read_begin + got));
-      if (r < 0 && errno == EINTR) continue;
-      if (r < 0) return ErrnoStatus(fmt::format("read segment {}", e.segment_id));
-      if (r == 0) break;
-      got += static_cast<size_t>(r);
-    }
-    if (got != read_len) {
-      return Status(Code::kCorruption, fmt::format("segment {} is truncated at offset {}",
-                                                   e.segment_id, e.blob_offset + read_begin + got));
-    }
-    for (uint64_t c = first_chunk; c <= last_chunk; ++c) {
-      const uint64_t off = c * meta::kChunkSize - read_begin;
-      const size_t len = std::min<uint64_t>(meta::kChunkSize, e.blob_length - c * meta::kChunkSize);
-      if (Crc32c(buf + off, len) != e.crcs[c]) {
-        return Status(Code::kCorruption,
-                      fmt::format("checksum mismatch in segment {} at offset {}", e.segment_id,
-                                  e.blob_offset + c * meta::kChunkSize));
-      }
-    }
-    if (!direct) std::memcpy(out, buf + (begin - read_begin), n);
-    return Status::Ok();
+    CAIRN_ASSIGN_OR_RETURN(const File* file, SegmentFd(e.segment_id));
+    return data::ReadExtentChecked(e, from, n, out, [&](uint64_t offset, char* buf, size_t len) {
+      return file->ReadAt(offset, buf, len);
+    });
   }
 
   Expected<size_t> ReadThroughMount(const FileInfo& info, uint64_t offset, size_t n,
                                     char* buffer) const {
-    const std::string path = root_ + "/" + info.path;
-    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return Fail(errno, fmt::format("open {}: {}", path, std::strerror(errno)));
-    size_t got = 0;
-    while (got < n) {
-      ssize_t r = ::pread(fd, buffer + got, n - got, static_cast<off_t>(offset + got));
-      if (r < 0 && errno == EINTR) continue;
-      if (r < 0) {
-        int e = errno;
-        ::close(fd);
-        return Fail(e, fmt::format("read {}: {}", path, std::strerror(e)));
-      }
-      if (r == 0) break;
-      got += static_cast<size_t>(r);
-    }
-    ::close(fd);
-    mount_ += got;
-    return got;
+    auto file = File::Open(root_ + "/" + info.path, O_RDONLY);
+    auto got = file ? file->ReadAt(offset, buffer, n) : Result<size_t>(Err(file.error()));
+    if (!got) return std::unexpected(FromStatus(got.error()));
+    mount_ += *got;
+    return *got;
   }
 
   const std::string data_dir_;
@@ -297,7 +241,8 @@ class DatasetImpl final : public Dataset {
   std::vector<IndexedFile> index_;
   std::unordered_map<std::string, size_t> by_path_;
   mutable std::mutex fds_mu_;
-  mutable std::unordered_map<uint64_t, int> fds_;  // GUARDED_BY(fds_mu_)
+  // GUARDED_BY(fds_mu_); null: not a file here.
+  mutable std::unordered_map<uint64_t, std::unique_ptr<File>> fds_;
   mutable std::atomic<uint64_t> direct_{0}, inline_{0}, mount_{0}, hydrated_{0};
 };
 

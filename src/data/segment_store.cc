@@ -310,6 +310,29 @@ Status SegmentStore::Read(const meta::Extent& e, uint32_t from, uint32_t n, char
     return Status(Code::kCorruption, fmt::format("segment {} is missing", e.segment_id));
   };
   if (!src.file && !(src.evicted && remote_)) return missing();
+  auto read_from = [&](uint64_t offset, char* buf, size_t len) -> Result<size_t> {
+    if (src.file) return src.file->ReadAt(offset, buf, len);
+    CAIRN_RETURN_IF_ERROR(remote_->ReadRemote(e.segment_id, offset, len, buf));
+    remote_->OnRemoteRead(e.segment_id);
+    return len;
+  };
+  return ReadExtentChecked(e, from, n, out, [&](uint64_t offset, char* buf, size_t len) {
+    auto read = read_from(offset, buf, len);
+    if (!read && read.error().code() == Code::kNotFound && src.file && !backend_->local()) {
+      // The pool object went away under the read: its node evicted it after uploading it (the
+      // eviction is recorded before the object is deleted), so the object store has it.
+      src = Locate(e.segment_id, true);
+      if (!src.file && !(src.evicted && remote_)) return Result<size_t>(Err(missing()));
+      log::Info("segment {} left the pool under a read; it is read from the object store",
+                e.segment_id);
+      read = read_from(offset, buf, len);
+    }
+    return read;
+  });
+}
+
+Status ReadExtentChecked(const meta::Extent& e, uint32_t from, uint32_t n, char* out,
+                         const SegmentReader& read_at) {
   const uint64_t begin = static_cast<uint64_t>(e.skip) + from;  // within the blob
   const uint64_t end = begin + n;
   const uint64_t first_chunk = begin / meta::kChunkSize;
@@ -326,25 +349,7 @@ Status SegmentStore::Read(const meta::Extent& e, uint32_t from, uint32_t n, char
     if (scratch.size() < read_len) scratch.resize(read_len);
     buf = scratch.data();
   }
-  auto read_from = [&](const Source& from_src) -> Result<size_t> {
-    if (from_src.file) return from_src.file->ReadAt(e.blob_offset + read_begin, buf, read_len);
-    CAIRN_RETURN_IF_ERROR(
-        remote_->ReadRemote(e.segment_id, e.blob_offset + read_begin, read_len, buf));
-    remote_->OnRemoteRead(e.segment_id);
-    return read_len;
-  };
-  auto read = read_from(src);
-  if (!read && read.error().code() == Code::kNotFound && src.file && !backend_->local()) {
-    // The pool object went away under the read: its node evicted it after uploading it (the
-    // eviction is recorded before the object is deleted), so the object store has it.
-    src = Locate(e.segment_id, true);
-    if (!src.file && !(src.evicted && remote_)) return missing();
-    log::Info("segment {} left the pool under a read; it is read from the object store",
-              e.segment_id);
-    read = read_from(src);
-  }
-  if (!read) return read.error();
-  const size_t got = *read;
+  CAIRN_ASSIGN_OR_RETURN(const size_t got, read_at(e.blob_offset + read_begin, buf, read_len));
   if (got != read_len) {
     return Status(Code::kCorruption, fmt::format("segment {} is truncated at offset {}",
                                                  e.segment_id, e.blob_offset + read_begin + got));

@@ -91,6 +91,16 @@ class RemoteSegments {
 // Steady-clock seconds, the time base of SegmentInfo.
 int64_t NowSeconds();
 
+// Reads segment bytes [offset, offset + len) into buf; returns how many it read (short: the
+// segment ends there).
+using SegmentReader = std::function<Result<size_t>(uint64_t offset, char* buf, size_t len)>;
+// The checked read of an extent, shared by SegmentStore::Read and the native client: n bytes
+// from byte `from` of e's window into out. It reads the whole chunks around them through
+// read_at (straight into out when they are whole chunks) and checks each against its CRC32C:
+// kCorruption, never data, on a mismatch or a short segment.
+Status ReadExtentChecked(const meta::Extent& e, uint32_t from, uint32_t n, char* out,
+                         const SegmentReader& read_at);
+
 class SegmentStore {
  public:
   // Opens the segments listed in the metadata; segments left open by a crash are sealed at

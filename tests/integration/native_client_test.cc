@@ -32,6 +32,21 @@ bool OnCluster() {
 
 class NativeClientTest : public MountedTest {
  protected:
+  // The whole mount as a dataset; null after a failure that it reports.
+  std::unique_ptr<Dataset> WholeMount() {
+    auto client = Client::Open(mount_->mountpoint());
+    if (!client) {
+      ADD_FAILURE() << client.error().message;
+      return nullptr;
+    }
+    auto ds = (*client)->OpenDataset("");
+    if (!ds) {
+      ADD_FAILURE() << ds.error().message;
+      return nullptr;
+    }
+    return std::move(*ds);
+  }
+
   // Files of every shape, written through the mount: name -> content.
   std::map<std::string, std::string> WriteSet() {
     std::map<std::string, std::string> set;
@@ -156,11 +171,9 @@ TEST_F(NativeClientTest, ReadsEveryByteAsTheMountDoes) {
 
 TEST_F(NativeClientTest, AnEpochHandsOutFilesInTheGivenOrderWithinItsBudget) {
   const auto set = WriteSet();
-  auto client = Client::Open(mount_->mountpoint());
-  ASSERT_TRUE(client) << client.error().message;
-  auto ds = (*client)->OpenDataset("");
-  ASSERT_TRUE(ds) << ds.error().message;
-  Dataset& d = **ds;
+  auto ds = WholeMount();
+  ASSERT_TRUE(ds);
+  Dataset& d = *ds;
   // A shuffled order with every file three times.
   std::vector<size_t> order;
   for (int r = 0; r < 3; ++r) {
@@ -210,11 +223,9 @@ TEST_F(NativeClientTest, AnEpochBringsEvictedSegmentsBackAheadOfItsReads) {
   ASSERT_TRUE(flush.ok()) << flush.Describe();
   CommandResult release = RunCairn({"tier", "release", mount_->mountpoint()});
   ASSERT_TRUE(release.ok()) << release.Describe();
-  auto client = Client::Open(mount_->mountpoint());
-  ASSERT_TRUE(client) << client.error().message;
-  auto ds = (*client)->OpenDataset("");
-  ASSERT_TRUE(ds) << ds.error().message;
-  Dataset& d = **ds;
+  auto ds = WholeMount();
+  ASSERT_TRUE(ds);
+  Dataset& d = *ds;
   std::vector<size_t> order;
   for (size_t i = 0; i < d.size(); ++i) order.push_back(d.size() - 1 - i);
   auto epoch = d.BeginEpoch(order);
@@ -264,10 +275,8 @@ TEST_F(NativeClientTest, BadInputGetsClearErrors) {
 TEST_F(NativeClientTest, ADamagedSegmentIsAnErrorNeverData) {
   if (OnCluster()) GTEST_SKIP() << "a cluster's segments are RADOS objects, read through the mount";
   const auto set = WriteSet();
-  auto client = Client::Open(mount_->mountpoint());
-  ASSERT_TRUE(client) << client.error().message;
-  auto ds = (*client)->OpenDataset("");
-  ASSERT_TRUE(ds) << ds.error().message;
+  auto ds = WholeMount();
+  ASSERT_TRUE(ds);
   // One byte flipped in every segment file, past its header.
   const std::string segs = mount_->data_dir() + "/segments";
   DIR* dir = ::opendir(segs.c_str());
@@ -290,17 +299,17 @@ TEST_F(NativeClientTest, ADamagedSegmentIsAnErrorNeverData) {
   ::closedir(dir);
   ASSERT_GT(damaged, 0);
   int errors = 0;
-  for (size_t i = 0; i < (*ds)->size(); ++i) {
-    const std::string& content = set.at((*ds)->file(i).path);
+  for (size_t i = 0; i < ds->size(); ++i) {
+    const std::string& content = set.at(ds->file(i).path);
     std::string buf(content.size(), 'x');
-    auto n = (*ds)->Read(i, 0, buf.size(), buf.data());
+    auto n = ds->Read(i, 0, buf.size(), buf.data());
     if (!n) {
       EXPECT_EQ(n.error().code, EIO) << n.error().message;
       EXPECT_NE(n.error().message.find("checksum"), std::string::npos) << n.error().message;
       ++errors;
       continue;
     }
-    EXPECT_TRUE(buf == content) << (*ds)->file(i).path << " read damaged bytes as data";
+    EXPECT_TRUE(buf == content) << ds->file(i).path << " read damaged bytes as data";
   }
   EXPECT_GT(errors, 0);
 }
