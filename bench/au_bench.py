@@ -19,6 +19,13 @@ Deviations from MLPerf Storage, said plainly: samples are one file each (not TFR
 are --steps batches per accelerator (not 500) after one uncounted warm-up batch, and
 accelerators are threads of one process.
 
+With --s3, the object store is a real S3 server (s3rver from tests/s3server, started on
+127.0.0.1 by this script and stopped at the end): Cairn tiers to s3://au/tier (so the -cold runs
+fetch from S3), and three systems read data that lives only in the bucket (s3://au/set, uploaded
+with the Debian awscli): s3fs (s3fs-fuse, no local cache), and cairn-import-fuse /
+cairn-import-native, a `cairn import` of the same objects whose cached copies are dropped
+(`cairn tier release`) before every run.
+
 Run as root (FUSE, cache drops), from the repository after the build:
     /usr/bin/python3 bench/au_bench.py --workload resnet50 --files 20000
 Prints a table and writes WORKDIR/au.png (AU against accelerators) and au.json.
@@ -30,6 +37,7 @@ import json
 import os
 import random
 import shutil
+import socket
 import subprocess
 import sys
 import threading
@@ -58,6 +66,85 @@ def write_set(root, files, sample, seed):
         start = rng.randrange(0, len(pool) - sample)
         with open(os.path.join(d, f"s{i:07}.bin"), "wb") as f:
             f.write(pool[start:start + sample])
+
+
+class S3:
+    """s3rver on 127.0.0.1 with the bucket 'au', and the environment its clients need."""
+
+    def __init__(self, work, repo):
+        script = os.path.join(repo, "tests", "s3server", "node_modules", "s3rver", "bin",
+                              "s3rver.js")
+        if not os.path.exists(script):
+            sys.exit(f"au_bench: no s3rver at {script} (bash scripts/install-deps.sh)")
+        for tool in ("/usr/bin/aws", "/usr/bin/s3fs"):
+            if not os.access(tool, os.X_OK):
+                sys.exit(f"au_bench: {tool} is missing (bash scripts/install-deps.sh)")
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            self.port = sock.getsockname()[1]
+        self.dir = os.path.join(work, "s3rver")
+        os.makedirs(self.dir)
+        self.log = open(os.path.join(work, "s3rver.log"), "w")
+        env = dict(os.environ, NODE_OPTIONS="--openssl-legacy-provider")
+        self.proc = subprocess.Popen(
+            ["node", script, "-d", self.dir, "-a", "127.0.0.1", "-p", str(self.port),
+             "--configure-bucket", "au", "--silent"],
+            stdin=subprocess.DEVNULL, stdout=self.log, stderr=subprocess.STDOUT, env=env)
+        self.endpoint = f"http://127.0.0.1:{self.port}"
+        for k in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "all_proxy",
+                  "ALL_PROXY", "AWS_PROFILE", "AWS_CA_BUNDLE"):
+            os.environ.pop(k, None)
+        os.environ.update(AWS_ENDPOINT_URL=self.endpoint, AWS_ACCESS_KEY_ID="S3RVER",
+                          AWS_SECRET_ACCESS_KEY="S3RVER", AWS_REGION="us-east-1",
+                          AWS_CONFIG_FILE="/dev/null", AWS_SHARED_CREDENTIALS_FILE="/dev/null",
+                          AWS_EC2_METADATA_DISABLED="true", AWS_PAGER="",
+                          no_proxy="127.0.0.1,localhost", NO_PROXY="127.0.0.1,localhost")
+        for _ in range(300):
+            if self.proc.poll() is not None:
+                sys.exit(f"au_bench: s3rver exited at start (log {self.log.name})")
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        else:
+            sys.exit("au_bench: s3rver did not listen within 30 s")
+        self.mounts = []
+
+    def upload(self, src, prefix):
+        subprocess.run(["/usr/bin/aws", "s3", "cp", "--recursive", "--only-show-errors", src,
+                        f"s3://au/{prefix}/"], check=True)
+
+    def mount_s3fs(self, prefix, mnt, work):
+        passwd = os.path.join(work, "s3fs-passwd")
+        with open(passwd, "w") as f:
+            f.write("S3RVER:S3RVER\n")
+        os.chmod(passwd, 0o600)
+        os.makedirs(mnt, exist_ok=True)
+        subprocess.run(["/usr/bin/s3fs", f"au:/{prefix}", mnt, "-o",
+                        f"url={self.endpoint},use_path_request_style,passwd_file={passwd}",
+                        "-o", "endpoint=us-east-1,dbglevel=warn"], check=True)
+        self.mounts.append(mnt)
+        for _ in range(300):
+            if os.path.ismount(mnt):
+                return
+            time.sleep(0.1)
+        sys.exit(f"au_bench: s3fs did not mount {mnt}")
+
+    def unmount(self):
+        for mnt in self.mounts:
+            if os.path.ismount(mnt):
+                subprocess.run(["fusermount3", "-u", mnt], check=False)
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
 
 
 def rel_paths(files):
@@ -177,11 +264,31 @@ def main():
     ap.add_argument("--max-accelerators", type=int, default=16)
     ap.add_argument("--workdir", default="/var/tmp/cairn-au-bench")
     ap.add_argument("--build", default="build")
-    ap.add_argument("--systems", default="ext4,cairn-fuse,cairn-native")
+    ap.add_argument("--systems", default=None,
+                    help="comma-separated (default: ext4,cairn-fuse,cairn-native, and with --s3 "
+                         "also s3fs,cairn-import-fuse,cairn-import-native)")
     ap.add_argument("--cold", action="store_true",
                     help="also run Cairn with every segment evicted to its object store before "
                          "each run (cairn-fuse-cold, cairn-native-cold)")
+    ap.add_argument("--s3", action="store_true",
+                    help="object store = s3rver on 127.0.0.1; adds s3fs, cairn-import-fuse and "
+                         "cairn-import-native (data only in the bucket)")
     args = ap.parse_args()
+    if args.files < 1 or args.steps < 1 or args.prefetch < 0 or args.max_accelerators < 1:
+        ap.error("--files, --steps and --max-accelerators must be positive, --prefetch >= 0")
+    s3_systems = ["s3fs", "cairn-import-fuse", "cairn-import-native"]
+    known = {"ext4", "cairn-fuse", "cairn-native", *s3_systems}
+    if args.systems is None:
+        selected = ["ext4", "cairn-fuse", "cairn-native"] + (s3_systems if args.s3 else [])
+    else:
+        selected = args.systems.split(",")
+    for name in selected:
+        if name in s3_systems and not args.s3:
+            ap.error(f"{name} needs --s3")
+        if name not in known:
+            ap.error(f"unknown system '{name}' (known: {', '.join(sorted(known))})")
+    if os.geteuid() != 0:
+        sys.exit("au_bench: run as root (it drops the page cache and mounts FUSE)")
     w = WORKLOADS[args.workload]
     build = os.path.abspath(args.build)
     sys.path.insert(0, os.path.join(build, "python"))
@@ -194,10 +301,15 @@ def main():
     shutil.rmtree(work, ignore_errors=True)
     os.makedirs(mnt)
     results = []
+    s3 = None
     try:
+        store = []
+        if args.s3:
+            s3 = S3(work, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+            store = ["--object-store", "s3://au/tier"]
         # No uploads to the object tier during the runs: they would compete for the disk.
-        subprocess.run([cairn_bin, "format", os.path.join(work, "data"), "--tiering-delay", "1h"],
-                       check=True, stdout=subprocess.DEVNULL)
+        subprocess.run([cairn_bin, "format", os.path.join(work, "data"), "--tiering-delay", "1h"]
+                       + store, check=True, stdout=subprocess.DEVNULL)
         subprocess.run([cairn_bin, "mount", os.path.join(work, "data"), mnt,
                         "--metrics-address", ""], check=True, stdout=subprocess.DEVNULL)
         ext4 = os.path.join(work, "ext4")
@@ -212,18 +324,38 @@ def main():
         if args.cold:
             systems += [("cairn-fuse-cold", os.path.join(mnt, "set"), None),
                         ("cairn-native-cold", None, native)]
+        if s3:
+            print("== uploading the set to s3://au/set (aws s3 cp) and importing it",
+                  file=sys.stderr)
+            s3.upload(ext4, "set")
+            t0 = time.monotonic()
+            subprocess.run([cairn_bin, "import", "s3://au/set", os.path.join(mnt, "imported")],
+                           check=True, stdout=subprocess.DEVNULL)
+            print(f"cairn import: {time.monotonic() - t0:.1f} s", file=sys.stderr)
+            s3.mount_s3fs("set", os.path.join(work, "s3fs"), work)
+            imported = cairn.open_dataset(mnt, "imported")
+            systems += [("s3fs", os.path.join(work, "s3fs"), None),
+                        ("cairn-import-fuse", os.path.join(mnt, "imported"), None),
+                        ("cairn-import-native", None, imported)]
 
-        def evict():
-            subprocess.run([cairn_bin, "tier", "flush", mnt], check=True, stdout=subprocess.DEVNULL)
-            subprocess.run([cairn_bin, "tier", "release", mnt], check=True,
-                           stdout=subprocess.DEVNULL)
+        def evict(tree):
+            def go():
+                subprocess.run([cairn_bin, "tier", "flush", mnt], check=True,
+                               stdout=subprocess.DEVNULL)
+                subprocess.run([cairn_bin, "tier", "release", os.path.join(mnt, tree)],
+                               check=True, stdout=subprocess.DEVNULL)
+            return go
         for name, root, ds in systems:
-            if name not in args.systems.split(",") and not (args.cold and name.endswith("-cold")):
+            if name not in selected and not (args.cold and name.endswith("-cold")):
                 continue
+            before = None
+            if name.endswith("-cold"):
+                before = evict("set")
+            elif name.startswith("cairn-import"):
+                before = evict("imported")
             n = 1
             while n <= args.max_accelerators and n * (args.steps + 1) * w["batch"] <= args.files:
-                r = run(name, root, ds, paths, n, w, args.steps, args.prefetch, 7 + n,
-                        evict if name.endswith("-cold") else None)
+                r = run(name, root, ds, paths, n, w, args.steps, args.prefetch, 7 + n, before)
                 results.append(r)
                 print(f"{name:14} {n:3} accelerators: AU {r['au']:.3f}, "
                       f"{r['samples_per_s']:.0f} samples/s", file=sys.stderr)
@@ -231,7 +363,11 @@ def main():
                     break
                 n += 1
     finally:
+        if s3:
+            s3.unmount()
         subprocess.run([cairn_bin, "unmount", mnt], check=False, stdout=subprocess.DEVNULL)
+        if s3:
+            s3.stop()  # after the mounts that read from it
     best = {}
     for r in results:
         if r["au"] >= 0.90 and r["accelerators"] >= best.get(r["system"], {}).get("accelerators", 0):
@@ -240,9 +376,10 @@ def main():
           f"{w['compute']} s per batch), {args.steps} steps per accelerator")
     print(f"{'system':14} {'max acc (AU>=0.90)':>20} {'samples/s there':>16} {'vs ext4':>8}")
     base = best.get("ext4", {}).get("accelerators", 0)
-    names = ["ext4", "cairn-fuse", "cairn-native"]
+    names = [n for n in ["ext4", "cairn-fuse", "cairn-native"] if n in selected]
     if args.cold:
         names += ["cairn-fuse-cold", "cairn-native-cold"]
+    names += [n for n in s3_systems if n in selected]
     for name in names:
         b = best.get(name)
         acc = b["accelerators"] if b else 0

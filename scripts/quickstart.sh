@@ -8,6 +8,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
 bash scripts/build.sh
+# The cairn binary in /usr/local/bin and the Python package where /usr/bin/python3 finds it.
+cmake --install build >/dev/null
 files="${CAIRN_FILES:-20000}"
 work="${CAIRN_WORKDIR:-/var/tmp/cairn-quickstart}"
 if mountpoint -q "$work/mnt" 2>/dev/null; then build/src/cairn unmount "$work/mnt" || fusermount3 -uz "$work/mnt"; fi
@@ -22,6 +24,27 @@ echo "== generating a sample training set of $files files"
 build/bench/cairn_bench generate --root "$work/mnt/train" --files "$files"
 echo "== cairn status $work/mnt"
 build/src/cairn status "$work/mnt"
+echo "== the training set through the native client: cairn.Dataset in a PyTorch DataLoader"
+/usr/bin/python3 - "$work/mnt/train" <<'EOF'
+import os, sys, time
+import torch.utils.data as tud
+import cairn
+root = sys.argv[1]
+ds = cairn.Dataset(root)
+sampler = cairn.Sampler(ds, shuffle=True, seed=0)
+loader = tud.DataLoader(ds, batch_size=64, sampler=sampler, num_workers=2, collate_fn=list)
+sampler.set_epoch(0)
+t0, n, nbytes = time.monotonic(), 0, 0
+for batch in loader:
+    n += len(batch)
+    nbytes += sum(len(x) for x in batch)
+dt = time.monotonic() - t0
+same = all(bytes(ds[i]) == open(os.path.join(root, ds.paths[i]), "rb").read()
+           for i in range(0, len(ds), max(1, len(ds) // 100)))
+print(f"{n} files, {nbytes / 2**20:.0f} MiB in {dt:.2f} s ({n / dt:.0f} files/s), "
+      f"shuffled, 2 workers; bytes equal to the mount's: {same}")
+sys.exit(0 if same and n == len(ds) else 1)
+EOF
 echo "== cairn tier flush / release: everything to the object store, then off NVMe"
 build/src/cairn tier flush "$work/mnt"
 build/src/cairn tier release "$work/mnt"

@@ -73,8 +73,9 @@ struct PrefetchOptions {
   // read, alone).
   uint64_t budget_bytes = 256ull << 20;
   int threads = 8;  // reads in flight
-  // Have the daemon bring segments that were evicted to the object store back to NVMe, in the
-  // order, ahead of the readers (who read such files through the mount until then).
+  // Have the daemon bring segments that were evicted to the object store back to NVMe, and
+  // cache imported objects there, in the order, ahead of the readers (who read such files through
+  // the mount until then; a reader whose data is being fetched waits for it).
   bool hydrate = true;
 };
 
@@ -96,6 +97,7 @@ struct DatasetStats {
   uint64_t inline_bytes = 0;       // returned from the index (small files kept in metadata)
   uint64_t mount_bytes = 0;        // read through the mount
   uint64_t hydrated_segments = 0;  // brought back from the object store for an epoch
+  uint64_t hydrated_objects = 0;   // imported objects the daemon cached on NVMe for an epoch
 };
 
 class Dataset {

@@ -4,6 +4,7 @@
 
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -110,32 +111,49 @@ class DatasetImpl final : public Dataset {
     return it->second;
   }
   DatasetStats stats() const override {
-    return {direct_.load(), inline_.load(), mount_.load(), hydrated_.load()};
+    return {direct_.load(), inline_.load(), mount_.load(), hydrated_.load(),
+            hydrated_objects_.load()};
   }
 
-  // Segments of file that are not files here (evicted to the object store); empty when it reads
-  // directly or not at all from segments.
-  std::vector<uint64_t> MissingSegments(size_t file) const {
+  // What an epoch's hydrator may bring back to NVMe for file, as claim keys: the ids of its
+  // segments that are not files here (evicted to the object store), or, for an imported file
+  // whose object is not cached on NVMe, kObjectKey | its inode. Empty when there is nothing to
+  // fetch (or the file is read through the mount on a cluster).
+  static constexpr uint64_t kObjectKey = uint64_t{1} << 63;  // inodes and segment ids stay below
+  std::vector<uint64_t> MissingData(size_t file) const {
     std::vector<uint64_t> out;
     const IndexedFile& x = index_[file];
-    if (!local_ || x.mount_only || !x.inline_data.empty()) return out;
+    if (!local_ || !x.inline_data.empty() || infos_[file].size == 0) return out;
+    if (x.mount_only) {
+      // The daemon's cache of imported objects (tier/tier_engine.cc, ObjectCachePath).
+      struct stat st;
+      const std::string cached =
+          fmt::format("{}/objcache/{:016x}.obj", data_dir_, infos_[file].ino);
+      if (::stat(cached.c_str(), &st) != 0) out.push_back(kObjectKey | infos_[file].ino);
+      return out;
+    }
     for (const auto& e : x.extents) {
       auto fd = SegmentFd(e.segment_id);
       if (!fd && fd.error().code() == Code::kNotFound) out.push_back(e.segment_id);
     }
     return out;
   }
-  // Asks the daemon to bring file's segments back to NVMe (cairn tier fetch of the file), then
-  // looks for their files again.
-  Status Hydrate(size_t file, const std::vector<uint64_t>& segments) const {
+  // Asks the daemon to bring file's data back to NVMe (cairn tier fetch of the file: its
+  // segments, or its imported object into the daemon's cache), then looks for the segments'
+  // files again.
+  Status Hydrate(size_t file, const std::vector<uint64_t>& keys) const {
     auto reply = server::AdminCall(data_dir_, {{"op", "tier_fetch"}, {"ino", infos_[file].ino}});
     if (!reply) return reply.error();
     std::lock_guard lock(fds_mu_);
-    for (uint64_t id : segments) {
-      auto it = fds_.find(id);
+    for (uint64_t key : keys) {
+      if (key & kObjectKey) {
+        ++hydrated_objects_;
+        continue;
+      }
+      auto it = fds_.find(key);
       if (it != fds_.end() && !it->second) fds_.erase(it);
+      ++hydrated_;
     }
-    hydrated_ += segments.size();
     return Status::Ok();
   }
   Expected<std::unique_ptr<Epoch>> BeginEpoch(std::vector<size_t> order,
@@ -243,16 +261,20 @@ class DatasetImpl final : public Dataset {
   mutable std::mutex fds_mu_;
   // GUARDED_BY(fds_mu_); null: not a file here.
   mutable std::unordered_map<uint64_t, std::unique_ptr<File>> fds_;
-  mutable std::atomic<uint64_t> direct_{0}, inline_{0}, mount_{0}, hydrated_{0};
+  mutable std::atomic<uint64_t> direct_{0}, inline_{0}, mount_{0}, hydrated_{0},
+      hydrated_objects_{0};
 };
 
 class EpochImpl final : public Epoch {
  public:
   EpochImpl(const DatasetImpl* ds, std::vector<size_t> order, const PrefetchOptions& o)
-      : ds_(ds), order_(std::move(order)), budget_(o.budget_bytes) {
+      : ds_(ds), order_(std::move(order)), budget_(o.budget_bytes), hydrate_(o.hydrate) {
+    // The first file's evicted data is claimed before any reader starts: the epoch's first
+    // reads wait for their hydration rather than fetch the same bytes through the mount.
+    if (hydrate_ && !order_.empty()) first_claim_ = Claim(0);
     const int n = std::max(1, std::min<int>(o.threads, static_cast<int>(order_.size())));
     for (int i = 0; i < n; ++i) readers_.emplace_back([this] { Run(); });
-    if (o.hydrate) readers_.emplace_back([this] { Hydrate(); });
+    if (hydrate_) readers_.emplace_back([this] { Hydrate(); });
   }
   ~EpochImpl() override {
     {
@@ -300,6 +322,7 @@ class EpochImpl final : public Epoch {
         held_ += size;
         peak_ = std::max(peak_, held_);
       }
+      if (hydrate_) WaitForHydration(order_[pos]);
       Sample s{order_[pos], {}};
       Expected<size_t> n;
       // Read into the string's own memory: no zero fill first (a sample's pages are touched
@@ -318,33 +341,64 @@ class EpochImpl final : public Epoch {
     }
   }
 
+  // Claims the evicted segments (or imported object) of the file at pos that nobody asked for
+  // yet: they go in flight, and readers of files in them wait until the daemon has brought them
+  // back.
+  std::vector<uint64_t> Claim(size_t pos) {
+    const std::vector<uint64_t> missing = ds_->MissingData(order_[pos]);
+    std::vector<uint64_t> claimed;
+    std::lock_guard lock(mu_);
+    for (uint64_t id : missing) {
+      if (asked_.insert(id).second) {
+        claimed.push_back(id);
+        in_flight_.insert(id);
+      }
+    }
+    return claimed;
+  }
+  void WaitForHydration(size_t file) {
+    const std::vector<uint64_t> missing = ds_->MissingData(file);
+    if (missing.empty()) return;
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [&] {
+      return stop_ || std::none_of(missing.begin(), missing.end(),
+                                   [&](uint64_t id) { return in_flight_.count(id) > 0; });
+    });
+  }
+
   // Runs ahead of the readers, in the order, and has the daemon bring evicted segments back to
-  // NVMe before the readers get there (until then they read those files through the mount). It
-  // stays within twice the budget's worth of files past what was handed out.
+  // NVMe before the readers get there. A reader that reaches a file first reads it through the
+  // mount; one whose segments are in flight waits for them. The hydrator stays within twice the
+  // budget's worth of files past what was handed out.
   void Hydrate() {
-    std::set<uint64_t> asked;
     // before[i]: the bytes of the files at positions before i.
     std::vector<uint64_t> before(order_.size() + 1, 0);
     for (size_t i = 0; i < order_.size(); ++i) {
       before[i + 1] = before[i] + ds_->file(order_[i]).size;
     }
     for (size_t pos = 0; pos < order_.size(); ++pos) {
+      std::vector<uint64_t> claimed;
+      if (pos == 0) {
+        claimed = std::move(first_claim_);
+      } else {
+        {
+          std::unique_lock lock(mu_);
+          cv_.wait(lock, [&] {
+            return stop_ || pos < next_out_ || before[pos] - before[next_out_] <= 2 * budget_;
+          });
+          if (stop_) return;
+          if (pos < next_out_) continue;  // already handed out
+        }
+        claimed = Claim(pos);
+      }
+      if (claimed.empty()) continue;
+      const bool ok = ds_->Hydrate(order_[pos], claimed).ok();
       {
-        std::unique_lock lock(mu_);
-        cv_.wait(lock, [&] {
-          return stop_ || pos < next_out_ || before[pos] - before[next_out_] <= 2 * budget_;
-        });
-        if (stop_) return;
-        if (pos < next_out_) continue;  // already handed out
+        std::lock_guard lock(mu_);
+        for (uint64_t id : claimed) in_flight_.erase(id);
       }
-      const size_t file = order_[pos];
-      std::vector<uint64_t> missing;
-      for (uint64_t id : ds_->MissingSegments(file)) {
-        if (asked.insert(id).second) missing.push_back(id);
-      }
-      if (missing.empty()) continue;
-      Status st = ds_->Hydrate(file, missing);
-      if (!st.ok()) return;  // the readers go through the mount
+      cv_.notify_all();
+      if (!ok) return;  // the readers go through the mount
     }
   }
 
@@ -358,6 +412,10 @@ class EpochImpl final : public Epoch {
   uint64_t held_ = 0;    // GUARDED_BY(mu_): bytes reserved by reads in flight and read ahead
   uint64_t peak_ = 0;    // GUARDED_BY(mu_)
   bool stop_ = false;    // GUARDED_BY(mu_)
+  const bool hydrate_;
+  std::set<uint64_t> asked_;                  // GUARDED_BY(mu_): segments the hydrator claimed
+  std::set<uint64_t> in_flight_;              // GUARDED_BY(mu_): claimed and not back yet
+  std::vector<uint64_t> first_claim_;         // the first file's, claimed before the threads start
   std::map<size_t, Expected<Sample>> ready_;  // GUARDED_BY(mu_)
   std::vector<std::thread> readers_;
 };

@@ -146,6 +146,7 @@ PYBIND11_MODULE(_cairn, m) {
         out["inline_bytes"] = s.inline_bytes;
         out["mount_bytes"] = s.mount_bytes;
         out["hydrated_segments"] = s.hydrated_segments;
+        out["hydrated_objects"] = s.hydrated_objects;
         return out;
       });
 
