@@ -112,8 +112,10 @@ class S3:
         self.mounts = []
 
     def upload(self, src, prefix):
-        subprocess.run(["/usr/bin/aws", "s3", "cp", "--recursive", "--only-show-errors", src,
-                        f"s3://au/{prefix}/"], check=True)
+        # --endpoint-url always: Debian's awscli ignores AWS_ENDPOINT_URL.
+        subprocess.run(["/usr/bin/aws", "--endpoint-url", self.endpoint, "s3", "cp",
+                        "--recursive", "--only-show-errors", src, f"s3://au/{prefix}/"],
+                       check=True)
 
     def mount_s3fs(self, prefix, mnt, work):
         passwd = os.path.join(work, "s3fs-passwd")

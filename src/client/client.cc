@@ -138,11 +138,13 @@ class DatasetImpl final : public Dataset {
     }
     return out;
   }
-  // Asks the daemon to bring file's data back to NVMe (cairn tier fetch of the file: its
-  // segments, or its imported object into the daemon's cache), then looks for the segments'
-  // files again.
-  Status Hydrate(size_t file, const std::vector<uint64_t>& keys) const {
-    auto reply = server::AdminCall(data_dir_, {{"op", "tier_fetch"}, {"ino", infos_[file].ino}});
+  // Asks the daemon to bring the files' data back to NVMe (cairn tier fetch of them, in
+  // parallel: their segments, or their imported objects into the daemon's cache), then looks for
+  // the segments' files again. keys: what MissingData gave for them.
+  Status Hydrate(const std::vector<size_t>& files, const std::vector<uint64_t>& keys) const {
+    std::vector<uint64_t> inos;
+    for (size_t f : files) inos.push_back(infos_[f].ino);
+    auto reply = server::AdminCall(data_dir_, {{"op", "dataset_fetch"}, {"inos", inos}});
     if (!reply) return reply.error();
     std::lock_guard lock(fds_mu_);
     for (uint64_t key : keys) {
@@ -367,38 +369,53 @@ class EpochImpl final : public Epoch {
   }
 
   // Runs ahead of the readers, in the order, and has the daemon bring evicted segments back to
-  // NVMe before the readers get there. A reader that reaches a file first reads it through the
-  // mount; one whose segments are in flight waits for them. The hydrator stays within twice the
-  // budget's worth of files past what was handed out.
+  // NVMe (and cache imported objects there) before the readers get there: up to kGroup files'
+  // data in one parallel fetch. A reader that reaches a file first reads it through the mount;
+  // one whose data is in flight waits for it. The hydrator stays within twice the budget's worth
+  // of files past what was handed out.
+  static constexpr size_t kGroup = 64;
   void Hydrate() {
     // before[i]: the bytes of the files at positions before i.
     std::vector<uint64_t> before(order_.size() + 1, 0);
     for (size_t i = 0; i < order_.size(); ++i) {
       before[i + 1] = before[i] + ds_->file(order_[i]).size;
     }
-    for (size_t pos = 0; pos < order_.size(); ++pos) {
-      std::vector<uint64_t> claimed;
-      if (pos == 0) {
-        claimed = std::move(first_claim_);
-      } else {
-        {
-          std::unique_lock lock(mu_);
-          cv_.wait(lock, [&] {
-            return stop_ || pos < next_out_ || before[pos] - before[next_out_] <= 2 * budget_;
-          });
-          if (stop_) return;
-          if (pos < next_out_) continue;  // already handed out
+    std::vector<uint64_t> claimed = std::move(first_claim_);
+    std::vector<size_t> files;
+    if (!claimed.empty()) files.push_back(order_[0]);
+    size_t pos = 1;
+    for (;;) {
+      if (files.empty()) {
+        // The next group: the files from pos that the window allows, as many as kGroup.
+        std::unique_lock lock(mu_);
+        cv_.wait(lock, [&] {
+          return stop_ || pos >= order_.size() || pos < next_out_ ||
+                 before[pos] - before[next_out_] <= 2 * budget_;
+        });
+        if (stop_ || pos >= order_.size()) return;
+        pos = std::max(pos, next_out_);  // those handed out already need nothing
+        while (pos < order_.size() && files.size() < kGroup &&
+               before[pos] - before[next_out_] <= 2 * budget_) {
+          lock.unlock();
+          std::vector<uint64_t> more = Claim(pos);
+          lock.lock();
+          if (!more.empty()) {
+            files.push_back(order_[pos]);
+            claimed.insert(claimed.end(), more.begin(), more.end());
+          }
+          ++pos;
         }
-        claimed = Claim(pos);
+        if (files.empty()) continue;
       }
-      if (claimed.empty()) continue;
-      const bool ok = ds_->Hydrate(order_[pos], claimed).ok();
+      const bool ok = ds_->Hydrate(files, claimed).ok();
       {
         std::lock_guard lock(mu_);
         for (uint64_t id : claimed) in_flight_.erase(id);
       }
       cv_.notify_all();
       if (!ok) return;  // the readers go through the mount
+      files.clear();
+      claimed.clear();
     }
   }
 

@@ -24,6 +24,7 @@
 #include <optional>
 #include <set>
 #include <shared_mutex>
+#include <span>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -218,6 +219,9 @@ class FileSystem {
   Result<Location> TierLocation(uint64_t ino);
   // Warms the tree onto NVMe; returns the bytes that found no room.
   Result<uint64_t> TierFetch(uint64_t ino, const tier::TierEngine::Progress& progress);
+  // The same for several trees at once (one parallel fetch: the native client's hydration).
+  Result<uint64_t> TierFetch(std::span<const uint64_t> inos,
+                             const tier::TierEngine::Progress& progress);
   // Evicts the tree's uploaded data; returns {bytes freed, bytes not uploaded yet}.
   Result<std::pair<uint64_t, uint64_t>> TierRelease(uint64_t ino);
 

@@ -71,20 +71,29 @@ struct TreeData {
 }  // namespace
 
 Result<uint64_t> FileSystem::TierFetch(uint64_t ino, const tier::TierEngine::Progress& progress) {
-  if (IsSnapIno(ino)) return Err(Code::kNotSupported, "not for paths inside .snapshots");
+  return TierFetch(std::span<const uint64_t>(&ino, 1), progress);
+}
+
+Result<uint64_t> FileSystem::TierFetch(std::span<const uint64_t> inos,
+                                       const tier::TierEngine::Progress& progress) {
   TreeData tree;
-  CAIRN_RETURN_IF_ERROR(WalkTree(ino, [&](const meta::Inode& inode) -> Status {
-    if (!inode.IsReg() || inode.is_inline) return Status::Ok();
-    if (inode.is_remote) {
-      CAIRN_ASSIGN_OR_RETURN(std::string value, kv_->Get(meta::ObjectRefKey(inode.ino)));
-      CAIRN_ASSIGN_OR_RETURN(meta::ObjectRef ref, meta::DecodeObjectRef(value));
-      tree.objects.push_back({inode.ino, std::move(ref), inode.size});
+  std::set<uint64_t> seen_objects;
+  for (uint64_t ino : inos) {
+    if (IsSnapIno(ino)) return Err(Code::kNotSupported, "not for paths inside .snapshots");
+    CAIRN_RETURN_IF_ERROR(WalkTree(ino, [&](const meta::Inode& inode) -> Status {
+      if (!inode.IsReg() || inode.is_inline) return Status::Ok();
+      if (inode.is_remote) {
+        if (!seen_objects.insert(inode.ino).second) return Status::Ok();
+        CAIRN_ASSIGN_OR_RETURN(std::string value, kv_->Get(meta::ObjectRefKey(inode.ino)));
+        CAIRN_ASSIGN_OR_RETURN(meta::ObjectRef ref, meta::DecodeObjectRef(value));
+        tree.objects.push_back({inode.ino, std::move(ref), inode.size});
+        return Status::Ok();
+      }
+      CAIRN_ASSIGN_OR_RETURN(auto extents, meta_->GetExtents(inode.ino, 0, UINT64_MAX));
+      for (const auto& e : extents) tree.segments.insert(e.segment_id);
       return Status::Ok();
-    }
-    CAIRN_ASSIGN_OR_RETURN(auto extents, meta_->GetExtents(inode.ino, 0, UINT64_MAX));
-    for (const auto& e : extents) tree.segments.insert(e.segment_id);
-    return Status::Ok();
-  }));
+    }));
+  }
   return tier_->Fetch(tree.segments, tree.objects, progress);
 }
 

@@ -185,6 +185,18 @@ nlohmann::json Handle(fs::FileSystem& fs, const nlohmann::json& req, const Admin
     j["metrics_url"] = metrics_url;
     return j;
   }
+  if (op == "dataset_fetch") {
+    // The native client's hydration ahead of an epoch: several files in one parallel fetch.
+    std::vector<uint64_t> inos;
+    try {
+      inos = req.at("inos").get<std::vector<uint64_t>>();
+    } catch (const std::exception&) {
+      return {{"ok", false}, {"error", "request needs a list of inode numbers"}};
+    }
+    auto missed = fs.TierFetch(inos, nullptr);
+    if (!missed) return Error(missed.error());
+    return {{"ok", true}, {"no_room_bytes", *missed}};
+  }
   if (op == "tier_location" || op == "tier_fetch" || op == "tier_release" || op == "import") {
     if (!req.contains("ino") || !req["ino"].is_number_unsigned()) {
       return {{"ok", false}, {"error", "request needs an inode number"}};
