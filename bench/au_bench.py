@@ -359,7 +359,7 @@ def main():
             while n <= args.max_accelerators and n * (args.steps + 1) * w["batch"] <= args.files:
                 r = run(name, root, ds, paths, n, w, args.steps, args.prefetch, 7 + n, before)
                 results.append(r)
-                print(f"{name:14} {n:3} accelerators: AU {r['au']:.3f}, "
+                print(f"{name:20} {n:3} accelerators: AU {r['au']:.3f}, "
                       f"{r['samples_per_s']:.0f} samples/s", file=sys.stderr)
                 if r["au"] < 0.90:
                     break
@@ -376,7 +376,7 @@ def main():
             best[r["system"]] = r
     print(f"\n{args.workload} (batch {w['batch']}, {w['sample']} B samples, "
           f"{w['compute']} s per batch), {args.steps} steps per accelerator")
-    print(f"{'system':14} {'max acc (AU>=0.90)':>20} {'samples/s there':>16} {'vs ext4':>8}")
+    print(f"{'system':20} {'max acc (AU>=0.90)':>20} {'samples/s there':>16} {'vs ext4':>8}")
     base = best.get("ext4", {}).get("accelerators", 0)
     names = [n for n in ["ext4", "cairn-fuse", "cairn-native"] if n in selected]
     if args.cold:
@@ -385,7 +385,7 @@ def main():
     for name in names:
         b = best.get(name)
         acc = b["accelerators"] if b else 0
-        print(f"{name:14} {acc:>20} {b['samples_per_s'] if b else 0:>16.0f} "
+        print(f"{name:20} {acc:>20} {b['samples_per_s'] if b else 0:>16.0f} "
               f"{(acc / base) if base else float('nan'):>8.2f}")
     with open(os.path.join(work, "au.json"), "w") as f:
         json.dump(results, f, indent=1)
