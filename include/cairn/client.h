@@ -9,9 +9,10 @@
 // The daemon answers the metadata (one request per dataset, over its Unix socket); file bytes are
 // read by this process from the segment files themselves, each 64 KiB chunk checked against the
 // CRC32C in the file's extents, so nothing unchecked is returned: a damaged chunk is an error
-// (EIO), never data. Bytes the client cannot reach directly (segments only in the object store or
-// in a cluster's pool, imported files) are read through the mount, where the daemon fetches and
-// checks them.
+// (EIO), never data. On a cluster the segments are objects of its RADOS pool, which the client
+// reads with its own connection (the node's ceph.conf and keyring). Bytes the client cannot reach
+// directly (segments only in the object store, imported objects not cached on this node) are read
+// through the mount, where the daemon fetches and checks them.
 //
 // A dataset is the tree as it was when opened: a file changed after that may read as it was then
 // (a segment never changes once written, and every chunk is checked) or fail with an error; read
@@ -93,7 +94,8 @@ class Epoch {
 };
 
 struct DatasetStats {
-  uint64_t direct_bytes = 0;       // read from segment files by this process
+  // Read by this process: from segments (files, pool objects) or cached imported objects.
+  uint64_t direct_bytes = 0;
   uint64_t inline_bytes = 0;       // returned from the index (small files kept in metadata)
   uint64_t mount_bytes = 0;        // read through the mount
   uint64_t hydrated_segments = 0;  // brought back from the object store for an epoch
@@ -107,6 +109,9 @@ class Dataset {
   // order, then its subdirectories).
   virtual size_t size() const = 0;
   virtual const FileInfo& file(size_t index) const = 0;
+  // Where file bytes come from, in words: the data directory's segment files, a cluster's RADOS
+  // pool, or the mount (with the reason this process cannot reach the segments itself).
+  virtual std::string source() const = 0;
   // The index of a path relative to the dataset's directory, or ENOENT.
   virtual Expected<size_t> Find(const std::string& path) const = 0;
   // Reads up to length bytes at offset into buffer; returns the bytes read (0 at or past the end).

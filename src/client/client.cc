@@ -19,9 +19,11 @@
 
 #include "common/file.h"
 #include "common/status.h"
+#include "data/rados_segments.h"
 #include "data/segment_store.h"
 #include "meta/schema.h"
 #include "server/admin_client.h"
+#include "tier/object_cache_file.h"
 
 namespace cairn {
 namespace {
@@ -32,7 +34,8 @@ std::unexpected<Error> Fail(int code, std::string message) {
 }
 
 struct IndexedFile {
-  bool mount_only = false;
+  bool mount_only = false;  // imported: read from the daemon's object cache, or the mount
+  std::string etag;         // the imported object's version that the cache must hold
   std::string inline_data;
   std::vector<meta::Extent> extents;  // by file offset
 };
@@ -45,8 +48,15 @@ int FromHex(char c) {
 
 class DatasetImpl final : public Dataset {
  public:
-  DatasetImpl(std::string data_dir, std::string root, bool local_segments)
-      : data_dir_(std::move(data_dir)), root_(std::move(root)), local_(local_segments) {}
+  // segments: where this process reads segments (the data directory's files, or a cluster's
+  // pool); null: every file that is not inline is read through the mount.
+  DatasetImpl(std::string data_dir, std::string root,
+              std::shared_ptr<data::SegmentBackend> segments, std::string source)
+      : data_dir_(std::move(data_dir)),
+        root_(std::move(root)),
+        segments_(std::move(segments)),
+        local_(segments_ && segments_->local()),
+        source_(std::move(source)) {}
 
   // Reads the daemon's reply (server/daemon.cc, "dataset_index").
   Status Load(const nlohmann::json& files) {
@@ -57,6 +67,7 @@ class DatasetImpl final : public Dataset {
         FileInfo info{f.at(0).get<std::string>(), f.at(1).get<uint64_t>(), f.at(2).get<uint64_t>()};
         IndexedFile x;
         x.mount_only = f.at(3).get<bool>();
+        if (f.size() > 6) x.etag = f.at(6).get<std::string>();
         const std::string hex = f.at(4).get<std::string>();
         if (hex.size() % 2) throw std::invalid_argument("odd inline hex");
         for (size_t i = 0; i < hex.size(); i += 2) {
@@ -89,21 +100,22 @@ class DatasetImpl final : public Dataset {
     } catch (const std::exception& e) {
       return Status(Code::kCorruption, fmt::format("the daemon's dataset index: {}", e.what()));
     }
-    // Every segment file opened now, not under the lock by the first reads of an epoch.
-    if (local_) {
+    // Every segment opened now, not under the lock by the first reads of an epoch.
+    if (segments_) {
       std::set<uint64_t> ids;
       for (const auto& x : index_) {
         for (const auto& e : x.extents) ids.insert(e.segment_id);
       }
       for (uint64_t id : ids) {
-        auto fd = SegmentFd(id);
-        if (!fd && fd.error().code() != Code::kNotFound) return fd.error();
+        auto seg = Segment(id);
+        if (!seg && seg.error().code() != Code::kNotFound) return seg.error();
       }
     }
     return Status::Ok();
   }
 
   size_t size() const override { return infos_.size(); }
+  std::string source() const override { return source_; }
   const FileInfo& file(size_t index) const override { return infos_.at(index); }
   Expected<size_t> Find(const std::string& path) const override {
     auto it = by_path_.find(path);
@@ -118,23 +130,23 @@ class DatasetImpl final : public Dataset {
   // What an epoch's hydrator may bring back to NVMe for file, as claim keys: the ids of its
   // segments that are not files here (evicted to the object store), or, for an imported file
   // whose object is not cached on NVMe, kObjectKey | its inode. Empty when there is nothing to
-  // fetch (or the file is read through the mount on a cluster).
+  // fetch (a cluster's pool does not take evicted segments back: those are read through the
+  // mount, from the object store).
   static constexpr uint64_t kObjectKey = uint64_t{1} << 63;  // inodes and segment ids stay below
   std::vector<uint64_t> MissingData(size_t file) const {
     std::vector<uint64_t> out;
     const IndexedFile& x = index_[file];
-    if (!local_ || !x.inline_data.empty() || infos_[file].size == 0) return out;
+    if (!x.inline_data.empty() || infos_[file].size == 0) return out;
     if (x.mount_only) {
-      // The daemon's cache of imported objects (tier/tier_engine.cc, ObjectCachePath).
       struct stat st;
-      const std::string cached =
-          fmt::format("{}/objcache/{:016x}.obj", data_dir_, infos_[file].ino);
+      const std::string cached = tier::ObjectCacheFile::Path(data_dir_, infos_[file].ino);
       if (::stat(cached.c_str(), &st) != 0) out.push_back(kObjectKey | infos_[file].ino);
       return out;
     }
+    if (!local_) return out;
     for (const auto& e : x.extents) {
-      auto fd = SegmentFd(e.segment_id);
-      if (!fd && fd.error().code() == Code::kNotFound) out.push_back(e.segment_id);
+      auto seg = Segment(e.segment_id);
+      if (!seg && seg.error().code() == Code::kNotFound) out.push_back(e.segment_id);
     }
     return out;
   }
@@ -146,14 +158,14 @@ class DatasetImpl final : public Dataset {
     for (size_t f : files) inos.push_back(infos_[f].ino);
     auto reply = server::AdminCall(data_dir_, {{"op", "dataset_fetch"}, {"inos", inos}});
     if (!reply) return reply.error();
-    std::lock_guard lock(fds_mu_);
+    std::lock_guard lock(segs_mu_);
     for (uint64_t key : keys) {
       if (key & kObjectKey) {
         ++hydrated_objects_;
         continue;
       }
-      auto it = fds_.find(key);
-      if (it != fds_.end() && !it->second) fds_.erase(it);
+      auto it = segs_.find(key);
+      if (it != segs_.end() && !it->second) segs_.erase(it);
       ++hydrated_;
     }
     return Status::Ok();
@@ -172,7 +184,26 @@ class DatasetImpl final : public Dataset {
       inline_ += n;
       return n;
     }
-    if (x.mount_only || !local_) return ReadThroughMount(info, offset, n, buffer);
+    if (x.mount_only) {
+      // An imported file: its object as the daemon cached it on this node, when that is the
+      // version the index names; otherwise the mount (which fetches it).
+      if (!x.etag.empty()) {
+        auto cached = tier::ObjectCacheFile::Open(tier::ObjectCacheFile::Path(data_dir_, info.ino));
+        if (cached && cached->etag() == x.etag && cached->size() == info.size) {
+          Status st = cached->ReadChecked(offset, n, buffer);
+          if (!st.ok()) {
+            return Fail(ToErrno(st.code()), fmt::format("{}: {}", info.path, st.ToString()));
+          }
+          direct_ += n;
+          return n;
+        }
+        if (!cached && cached.error().code() == Code::kCorruption) {
+          return Fail(EIO, fmt::format("{}: {}", info.path, cached.error().ToString()));
+        }
+      }
+      return ReadThroughMount(info, offset, n, buffer);
+    }
+    if (!segments_) return ReadThroughMount(info, offset, n, buffer);
     // Every extent in the range fills its part; holes between them read as zeros.
     const uint64_t end = offset + n;
     uint64_t filled = offset;
@@ -190,7 +221,9 @@ class DatasetImpl final : public Dataset {
       Status st = ReadExtent(e, static_cast<uint32_t>(from - e.file_offset),
                              static_cast<uint32_t>(to - from), buffer + (from - offset));
       if (st.code() == Code::kNotFound) {
-        // The segment is not a file here (evicted to the object store): the mount reads it.
+        // The segment is not here (evicted to the object store, or a cluster node removed it
+        // after compacting it): the mount reads the file as it is now.
+        Forget(e.segment_id);
         return ReadThroughMount(info, offset, n, buffer);
       }
       if (!st.ok()) {
@@ -223,25 +256,30 @@ class DatasetImpl final : public Dataset {
   }
 
  private:
-  // The segment's file, opened once (kNotFound, remembered, when it is not in the data
-  // directory).
-  Result<const File*> SegmentFd(uint64_t id) const {
-    std::lock_guard lock(fds_mu_);
-    auto it = fds_.find(id);
-    if (it == fds_.end()) {
-      auto file = File::Open(data::SegmentStore::SegmentPath(data_dir_, id), O_RDONLY);
-      if (!file && file.error().code() != Code::kNotFound) return Err(file.error());
-      it = fds_.emplace(id, file ? std::make_unique<File>(std::move(*file)) : nullptr).first;
+  // The segment, opened once (kNotFound, remembered, when it is not there: not a file of the
+  // data directory, not an object of the pool).
+  Result<std::shared_ptr<data::SegmentFile>> Segment(uint64_t id) const {
+    std::lock_guard lock(segs_mu_);
+    auto it = segs_.find(id);
+    if (it == segs_.end()) {
+      auto seg = segments_->Open(id, false);
+      if (!seg && seg.error().code() != Code::kNotFound) return Err(seg.error());
+      it = segs_.emplace(id, seg ? std::move(*seg) : nullptr).first;
     }
     if (!it->second) return Err(Code::kNotFound);
-    return it->second.get();
+    return it->second;
+  }
+  void Forget(uint64_t id) const {
+    std::lock_guard lock(segs_mu_);
+    segs_[id] = nullptr;
   }
 
-  // The checked read that data::SegmentStore::Read does, from this process's descriptor.
+  // The checked read that data::SegmentStore::Read does, from this process's descriptor or its
+  // own connection to the pool.
   Status ReadExtent(const meta::Extent& e, uint32_t from, uint32_t n, char* out) const {
-    CAIRN_ASSIGN_OR_RETURN(const File* file, SegmentFd(e.segment_id));
+    CAIRN_ASSIGN_OR_RETURN(auto seg, Segment(e.segment_id));
     return data::ReadExtentChecked(e, from, n, out, [&](uint64_t offset, char* buf, size_t len) {
-      return file->ReadAt(offset, buf, len);
+      return seg->ReadAt(offset, buf, len);
     });
   }
 
@@ -256,13 +294,15 @@ class DatasetImpl final : public Dataset {
 
   const std::string data_dir_;
   const std::string root_;  // the dataset's directory under the mount point
-  const bool local_;
+  const std::shared_ptr<data::SegmentBackend> segments_;
+  const bool local_;  // segments are files of the data directory (they can be hydrated)
+  const std::string source_;
   std::vector<FileInfo> infos_;
   std::vector<IndexedFile> index_;
   std::unordered_map<std::string, size_t> by_path_;
-  mutable std::mutex fds_mu_;
-  // GUARDED_BY(fds_mu_); null: not a file here.
-  mutable std::unordered_map<uint64_t, std::unique_ptr<File>> fds_;
+  mutable std::mutex segs_mu_;
+  // GUARDED_BY(segs_mu_); null: not there.
+  mutable std::unordered_map<uint64_t, std::shared_ptr<data::SegmentFile>> segs_;
   mutable std::atomic<uint64_t> direct_{0}, inline_{0}, mount_{0}, hydrated_{0},
       hydrated_objects_{0};
 };
@@ -359,6 +399,10 @@ class EpochImpl final : public Epoch {
     return claimed;
   }
   void WaitForHydration(size_t file) {
+    {
+      std::lock_guard lock(mu_);
+      if (in_flight_.empty()) return;  // nothing to wait for (the usual case once data is back)
+    }
     const std::vector<uint64_t> missing = ds_->MissingData(file);
     if (missing.empty()) return;
     std::unique_lock lock(mu_);
@@ -467,16 +511,59 @@ class ClientImpl final : public Client {
     }
     std::string root = mountpoint_;
     if (!dir.empty()) root += "/" + dir;
-    auto ds = std::make_unique<DatasetImpl>(data_dir_, root, reply->value("local_segments", false));
+    std::string source;
+    auto segments = Segments(*reply, &source);
+    auto ds = std::make_unique<DatasetImpl>(data_dir_, root, std::move(segments), source);
     if (Status st = ds->Load((*reply)["files"]); !st.ok()) {
       return std::unexpected(FromStatus(st));
     }
     return std::unique_ptr<Dataset>(std::move(ds));
   }
 
+  // Where this process reads segments: the data directory's files, or the cluster's pool (one
+  // connection per client, made by the first dataset that needs it). Without a connection (no
+  // access to the cluster's keyring, the cluster unreachable) the datasets read through the
+  // mount. *source: that, in words (Dataset::source).
+  std::shared_ptr<data::SegmentBackend> Segments(const nlohmann::json& reply, std::string* source) {
+    if (!reply.contains("pool")) {
+      *source = "segment files in " + data_dir_;
+      return std::make_shared<data::LocalSegments>(data_dir_);
+    }
+    std::lock_guard lock(mu_);
+    if (!pool_ && pool_error_.empty()) Connect(reply.at("pool"));
+    *source = pool_ ? "RADOS pool " + pool_name_
+                    : "the mount (no direct access to the cluster's pool: " + pool_error_ + ")";
+    return pool_;
+  }
+
  private:
+  void Connect(const nlohmann::json& p) {
+    data::RadosOptions o;
+    std::string uuid;
+    try {
+      o.conf = p.at("conf").get<std::string>();
+      o.user = p.at("user").get<std::string>();
+      o.pool = p.at("name").get<std::string>();
+      uuid = p.at("uuid").get<std::string>();
+    } catch (const std::exception& e) {
+      pool_error_ = fmt::format("the daemon's pool settings: {}", e.what());
+      return;
+    }
+    auto pool = data::RadosSegments::Open(o, uuid);
+    if (!pool) {
+      pool_error_ = pool.error().ToString();
+      return;
+    }
+    pool_ = std::move(*pool);
+    pool_name_ = o.pool;
+  }
+
   const std::string mountpoint_;
   const std::string data_dir_;
+  std::mutex mu_;
+  std::shared_ptr<data::SegmentBackend> pool_;  // GUARDED_BY(mu_)
+  std::string pool_name_;                       // GUARDED_BY(mu_)
+  std::string pool_error_;                      // GUARDED_BY(mu_)
 };
 
 Expected<std::unique_ptr<Epoch>> DatasetImpl::BeginEpoch(std::vector<size_t> order,

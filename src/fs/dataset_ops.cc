@@ -72,6 +72,11 @@ Result<std::vector<FileSystem::IndexedFile>> FileSystem::IndexTree(std::string_v
         f.size = inode->size;
         if (inode->is_remote) {
           f.mount_only = true;
+          auto ref = meta->kv().Get(meta::ObjectRefKey(inode->ino));
+          if (ref) {
+            auto decoded = meta::DecodeObjectRef(*ref);
+            if (decoded) f.etag = std::move(decoded->etag);
+          }
         } else if (inode->is_inline) {
           f.inline_data = inode->inline_data;
         } else {

@@ -241,7 +241,8 @@ class FileSystem {
     uint64_t ino = 0;
     uint64_t size = 0;
     std::string inline_data;  // the whole file when it is stored inline
-    bool mount_only = false;  // imported data: read it through the mount
+    bool mount_only = false;  // imported data: read it through the mount ...
+    std::string etag;         // ... or from the daemon's cache of this version of its object
     std::vector<meta::Extent> extents;
   };
   Result<std::vector<IndexedFile>> IndexTree(std::string_view dir);

@@ -139,6 +139,7 @@ PYBIND11_MODULE(_cairn, m) {
             return PyEpoch{d.ds, Take(d.ds->BeginEpoch(std::move(order), o))};
           },
           py::arg("order"), py::arg("budget_bytes") = 256ull << 20, py::arg("threads") = 8)
+      .def_property_readonly("source", [](const PyDataset& d) { return d.ds->source(); })
       .def("stats", [](const PyDataset& d) {
         const cairn::DatasetStats s = d.ds->stats();
         py::dict out;

@@ -337,7 +337,7 @@ nlohmann::json Handle(fs::FileSystem& fs, const nlohmann::json& req, const Admin
   if (op == "dataset_index") {
     // The native client's index (include/cairn/client.h): per file [path, ino, size, via the
     // mount only, inline bytes in hex, extents [file offset, segment, blob offset, blob length,
-    // skip, length, [chunk CRC32Cs]]].
+    // skip, length, [chunk CRC32Cs]], the ETag of an imported file's object].
     auto files = fs.IndexTree(req.value("dir", ""));
     if (!files) return Error(files.error());
     static constexpr char kHex[] = "0123456789abcdef";
@@ -355,12 +355,20 @@ nlohmann::json Handle(fs::FileSystem& fs, const nlohmann::json& req, const Admin
             {e.file_offset, e.segment_id, e.blob_offset, e.blob_length, e.skip, e.length, e.crcs}));
       }
       list.push_back(nlohmann::json::array(
-          {f.path, f.ino, f.size, f.mount_only, std::move(hex), std::move(extents)}));
+          {f.path, f.ino, f.size, f.mount_only, std::move(hex), std::move(extents), f.etag}));
     }
-    // Segment files are read directly only where they are files of this data directory.
-    return {{"ok", true},
-            {"local_segments", !fs.superblock().cluster.enabled()},
-            {"files", std::move(list)}};
+    // Where the client reads segments itself: the files of this data directory, or a cluster's
+    // RADOS pool (objects "<uuid>.<id>.seg", data/rados_segments.h) with this node's Ceph
+    // settings.
+    nlohmann::json reply = {{"ok", true}, {"files", std::move(list)}};
+    const fs::ClusterSettings& c = fs.superblock().cluster;
+    if (c.enabled()) {
+      reply["pool"] = {{"conf", c.ceph_conf},
+                       {"user", c.ceph_user},
+                       {"name", c.pool},
+                       {"uuid", fs.superblock().uuid}};
+    }
+    return reply;
   }
   if (op == "ping") return {{"ok", true}, {"pid", ::getpid()}};
   return {{"ok", false}, {"error", "unknown op '" + op + "'"}};

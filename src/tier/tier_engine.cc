@@ -22,10 +22,7 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-constexpr char kObjMagic[8] = {'C', 'A', 'I', 'R', 'N', 'O', 'B', 'J'};
-constexpr uint64_t kObjHeaderSize = 512;
-constexpr uint32_t kObjVersion = 1;
-constexpr size_t kMaxEtag = 400;
+constexpr uint64_t kObjHeaderSize = ObjectCacheFile::kHeaderSize;
 // Imported objects up to this size are fetched whole on first read; larger ones by range, then
 // hydrated in the background.
 constexpr uint64_t kWholeObjectFetch = 8ull << 20;
@@ -36,30 +33,6 @@ std::chrono::milliseconds Backoff(int attempt) {
   thread_local std::mt19937 rng(std::random_device{}());
   const int64_t cap = std::min<int64_t>(2000, 100ll << std::min(attempt, 5));
   return std::chrono::milliseconds(std::uniform_int_distribution<int64_t>(cap / 2, cap)(rng));
-}
-
-std::string EncodeObjHeader(uint64_t size, const std::string& etag) {
-  std::string h(kObjHeaderSize, '\0');
-  std::memcpy(h.data(), kObjMagic, 8);
-  EncodeFixed32(h.data() + 8, kObjVersion);
-  EncodeFixed32(h.data() + 12, static_cast<uint32_t>(etag.size()));
-  EncodeFixed64(h.data() + 16, size);
-  std::memcpy(h.data() + 24, etag.data(), etag.size());
-  EncodeFixed32(h.data() + 508, Crc32c(h.data(), 508));
-  return h;
-}
-
-bool DecodeObjHeader(std::string_view h, uint64_t* size, std::string* etag) {
-  if (h.size() < kObjHeaderSize || std::memcmp(h.data(), kObjMagic, 8) != 0 ||
-      DecodeFixed32(h.data() + 508) != Crc32c(h.data(), 508) ||
-      DecodeFixed32(h.data() + 8) != kObjVersion) {
-    return false;
-  }
-  uint32_t n = DecodeFixed32(h.data() + 12);
-  if (n > kMaxEtag) return false;
-  *size = DecodeFixed64(h.data() + 16);
-  etag->assign(h.data() + 24, n);
-  return true;
 }
 
 uint64_t Chunks(uint64_t size) { return (size + meta::kChunkSize - 1) / meta::kChunkSize; }
@@ -439,10 +412,6 @@ Result<std::shared_ptr<ObjectStore>> TierEngine::ImportStore(uint64_t import_id)
   return metered;
 }
 
-std::string TierEngine::ObjectCachePath(uint64_t ino) const {
-  return fmt::format("{}/objcache/{:016x}.obj", options_.data_dir, ino);
-}
-
 void TierEngine::LoadObjectCache() {
   std::string dir = options_.data_dir + "/objcache";
   DIR* d = ::opendir(dir.c_str());
@@ -457,19 +426,18 @@ void TierEngine::LoadObjectCache() {
       ::unlink(path.c_str());  // a partial download
       continue;
     }
-    auto f = File::Open(path, O_RDONLY);
-    if (!f) continue;
-    std::string h(kObjHeaderSize, '\0');
-    CachedObject obj;
-    auto got = f->ReadAt(0, h.data(), h.size());
-    auto size = f->Size();
-    if (!got || *got != h.size() || !size || !DecodeObjHeader(h, &obj.size, &obj.etag) ||
-        *size != kObjHeaderSize + obj.size + 4 * Chunks(obj.size)) {
-      log::Warn("dropping damaged object cache file {}", path);
-      ::unlink(path.c_str());
+    auto f = ObjectCacheFile::Open(path);
+    if (!f) {
+      if (f.error().code() == Code::kCorruption) {
+        log::Warn("dropping damaged object cache file: {}", f.error().message());
+        ::unlink(path.c_str());
+      }
       continue;
     }
-    obj.file_bytes = *size;
+    CachedObject obj;
+    obj.size = f->size();
+    obj.etag = f->etag();
+    obj.file_bytes = ObjectCacheFile::FileBytes(obj.size);
     object_bytes_ += obj.file_bytes;
     objects_[ino] = obj;
   }
@@ -495,7 +463,8 @@ void TierEngine::DropObject(uint64_t ino) {
 
 Status TierEngine::CacheObject(uint64_t ino, const std::string& etag, uint64_t size,
                                const std::function<Status(uint64_t, size_t, char*)>& fill) {
-  if (etag.size() > kMaxEtag) return Status::Ok();  // not cacheable; served by range reads
+  if (etag.size() > ObjectCacheFile::kMaxEtag)
+    return Status::Ok();  // not cacheable; served by range reads
   static std::atomic<uint64_t> next_tmp{0};
   const std::string path = ObjectCachePath(ino);
   const std::string tmp = fmt::format("{}.{}.tmp", path, next_tmp.fetch_add(1));
@@ -514,7 +483,7 @@ Status TierEngine::CacheObject(uint64_t ino, const std::string& etag, uint64_t s
       }
       CAIRN_RETURN_IF_ERROR(f.WriteAt(kObjHeaderSize + off, buf.data(), n));
     }
-    std::string header = EncodeObjHeader(size, etag);
+    std::string header = ObjectCacheFile::EncodeHeader(size, etag);
     CAIRN_RETURN_IF_ERROR(f.WriteAt(0, header.data(), header.size()));
     return f.WriteAt(kObjHeaderSize + size, trailer.data(), trailer.size());
   }();
@@ -533,39 +502,18 @@ Status TierEngine::CacheObject(uint64_t ino, const std::string& etag, uint64_t s
 }
 
 Status TierEngine::ReadCachedObject(uint64_t ino, uint64_t offset, size_t n, char* out) {
-  uint64_t size;
   {
     std::lock_guard lock(objects_mu_);
     auto it = objects_.find(ino);
     if (it == objects_.end()) return Status(Code::kNotFound, "not cached");
     it->second.last_read = Now();
-    size = it->second.size;
   }
-  auto f = File::Open(ObjectCachePath(ino), O_RDONLY);
-  if (!f) return Status(Code::kNotFound, "not cached");  // evicted meanwhile
-  const uint64_t first = offset / meta::kChunkSize;
-  const uint64_t last = (offset + n - 1) / meta::kChunkSize;
-  const uint64_t begin = first * meta::kChunkSize;
-  const uint64_t end = std::min<uint64_t>(size, (last + 1) * meta::kChunkSize);
-  std::vector<char> buf(end - begin);
-  std::vector<char> crcs(4 * (last - first + 1));
-  CAIRN_ASSIGN_OR_RETURN(size_t got, f->ReadAt(kObjHeaderSize + begin, buf.data(), buf.size()));
-  CAIRN_ASSIGN_OR_RETURN(size_t got_crcs,
-                         f->ReadAt(kObjHeaderSize + size + 4 * first, crcs.data(), crcs.size()));
-  if (got != buf.size() || got_crcs != crcs.size()) {
-    return Status(Code::kCorruption, fmt::format("cached object of inode {} is truncated", ino));
+  auto f = ObjectCacheFile::Open(ObjectCachePath(ino));
+  if (!f) {
+    if (f.error().code() == Code::kNotFound) return Status(Code::kNotFound, "not cached");
+    return f.error();  // evicted meanwhile, or damaged
   }
-  for (uint64_t c = first; c <= last; ++c) {
-    const uint64_t off = c * meta::kChunkSize - begin;
-    const size_t len = std::min<uint64_t>(meta::kChunkSize, size - c * meta::kChunkSize);
-    if (Crc32c(buf.data() + off, len) != DecodeFixed32(crcs.data() + 4 * (c - first))) {
-      return Status(Code::kCorruption,
-                    fmt::format("checksum mismatch in cached object of inode {} at {}", ino,
-                                c * meta::kChunkSize));
-    }
-  }
-  std::memcpy(out, buf.data() + (offset - begin), n);
-  return Status::Ok();
+  return f->ReadChecked(offset, n, out);
 }
 
 Status TierEngine::HydrateObject(const ObjectTarget& t) {

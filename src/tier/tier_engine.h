@@ -40,6 +40,7 @@
 #include "common/thread_pool.h"
 #include "data/segment_store.h"
 #include "meta/schema.h"
+#include "tier/object_cache_file.h"
 #include "tier/object_store.h"
 
 namespace cairn::tier {
@@ -162,7 +163,9 @@ class TierEngine final : public data::RemoteSegments {
   // have) the bytes: one stream instead of a ranged GET per read.
   bool ReadFromDownload(uint64_t segment_id, uint64_t offset, size_t n, char* out);
   uint64_t LocalBytes() const;
-  std::string ObjectCachePath(uint64_t ino) const;
+  std::string ObjectCachePath(uint64_t ino) const {
+    return ObjectCacheFile::Path(options_.data_dir, ino);
+  }
   void LoadObjectCache();
   Status ReadCachedObject(uint64_t ino, uint64_t offset, size_t n, char* out);
   // Writes DATA_DIR/objcache/<ino>.obj from fill(offset, n, out), which supplies the object in

@@ -520,8 +520,6 @@ std::string CairnMount::Path(std::string_view relative) const {
   return path;
 }
 
-namespace {
-
 // KEY='value' lines of scripts/cluster.sh's env file.
 std::string EnvValue(const std::string& text, const std::string& key) {
   size_t at = text.find(key + "=");
@@ -535,7 +533,12 @@ std::string EnvValue(const std::string& text, const std::string& key) {
   return v;
 }
 
-}  // namespace
+std::string ClusterEnv(const std::string& key) {
+  const char* env = ::getenv("CAIRN_TEST_CLUSTER_ENV");
+  if (!env || !*env) return "";
+  auto text = ReadFile(env);
+  return text ? EnvValue(*text, key) : "";
+}
 
 CommandResult CairnMount::Format(const std::vector<std::string>& extra) {
   std::vector<std::string> args = {"format", data_dir_};

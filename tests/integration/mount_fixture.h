@@ -61,6 +61,11 @@ std::string Outcome(T rc) {
 CommandResult RunCommand(const std::vector<std::string>& argv,
                          std::chrono::milliseconds timeout = kCommandTimeout);
 
+// KEY='value' lines of scripts/cluster.sh's env file, and the value of KEY in the one that
+// CAIRN_TEST_CLUSTER_ENV names ("" when unset).
+std::string EnvValue(const std::string& text, const std::string& key);
+std::string ClusterEnv(const std::string& key);
+
 // RunCommand with CAIRN_BIN prepended.
 CommandResult RunCairn(const std::vector<std::string>& args,
                        std::chrono::milliseconds timeout = kCommandTimeout);

@@ -2,7 +2,7 @@
 // mount reads, in whole files, random ranges and batches; holes, inline files, overwritten
 // ranges and files spanning segments; errors for bad input; and a damaged segment gives an error,
 // never data. Also runs on a cluster file system (CAIRN_TEST_CLUSTER_ENV), where the client reads
-// through the mount.
+// the segments from the cluster's RADOS pool itself.
 #include <cairn/client.h>
 #include <dirent.h>
 #include <fcntl.h>
@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <random>
 #include <string>
 #include <vector>
@@ -45,6 +46,22 @@ class NativeClientTest : public MountedTest {
       return nullptr;
     }
     return std::move(*ds);
+  }
+
+  // Takes every file of the epoch and checks it is the next one of the order, with its content.
+  static void ExpectEpoch(Epoch& epoch, const Dataset& d, const std::vector<size_t>& order,
+                          const std::map<std::string, std::string>& set) {
+    for (size_t k = 0; k < order.size(); ++k) {
+      auto s = epoch.Next();
+      ASSERT_TRUE(s) << k << ": " << s.error().message;
+      ASSERT_TRUE(s->has_value()) << "ended early at " << k;
+      ASSERT_EQ((*s)->file, order[k]) << k;
+      ASSERT_TRUE((*s)->data == set.at(d.file(order[k]).path)) << d.file(order[k]).path;
+    }
+    auto end = epoch.Next();
+    ASSERT_TRUE(end);
+    EXPECT_FALSE(end->has_value());
+    EXPECT_EQ(epoch.position(), order.size());
   }
 
   // Files of every shape, written through the mount: name -> content.
@@ -152,14 +169,15 @@ TEST_F(NativeClientTest, ReadsEveryByteAsTheMountDoes) {
   for (size_t i = 0; i < d.size(); ++i) {
     EXPECT_TRUE(bufs[i] == set.at(d.file(i).path)) << d.file(i).path;
   }
+  // Every segment is a file of the data directory, or an object of the cluster's pool that this
+  // process reads with its own connection: nothing goes through the mount.
   const DatasetStats st = d.stats();
-  if (OnCluster()) {
-    EXPECT_GT(st.mount_bytes, 0u);  // a cluster's segments are in the pool: through the mount
-  } else {
-    EXPECT_GT(st.direct_bytes, 0u);
-    EXPECT_EQ(st.mount_bytes, 0u);  // every segment is a file of the data directory
-  }
+  EXPECT_GT(st.direct_bytes, 0u);
+  EXPECT_EQ(st.mount_bytes, 0u);
   EXPECT_GT(st.inline_bytes, 0u);
+  EXPECT_NE(d.source().find(OnCluster() ? "RADOS pool cairn" : "segment files in "),
+            std::string::npos)
+      << d.source();
 
   // A subdirectory: paths relative to it, in the documented order.
   auto sub = (*client)->OpenDataset("d1");
@@ -188,19 +206,7 @@ TEST_F(NativeClientTest, AnEpochHandsOutFilesInTheGivenOrderWithinItsBudget) {
   o.threads = 4;
   auto epoch = d.BeginEpoch(order, o);
   ASSERT_TRUE(epoch) << epoch.error().message;
-  for (size_t k = 0; k < order.size(); ++k) {
-    auto s = (*epoch)->Next();
-    ASSERT_TRUE(s) << s.error().message;
-    ASSERT_TRUE(s->has_value()) << "ended early at " << k;
-    ASSERT_EQ((*s)->file, order[k]) << k;
-    const std::string& want = set.at(d.file(order[k]).path);
-    ASSERT_EQ((*s)->data.size(), want.size()) << k;
-    ASSERT_TRUE((*s)->data == want) << k;
-  }
-  auto end = (*epoch)->Next();
-  ASSERT_TRUE(end);
-  EXPECT_FALSE(end->has_value());
-  EXPECT_EQ((*epoch)->position(), order.size());
+  ExpectEpoch(**epoch, d, order, set);
   // Past the budget only by the one file the reader waits for.
   EXPECT_LE((*epoch)->peak_bytes(), o.budget_bytes + largest);
   EXPECT_GT((*epoch)->peak_bytes(), 0u);
@@ -230,11 +236,7 @@ TEST_F(NativeClientTest, AnEpochBringsEvictedSegmentsBackAheadOfItsReads) {
   for (size_t i = 0; i < d.size(); ++i) order.push_back(d.size() - 1 - i);
   auto epoch = d.BeginEpoch(order);
   ASSERT_TRUE(epoch) << epoch.error().message;
-  for (size_t k = 0; k < order.size(); ++k) {
-    auto s = (*epoch)->Next();
-    ASSERT_TRUE(s && s->has_value()) << k;
-    EXPECT_TRUE((*s)->data == set.at(d.file(order[k]).path)) << d.file(order[k]).path;
-  }
+  ExpectEpoch(**epoch, d, order, set);
   EXPECT_GT(d.stats().hydrated_segments, 0u);
   // Back on NVMe: a second pass reads every file directly.
   const uint64_t mount_before = d.stats().mount_bytes;
@@ -248,7 +250,6 @@ TEST_F(NativeClientTest, AnEpochBringsEvictedSegmentsBackAheadOfItsReads) {
 }
 
 TEST_F(NativeClientTest, AnEpochCachesImportedObjectsAheadOfItsReads) {
-  if (OnCluster()) GTEST_SKIP() << "imports on a cluster are read through the mount";
   // A directory of objects (a file:// store), imported: the data lives only there.
   const std::string store = mount_->root() + "/import-src";
   ASSERT_EQ(::mkdir(store.c_str(), 0755), 0);
@@ -273,11 +274,7 @@ TEST_F(NativeClientTest, AnEpochCachesImportedObjectsAheadOfItsReads) {
   o.threads = 3;
   auto epoch = d.BeginEpoch(order, o);
   ASSERT_TRUE(epoch) << epoch.error().message;
-  for (size_t k = 0; k < order.size(); ++k) {
-    auto s = (*epoch)->Next();
-    ASSERT_TRUE(s && s->has_value()) << k;
-    EXPECT_TRUE((*s)->data == set.at(d.file(order[k]).path)) << d.file(order[k]).path;
-  }
+  ExpectEpoch(**epoch, d, order, set);
   epoch->reset();
   // The first file's object is claimed before any read starts, so it at least was fetched by
   // the epoch; readers that got ahead of the hydrator read through the mount.
@@ -292,6 +289,41 @@ TEST_F(NativeClientTest, AnEpochCachesImportedObjectsAheadOfItsReads) {
     EXPECT_TRUE(FileHasContent(Path("imp/" + d.file(i).path), set.at(d.file(i).path)))
         << d.file(i).path;
   }
+  // The client reads the cached objects itself now, each chunk checked.
+  const uint64_t mount_before = d.stats().mount_bytes;
+  for (size_t i = 0; i < d.size(); ++i) {
+    std::string buf(d.file(i).size, 'x');
+    auto n = d.Read(i, 0, buf.size(), buf.data());
+    ASSERT_TRUE(n) << n.error().message;
+    EXPECT_TRUE(buf == set.at(d.file(i).path)) << d.file(i).path;
+  }
+  EXPECT_EQ(d.stats().mount_bytes, mount_before);
+  // A damaged cache file is an error, never data.
+  const std::string cached = mount_->data_dir() + "/objcache";
+  DIR* dir = ::opendir(cached.c_str());
+  ASSERT_NE(dir, nullptr);
+  std::string victim;
+  while (struct dirent* e = ::readdir(dir)) {
+    if (std::string(e->d_name).ends_with(".obj")) victim = cached + "/" + e->d_name;
+  }
+  ::closedir(dir);
+  ASSERT_FALSE(victim.empty());
+  auto bytes = ReadFile(victim);
+  ASSERT_TRUE(bytes);
+  (*bytes)[600] ^= 0x5a;  // in the object's first chunk, past the 512-byte header
+  ASSERT_EQ(WriteFile(victim, *bytes), 0);
+  const uint64_t ino = std::stoull(victim.substr(victim.rfind('/') + 1, 16), nullptr, 16);
+  bool checked = false;
+  for (size_t i = 0; i < d.size(); ++i) {
+    if (d.file(i).ino != ino) continue;
+    std::string buf(d.file(i).size, 'x');
+    auto n = d.Read(i, 0, buf.size(), buf.data());
+    ASSERT_FALSE(n) << d.file(i).path << " read damaged bytes as data";
+    EXPECT_EQ(n.error().code, EIO);
+    EXPECT_NE(n.error().message.find("checksum"), std::string::npos) << n.error().message;
+    checked = true;
+  }
+  EXPECT_TRUE(checked) << victim << " is no file of the dataset";
   ASSERT_EQ(::rmdir(store.c_str()), 0);
 }
 
@@ -320,31 +352,73 @@ TEST_F(NativeClientTest, BadInputGetsClearErrors) {
   EXPECT_EQ((*ds)->Find("g").error().code, ENOENT);
 }
 
-TEST_F(NativeClientTest, ADamagedSegmentIsAnErrorNeverData) {
-  if (OnCluster()) GTEST_SKIP() << "a cluster's segments are RADOS objects, read through the mount";
-  const auto set = WriteSet();
-  auto ds = WholeMount();
-  ASSERT_TRUE(ds);
-  // One byte flipped in every segment file, past its header.
-  const std::string segs = mount_->data_dir() + "/segments";
+// One byte flipped past the header of every segment file of the data directory; returns how many.
+int DamageSegmentFiles(const std::string& data_dir) {
+  const std::string segs = data_dir + "/segments";
   DIR* dir = ::opendir(segs.c_str());
-  ASSERT_NE(dir, nullptr);
+  EXPECT_NE(dir, nullptr) << segs;
+  if (!dir) return 0;
   int damaged = 0;
   while (struct dirent* e = ::readdir(dir)) {
     std::string n = e->d_name;
     if (n.size() < 4 || n.substr(n.size() - 4) != ".seg") continue;
     const std::string path = segs + "/" + n;
     int fd = ::open(path.c_str(), O_RDWR);
-    ASSERT_GE(fd, 0) << path;
+    EXPECT_GE(fd, 0) << path;
     char b;
-    if (::pread(fd, &b, 1, 5000) == 1) {
+    if (fd >= 0 && ::pread(fd, &b, 1, 5000) == 1) {
       b ^= 0x5a;
-      ASSERT_EQ(::pwrite(fd, &b, 1, 5000), 1);
-      ++damaged;
+      if (::pwrite(fd, &b, 1, 5000) == 1) ++damaged;
     }
     ::close(fd);
   }
   ::closedir(dir);
+  return damaged;
+}
+
+// One byte flipped past the header of every object of this file system in the cluster's pool
+// (with the rados command, as an operator's mistake or a bad disk would); returns how many.
+int DamagePoolObjects(const std::string& data_dir) {
+  auto super = ReadFile(data_dir + "/cairn.json");
+  EXPECT_TRUE(super) << "no superblock in " << data_dir;
+  if (!super) return 0;
+  const std::string uuid = nlohmann::json::parse(*super).at("uuid").get<std::string>();
+  const std::string conf = ClusterEnv("CEPH_CONF");
+  auto rados = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), {"rados", "-c", conf, "-p", "cairn"});
+    CommandResult r = RunCommand(args);
+    EXPECT_TRUE(r.ok()) << r.Describe();
+    return r;
+  };
+  int damaged = 0;
+  const std::string listing = rados({"ls"}).out;
+  size_t pos = 0;
+  while (pos < listing.size()) {
+    size_t nl = listing.find('\n', pos);
+    if (nl == std::string::npos) nl = listing.size();
+    const std::string oid = listing.substr(pos, nl - pos);
+    pos = nl + 1;
+    if (!oid.starts_with(uuid + ".") || !oid.ends_with(".seg")) continue;
+    const std::string copy = data_dir + "/damaged.seg";
+    if (!rados({"get", oid, copy}).ok()) continue;
+    auto bytes = ReadFile(copy);
+    if (bytes && bytes->size() > 5000) {
+      (*bytes)[5000] ^= 0x5a;
+      EXPECT_EQ(WriteFile(copy, *bytes), 0);
+      if (rados({"put", oid, copy}).ok()) ++damaged;
+    }
+    ::unlink(copy.c_str());
+  }
+  return damaged;
+}
+
+TEST_F(NativeClientTest, ADamagedSegmentIsAnErrorNeverData) {
+  const auto set = WriteSet();
+  auto ds = WholeMount();
+  ASSERT_TRUE(ds);
+  // One byte flipped in every segment file (or pool object), past its header.
+  const int damaged =
+      OnCluster() ? DamagePoolObjects(mount_->data_dir()) : DamageSegmentFiles(mount_->data_dir());
   ASSERT_GT(damaged, 0);
   int errors = 0;
   for (size_t i = 0; i < ds->size(); ++i) {
@@ -361,6 +435,5 @@ TEST_F(NativeClientTest, ADamagedSegmentIsAnErrorNeverData) {
   }
   EXPECT_GT(errors, 0);
 }
-
 }  // namespace
 }  // namespace cairn::integration
