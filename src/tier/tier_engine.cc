@@ -681,6 +681,11 @@ std::pair<uint64_t, uint64_t> TierEngine::Release(const std::set<uint64_t>& segm
 }
 
 Status TierEngine::Flush(std::chrono::milliseconds deadline) {
+  if (!options_.upload) {
+    return Status(Code::kNotSupported,
+                  "this file system has no object store to upload to (a cluster formatted "
+                  "without --object-store keeps its segments in the pool)");
+  }
   const auto until = Clock::now() + deadline;
   for (;;) {
     {
