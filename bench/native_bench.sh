@@ -3,17 +3,22 @@
 # in one run: ext4 (a plain directory on the same disk), Cairn through its FUSE mount, and Cairn
 # through the native client (libcairn, include/cairn/client.h), each from a dropped page cache,
 # with 16 reader threads. The native run also prints the time to take the dataset index
-# ("native-index", one daemon call for the whole tree). Prints files/s, MB/s and the ratios to
-# ext4. Run as root (FUSE mount, cache drops). Needs jq.
+# ("native-index", one daemon call for the whole tree). With --cluster, the same two Cairn runs
+# again on a one-node Cairn cluster (scripts/cluster.sh: PostgreSQL and Ceph with 3 OSDs on
+# loopback, on the same disk), where the native client reads the segments from the RADOS pool
+# itself. Prints files/s, MB/s and the ratios to ext4. Run as root (FUSE mount, cache drops).
+# Needs jq.
 set -euo pipefail
 
 usage() {
   cat <<'USAGE'
 usage: bench/native_bench.sh [--files N] [--workdir DIR] [--build DIR] [--threads-read R]
+                            [--cluster]
   --files N          files in the data set (default 20000; ~136 KB mean, see cairn_bench)
   --workdir DIR      scratch directory (default /var/tmp/cairn-native-bench)
   --build DIR        CMake build directory (default ./build)
   --threads-read R   reader threads (default 16)
+  --cluster          also a one-node Cairn cluster (FUSE and native)
 USAGE
 }
 
@@ -21,25 +26,30 @@ files=20000
 workdir=/var/tmp/cairn-native-bench
 build=./build
 readers=16
+cluster=0
 while (($#)); do
   case $1 in
     --files) files=${2:?}; shift 2 ;;
     --workdir) workdir=${2:?}; shift 2 ;;
     --build) build=${2:?}; shift 2 ;;
     --threads-read) readers=${2:?}; shift 2 ;;
+    --cluster) cluster=1; shift ;;
     -h | --help) usage; exit 0 ;;
     *) usage >&2; exit 2 ;;
   esac
 done
 command -v jq >/dev/null || { echo "native_bench: needs jq" >&2; exit 2; }
 build=$(cd "$build" && pwd)
+repo=$(cd "$(dirname "$0")/.." && pwd)
 bench=$build/bench/cairn_bench
 cairn=$build/src/cairn
 [[ -x "$bench" && -x "$cairn" ]] || { echo "native_bench: build first ($bench, $cairn)" >&2; exit 2; }
 
 mnt=$workdir/mnt
+engines=$workdir/cluster
 cleanup() {
   mountpoint -q "$mnt" 2>/dev/null && "$cairn" unmount "$mnt" >/dev/null 2>&1 || true
+  if [[ -f "$engines/env" ]]; then bash "$repo/scripts/cluster.sh" stop "$engines" --clean >/dev/null 2>&1 || true; fi
 }
 trap cleanup EXIT
 cleanup
@@ -66,6 +76,17 @@ echo "== Cairn FUSE epoch" >&2
 run fuse --root "$mnt/set" --workloads epoch
 echo "== Cairn native epoch" >&2
 run native --root "$mnt/set" --mount "$mnt" --workloads native-epoch
+if ((cluster)); then
+  "$cairn" unmount "$mnt" >/dev/null
+  echo "== a one-node Cairn cluster (PostgreSQL, Ceph)" >&2
+  CAIRN=$cairn bash "$repo/scripts/cluster.sh" start "$engines" --nodes 1 >/dev/null
+  cmnt=$engines/mnt/1
+  "$bench" generate --root "$cmnt/set" --files "$files" >/dev/null
+  echo "== Cairn cluster FUSE epoch" >&2
+  run cfuse --root "$cmnt/set" --workloads epoch
+  echo "== Cairn cluster native epoch" >&2
+  run cnative --root "$cmnt/set" --mount "$cmnt" --workloads native-epoch
+fi
 
 rate() { jq -r --arg w "$2" '.[] | select(.workload == $w) | "\(.files / .seconds) \(.bytes / .seconds / 1e6) \(.seconds)"' "$workdir/results/$1.json"; }
 read -r e_fps e_mbs _ < <(rate ext4 epoch)
@@ -76,6 +97,12 @@ printf '\n%-22s %12s %10s %10s\n' "cold epoch, $readers thr" "files/s" "MB/s" "v
 printf '%-22s %12.1f %10.1f %10.2f\n' "ext4" "$e_fps" "$e_mbs" 1
 printf '%-22s %12.1f %10.1f %10.2f\n' "Cairn FUSE" "$f_fps" "$f_mbs" "$(jq -n "$f_fps / $e_fps")"
 printf '%-22s %12.1f %10.1f %10.2f\n' "Cairn native" "$n_fps" "$n_mbs" "$(jq -n "$n_fps / $e_fps")"
+if ((cluster)); then
+  read -r cf_fps cf_mbs _ < <(rate cfuse epoch)
+  read -r cn_fps cn_mbs _ < <(rate cnative native-epoch)
+  printf '%-22s %12.1f %10.1f %10.2f\n' "Cairn cluster FUSE" "$cf_fps" "$cf_mbs" "$(jq -n "$cf_fps / $e_fps")"
+  printf '%-22s %12.1f %10.1f %10.2f\n' "Cairn cluster native" "$cn_fps" "$cn_mbs" "$(jq -n "$cn_fps / $e_fps")"
+fi
 printf 'native index of %s files: %.3f s\n' "$files" "$idx_s"
 errors=$(jq -s '[.[][] | .errors] | add' "$workdir"/results/*.json)
 echo "errors: $errors"
