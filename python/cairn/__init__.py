@@ -144,6 +144,16 @@ class Dataset(_MapBase):
         """The bytes of file index, without the transform."""
         return self._handle().read(int(index))
 
+    @property
+    def source(self):
+        """Where this process reads file bytes from: segment files, a cluster's RADOS pool, or
+        the mount (and why)."""
+        return self._handle().source
+
+    def stats(self):
+        """This process's read counters (bytes direct, inline, through the mount; hydrations)."""
+        return self._handle().stats()
+
     def record(self, sampler=None):
         """What a run over this dataset reads: enough for reproduce() to read it again."""
         rec = {"root": self.root, "snapshot": self.snapshot, "files": len(self),

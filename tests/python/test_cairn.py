@@ -63,6 +63,8 @@ class CairnPythonTest(unittest.TestCase):
             self.assertEqual(ds[i], self.content[rel], rel)
         batch = ds.__getitems__([3, 1, 3])
         self.assertEqual(batch, [self.content[ds.paths[j]] for j in (3, 1, 3)])
+        self.assertIn("segment files in", ds.source)
+        self.assertEqual(ds.stats()["mount_bytes"], 0)
         with self.assertRaises(OSError):
             cairn.Dataset(os.path.join(self.root, "missing"))
         with self.assertRaises(OSError):
