@@ -215,7 +215,8 @@ class Dataset(_MapBase):
         out = []
         for want in indices:
             index, data = next(native)
-            assert index == want
+            if index != want:  # libcairn hands out the order it was given; never expected
+                raise RuntimeError(f"cairn prefetch handed out file {index} where {want} was due")
             out.append(data)
         self._epoch = (plan_, native, mine, pos + len(indices))
         return out
