@@ -498,9 +498,7 @@ Result<size_t> FileSystem::CompactOnce(double live_threshold) {
     // Held until the removals are done: a snapshot on any node is either committed before this
     // pass reads the pins (and pins what it needs) or copies the table after the removals
     // (fs/snapshot_ops.cc).
-    auto* pg = dynamic_cast<kv::PgKvStore*>(kv_.get());
-    if (!pg) return Err(Code::kInvalid, "cluster metadata is not in PostgreSQL");
-    CAIRN_ASSIGN_OR_RETURN(held, pg->Lock(kSnapshotLock, false));
+    CAIRN_ASSIGN_OR_RETURN(held, pg_->Lock(kSnapshotLock, false));
     CAIRN_RETURN_IF_ERROR(RefreshSnapshots());
     CAIRN_ASSIGN_OR_RETURN(
         auto rows, kv::ScanRange(*kv_, meta::LivePrefix(), meta::PrefixEnd(meta::LivePrefix())));

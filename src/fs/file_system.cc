@@ -51,14 +51,16 @@ Result<std::unique_ptr<FileSystem>> FileSystem::Open(const std::string& data_dir
 
 Status FileSystem::Load() {
   CAIRN_ASSIGN_OR_RETURN(kv_, OpenMetaStore(data_dir_, super_));
-  if (auto* pg = dynamic_cast<kv::PgKvStore*>(kv_.get()); pg && options_.notify) {
+  pg_ = dynamic_cast<kv::PgKvStore*>(kv_.get());
+  if (cluster_ && !pg_) return Err(Code::kInvalid, "cluster metadata is not in PostgreSQL");
+  if (pg_ && options_.notify) {
     // Changes of inode records and names are announced to the other nodes (SetKernelCache).
     kv::PgNotices n;
     n.origin = std::to_string(super_.cluster.node);
     n.watched = [](std::string_view key) {
       return !key.empty() && (key[0] == 'I' || key[0] == 'D');
     };
-    pg->Announce(std::move(n));
+    pg_->Announce(std::move(n));
   }
   meta_ = std::make_unique<meta::MetaStore>(kv_.get());
   inos_ = std::make_unique<meta::IdAllocator>(kv_.get(), "next_ino", meta::kRootIno + 1);
@@ -67,6 +69,7 @@ Status FileSystem::Load() {
   seg_opts.segment_size = super_.segment_size;
   seg_opts.node = super_.cluster.node;
   CAIRN_ASSIGN_OR_RETURN(backend_, OpenSegmentBackend(super_));
+  rados_ = dynamic_cast<data::RadosSegments*>(backend_.get());
   seg_opts.backend = backend_;
   if (cluster_) CAIRN_RETURN_IF_ERROR(RecordMount(kv_.get(), super_, data_dir_));
   CAIRN_ASSIGN_OR_RETURN(segments_, data::SegmentStore::Open(data_dir_, kv_.get(), seg_opts));
@@ -398,14 +401,13 @@ Status FileSystem::Revalidate(InodeState& state, bool force, bool* changed) {
 }
 
 void FileSystem::SetKernelCache(KernelCache* kernel) {
-  auto* pg = dynamic_cast<kv::PgKvStore*>(kv_.get());
-  if (pg) pg->StopListening();  // before the kernel cache it calls goes
+  if (pg_) pg_->StopListening();  // before the kernel cache it calls goes
   kernel_ = kernel;
-  if (!cluster_ || !options_.notify || !pg || !kernel) return;
+  if (!cluster_ || !options_.notify || !pg_ || !kernel) return;
   kv::PgNotices n;
   n.origin = std::to_string(super_.cluster.node);
   Status st =
-      pg->Listen(n, [this](const std::vector<std::string>* keys) { OnOtherNodesChanges(keys); });
+      pg_->Listen(n, [this](const std::vector<std::string>* keys) { OnOtherNodesChanges(keys); });
   if (!st.ok()) {
     log::Warn("not hearing other nodes' changes (they show within the lease): {}", st.ToString());
   }
@@ -477,7 +479,7 @@ Status FileSystem::OpenTier() {
   if (cluster_) {
     // Segments live in the pool; they tier out only to an object store all nodes share.
     CAIRN_ASSIGN_OR_RETURN(o.upload, HasSharedObjectStore(*kv_));
-    auto* rados = dynamic_cast<data::RadosSegments*>(backend_.get());
+    data::RadosSegments* rados = rados_;
     if (o.capacity == 0 && rados) {
       // This node's share of the pool: what it can hold over the number of members.
       o.capacity_source = [this, rados]() -> Result<uint64_t> {
@@ -608,8 +610,8 @@ Result<ClusterStats> FileSystem::GetClusterStats() {
   c.pool = super_.cluster.pool;
   CAIRN_ASSIGN_OR_RETURN(c.nodes, ReadMembers(*kv_, static_cast<int64_t>(::time(nullptr))));
   c.members = c.nodes.size();
-  if (auto* rados = dynamic_cast<data::RadosSegments*>(backend_.get())) {
-    CAIRN_ASSIGN_OR_RETURN(auto usage, rados->Usage());
+  if (rados_) {
+    CAIRN_ASSIGN_OR_RETURN(auto usage, rados_->Usage());
     c.pool_bytes = usage.bytes;
     c.pool_objects = usage.objects;
   }
@@ -677,7 +679,7 @@ Status FileSystem::Shutdown() {
     if (!hb.ok()) log::Warn("last heartbeat: {}", hb.ToString());
   }
   if (tier_) tier_->Stop();
-  if (auto* pg = dynamic_cast<kv::PgKvStore*>(kv_.get())) pg->StopListening();
+  if (pg_) pg_->StopListening();
   // The kernel has released every handle: files unlinked while open go now.
   auto reclaimed = ReclaimOrphans();
   if (!reclaimed) log::Error("reclaim orphans: {}", reclaimed.error().ToString());

@@ -40,6 +40,13 @@
 #include "snap/manifest.h"
 #include "tier/tier_engine.h"
 
+namespace cairn::kv {
+class PgKvStore;
+}
+namespace cairn::data {
+class RadosSegments;
+}
+
 namespace cairn::fs {
 
 // Who is asking: the owner of what gets created.
@@ -448,6 +455,9 @@ class FileSystem {
   std::unique_ptr<meta::MetaStore> meta_;
   std::unique_ptr<meta::IdAllocator> inos_;
   std::shared_ptr<data::SegmentBackend> backend_;  // null: the data directory's files
+  // Cluster mode: kv_ and backend_ as what they are (null on a single node).
+  kv::PgKvStore* pg_ = nullptr;
+  data::RadosSegments* rados_ = nullptr;
   std::unique_ptr<data::SegmentStore> segments_;
   std::unique_ptr<InodeCache> cache_;
   std::unique_ptr<tier::TierEngine> tier_;

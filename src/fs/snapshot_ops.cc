@@ -199,8 +199,7 @@ Status FileSystem::DeleteSnapshot(std::string_view name) {
     // The record went first: from there on no node shows it. PostgreSQL drops the table once
     // the reads under way on it are done. A crash in between leaves a table without a record,
     // dropped by the next creation.
-    auto* pg = dynamic_cast<kv::PgKvStore*>(kv_.get());
-    CAIRN_RETURN_IF_ERROR(pg->DropTable(SnapTable(view->record().index)));
+    CAIRN_RETURN_IF_ERROR(pg_->DropTable(SnapTable(view->record().index)));
   }
   if (kernel_) kernel_->InvalidateEntry(kSnapDirIno, name);
   log::Info("snapshot '{}' deleted", name);
@@ -208,8 +207,7 @@ Status FileSystem::DeleteSnapshot(std::string_view name) {
 }
 
 Result<SnapshotInfo> FileSystem::CreateClusterSnapshot(std::string_view name) {
-  auto* pg = dynamic_cast<kv::PgKvStore*>(kv_.get());
-  if (!pg) return Err(Code::kInvalid, "cluster metadata is not in PostgreSQL");
+  kv::PgKvStore* pg = pg_;
   // Taken before snap_mu_: compaction holds it shared and then takes snap_mu_.
   CAIRN_ASSIGN_OR_RETURN(auto held, pg->Lock(kSnapshotLock, true));
   std::lock_guard lock(snap_mu_);
