@@ -630,7 +630,7 @@ void FileSystem::HeartbeatLoop() {
   };
   Sample prev = sample();
   const auto interval = std::chrono::duration<double>(options_.heartbeat_s);
-  std::unique_lock lock(compactor_mu_);
+  std::unique_lock lock(background_mu_);
   while (!stopping_) {
     lock.unlock();
     const Sample now = sample();
@@ -645,15 +645,15 @@ void FileSystem::HeartbeatLoop() {
     Status st = WriteHeartbeat(kv_.get(), super_.cluster.node, beat);
     if (!st.ok()) log::Warn("heartbeat: {}", st.ToString());
     lock.lock();
-    compactor_cv_.wait_for(lock, interval, [this] { return stopping_; });
+    background_cv_.wait_for(lock, interval, [this] { return stopping_; });
   }
 }
 
 void FileSystem::CompactorLoop() {
-  std::unique_lock lock(compactor_mu_);
+  std::unique_lock lock(background_mu_);
   auto interval = std::chrono::duration<double>(options_.compaction_interval_s);
   while (!stopping_) {
-    compactor_cv_.wait_for(lock, interval, [this] { return stopping_; });
+    background_cv_.wait_for(lock, interval, [this] { return stopping_; });
     if (stopping_) break;
     lock.unlock();
     auto n = CompactOnce(options_.compaction_threshold);
@@ -666,10 +666,10 @@ Status FileSystem::Shutdown() {
   std::lock_guard guard(shutdown_mu_);
   if (shut_down_ || !kv_ || !segments_ || !cache_) return Status::Ok();  // never fully opened
   {
-    std::lock_guard lock(compactor_mu_);
+    std::lock_guard lock(background_mu_);
     stopping_ = true;
   }
-  compactor_cv_.notify_all();
+  background_cv_.notify_all();
   if (compactor_.joinable()) compactor_.join();
   if (heartbeat_.joinable()) {
     heartbeat_.join();

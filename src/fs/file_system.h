@@ -488,9 +488,9 @@ class FileSystem {
   } io_;
 
   // The background threads: compaction (single node), the heartbeat (cluster).
-  std::mutex compactor_mu_;
-  std::condition_variable compactor_cv_;
-  bool stopping_ = false;  // GUARDED_BY(compactor_mu_)
+  std::mutex background_mu_;
+  std::condition_variable background_cv_;
+  bool stopping_ = false;  // GUARDED_BY(background_mu_)
   std::thread compactor_;
   std::thread heartbeat_;
   std::atomic<uint64_t> compacted_{0};
