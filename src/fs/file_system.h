@@ -366,6 +366,11 @@ class FileSystem {
   // delete snapshots). Does nothing on a single node. The Locked form REQUIRES snap_mu_ held.
   Status RefreshSnapshots();
   Status RefreshSnapshotsLocked();
+  // The same for the .snapshots directory's stat, listing and lookups, at most once a lease
+  // (the kernel holds what they answer that long anyway): `ls` and path walks through
+  // .snapshots do not each scan the shared table.
+  Status RefreshSnapshotsForLookup();
+  std::atomic<int64_t> snapshots_read_at_{INT64_MIN / 2};  // MonotonicNs of the last refresh
   // Cluster: the snapshot's table written out as a RocksDB checkpoint in view.dir() (once), the
   // form a push uploads and a restore opens.
   Status ExportSnapshot(SnapshotView& view);

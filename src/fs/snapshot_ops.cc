@@ -292,8 +292,14 @@ Status FileSystem::RefreshSnapshots() {
   return RefreshSnapshotsLocked();
 }
 
+Status FileSystem::RefreshSnapshotsForLookup() {
+  if (!cluster_ || MonotonicNs() - snapshots_read_at_.load() < lease_ns_) return Status::Ok();
+  return RefreshSnapshots();
+}
+
 Status FileSystem::RefreshSnapshotsLocked() {
   if (!cluster_) return Status::Ok();
+  snapshots_read_at_ = MonotonicNs();
   CAIRN_ASSIGN_OR_RETURN(auto records, kv::ScanRange(*kv_, meta::SnapshotPrefix(),
                                                      meta::PrefixEnd(meta::SnapshotPrefix())));
   std::map<uint32_t, meta::SnapshotRecord> now;

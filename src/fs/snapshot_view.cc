@@ -122,7 +122,7 @@ struct stat FileSystem::SnapDirStat() {
 
 Result<struct stat> FileSystem::SnapGetAttr(uint64_t ino) {
   if (ino == kSnapDirIno) {
-    CAIRN_RETURN_IF_ERROR(RefreshSnapshots());  // a cluster: what the other nodes took
+    CAIRN_RETURN_IF_ERROR(RefreshSnapshotsForLookup());  // a cluster: what the other nodes took
     return SnapDirStat();
   }
   const uint32_t index = SnapIndexOf(ino);
@@ -135,9 +135,15 @@ Result<struct stat> FileSystem::SnapGetAttr(uint64_t ino) {
 Result<struct stat> FileSystem::SnapLookup(uint64_t parent, std::string_view name) {
   if (name.size() > meta::kMaxNameLength) return Err(Code::kNameTooLong);
   if (parent == kSnapDirIno) {
-    CAIRN_RETURN_IF_ERROR(RefreshSnapshots());
-    CAIRN_ASSIGN_OR_RETURN(auto view, ViewByName(name));
-    return SnapGetAttr(SnapIno(view->record().index, meta::kRootIno));
+    CAIRN_RETURN_IF_ERROR(RefreshSnapshotsForLookup());
+    auto view = ViewByName(name);
+    if (!view && view.error().code() == Code::kNotFound && cluster_) {
+      // Perhaps taken by another node since the last look: look now.
+      CAIRN_RETURN_IF_ERROR(RefreshSnapshots());
+      view = ViewByName(name);
+    }
+    if (!view) return Err(view.error());
+    return SnapGetAttr(SnapIno((*view)->record().index, meta::kRootIno));
   }
   const uint32_t index = SnapIndexOf(parent);
   CAIRN_ASSIGN_OR_RETURN(auto view, View(index));
@@ -175,7 +181,7 @@ uint64_t FileSystem::AddDirHandle(std::shared_ptr<std::vector<DirEntry>> entries
 Result<uint64_t> FileSystem::SnapOpenDir(uint64_t ino) {
   auto entries = std::make_shared<std::vector<DirEntry>>();
   if (ino == kSnapDirIno) {
-    CAIRN_RETURN_IF_ERROR(RefreshSnapshots());
+    CAIRN_RETURN_IF_ERROR(RefreshSnapshotsForLookup());
     entries->push_back({".", kSnapDirIno, DT_DIR});
     entries->push_back({"..", meta::kRootIno, DT_DIR});
     std::shared_lock lock(views_mu_);
