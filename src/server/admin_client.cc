@@ -86,20 +86,24 @@ Result<nlohmann::json> AdminCall(const std::string& data_dir, const nlohmann::js
   }
   std::string pending;
   std::string reply;
-  char buf[4096];
+  // Replies can be large (a dataset's index: megabytes): big reads, and each byte is looked at
+  // once for the end of its line.
+  std::vector<char> buf(1 << 20);
+  size_t scanned = 0;  // bytes of pending known to hold no newline
   for (;;) {
-    ssize_t n = ::read(fd, buf, sizeof(buf));
+    ssize_t n = ::read(fd, buf.data(), buf.size());
     if (n < 0) {
       if (errno == EINTR) continue;
       return Err(ErrnoStatus("read " + path));
     }
     if (n == 0) break;
-    pending.append(buf, static_cast<size_t>(n));
+    pending.append(buf.data(), static_cast<size_t>(n));
     size_t nl;
     bool got_reply = false;
-    while ((nl = pending.find('\n')) != std::string::npos) {
+    while ((nl = pending.find('\n', scanned)) != std::string::npos) {
       std::string line = pending.substr(0, nl);
       pending.erase(0, nl + 1);
+      scanned = 0;
       auto j = nlohmann::json::parse(line, nullptr, false);
       if (!j.is_discarded() && j.is_object() && j.value("progress", false)) {
         if (on_progress) on_progress(j);
@@ -110,6 +114,7 @@ Result<nlohmann::json> AdminCall(const std::string& data_dir, const nlohmann::js
       break;
     }
     if (got_reply) break;
+    scanned = pending.size();
   }
   auto j = nlohmann::json::parse(reply, nullptr, false);
   if (j.is_discarded()) return Err(Code::kIo, "bad reply from the mount's admin socket");
