@@ -6,19 +6,23 @@
 # ("native-index", one daemon call for the whole tree). With --cluster, the same two Cairn runs
 # again on a one-node Cairn cluster (scripts/cluster.sh: PostgreSQL and Ceph with 3 OSDs on
 # loopback, on the same disk), where the native client reads the segments from the RADOS pool
-# itself. Prints files/s, MB/s and the ratios to ext4. Run as root (FUSE mount, cache drops).
+# itself. With --import, the ext4 copy is also imported into the mount (`cairn import file://`,
+# one object per file) and cached on NVMe (`cairn tier fetch`), and both epochs run over it: the
+# native client reads the daemon's cached objects itself. Prints files/s, MB/s and the ratios to
+# ext4. Run as root (FUSE mount, cache drops).
 # Needs jq.
 set -euo pipefail
 
 usage() {
   cat <<'USAGE'
 usage: bench/native_bench.sh [--files N] [--workdir DIR] [--build DIR] [--threads-read R]
-                            [--cluster]
+                            [--cluster] [--import]
   --files N          files in the data set (default 20000; ~136 KB mean, see cairn_bench)
   --workdir DIR      scratch directory (default /var/tmp/cairn-native-bench)
   --build DIR        CMake build directory (default ./build)
   --threads-read R   reader threads (default 16)
   --cluster          also a one-node Cairn cluster (FUSE and native)
+  --import           also the set imported from a file:// store and cached (FUSE and native)
 USAGE
 }
 
@@ -27,6 +31,7 @@ workdir=/var/tmp/cairn-native-bench
 build=./build
 readers=16
 cluster=0
+import=0
 while (($#)); do
   case $1 in
     --files) files=${2:?}; shift 2 ;;
@@ -34,6 +39,7 @@ while (($#)); do
     --build) build=${2:?}; shift 2 ;;
     --threads-read) readers=${2:?}; shift 2 ;;
     --cluster) cluster=1; shift ;;
+    --import) import=1; shift ;;
     -h | --help) usage; exit 0 ;;
     *) usage >&2; exit 2 ;;
   esac
@@ -76,6 +82,15 @@ echo "== Cairn FUSE epoch" >&2
 run fuse --root "$mnt/set" --workloads epoch
 echo "== Cairn native epoch" >&2
 run native --root "$mnt/set" --mount "$mnt" --workloads native-epoch
+if ((import)); then
+  echo "== importing the ext4 copy (file://) and caching its objects" >&2
+  "$cairn" import "file://$workdir/ext4" "$mnt/imp" >/dev/null
+  "$cairn" tier fetch "$mnt/imp" >/dev/null
+  echo "== Cairn FUSE epoch over the import" >&2
+  run ifuse --root "$mnt/imp" --workloads epoch
+  echo "== Cairn native epoch over the import" >&2
+  run inative --root "$mnt/imp" --mount "$mnt" --workloads native-epoch
+fi
 if ((cluster)); then
   "$cairn" unmount "$mnt" >/dev/null
   echo "== a one-node Cairn cluster (PostgreSQL, Ceph)" >&2
@@ -97,6 +112,12 @@ printf '\n%-22s %12s %10s %10s\n' "cold epoch, $readers thr" "files/s" "MB/s" "v
 printf '%-22s %12.1f %10.1f %10.2f\n' "ext4" "$e_fps" "$e_mbs" 1
 printf '%-22s %12.1f %10.1f %10.2f\n' "Cairn FUSE" "$f_fps" "$f_mbs" "$(jq -n "$f_fps / $e_fps")"
 printf '%-22s %12.1f %10.1f %10.2f\n' "Cairn native" "$n_fps" "$n_mbs" "$(jq -n "$n_fps / $e_fps")"
+if ((import)); then
+  read -r if_fps if_mbs _ < <(rate ifuse epoch)
+  read -r in_fps in_mbs _ < <(rate inative native-epoch)
+  printf '%-22s %12.1f %10.1f %10.2f\n' "Cairn import FUSE" "$if_fps" "$if_mbs" "$(jq -n "$if_fps / $e_fps")"
+  printf '%-22s %12.1f %10.1f %10.2f\n' "Cairn import native" "$in_fps" "$in_mbs" "$(jq -n "$in_fps / $e_fps")"
+fi
 if ((cluster)); then
   read -r cf_fps cf_mbs _ < <(rate cfuse epoch)
   read -r cn_fps cn_mbs _ < <(rate cnative native-epoch)

@@ -188,17 +188,26 @@ class DatasetImpl final : public Dataset {
       // An imported file: its object as the daemon cached it on this node, when that is the
       // version the index names; otherwise the mount (which fetches it).
       if (!x.etag.empty()) {
-        auto cached = tier::ObjectCacheFile::Open(tier::ObjectCacheFile::Path(data_dir_, info.ino));
-        if (cached && cached->etag() == x.etag && cached->size() == info.size) {
-          Status st = cached->ReadChecked(offset, n, buffer);
-          if (!st.ok()) {
-            return Fail(ToErrno(st.code()), fmt::format("{}: {}", info.path, st.ToString()));
+        const std::string path = tier::ObjectCacheFile::Path(data_dir_, info.ino);
+        Status st;
+        if (offset == 0 && n == info.size) {
+          st = tier::ObjectCacheFile::ReadWhole(path, info.size, x.etag, buffer);  // a sample
+        } else {
+          auto cached = tier::ObjectCacheFile::Open(path);
+          if (!cached) {
+            st = cached.error();
+          } else if (cached->etag() != x.etag || cached->size() != info.size) {
+            st = Status(Code::kChanged, "another version");
+          } else {
+            st = cached->ReadChecked(offset, n, buffer);
           }
+        }
+        if (st.ok()) {
           direct_ += n;
           return n;
         }
-        if (!cached && cached.error().code() == Code::kCorruption) {
-          return Fail(EIO, fmt::format("{}: {}", info.path, cached.error().ToString()));
+        if (st.code() != Code::kNotFound && st.code() != Code::kChanged) {
+          return Fail(ToErrno(st.code()), fmt::format("{}: {}", info.path, st.ToString()));
         }
       }
       return ReadThroughMount(info, offset, n, buffer);

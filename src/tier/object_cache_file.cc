@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <sys/uio.h>
 
 #include <cstring>
 #include <vector>
@@ -17,6 +18,32 @@ constexpr char kMagic[8] = {'C', 'A', 'I', 'R', 'N', 'O', 'B', 'J'};
 constexpr uint32_t kVersion = 1;
 
 uint64_t Chunks(uint64_t size) { return (size + meta::kChunkSize - 1) / meta::kChunkSize; }
+
+// The header's fields, when it is whole and sealed by its checksum.
+bool DecodeHeader(const char* h, uint64_t* size, std::string_view* etag) {
+  if (std::memcmp(h, kMagic, 8) != 0 || DecodeFixed32(h + 508) != Crc32c(h, 508) ||
+      DecodeFixed32(h + 8) != kVersion) {
+    return false;
+  }
+  const uint32_t etag_len = DecodeFixed32(h + 12);
+  if (etag_len > ObjectCacheFile::kMaxEtag) return false;
+  *size = DecodeFixed64(h + 16);
+  *etag = std::string_view(h + 24, etag_len);
+  return true;
+}
+
+// Each chunk of data[0, n), the object's bytes from chunk `first` on, against its CRC32C.
+Status CheckChunks(const char* data, size_t n, const char* crcs, uint64_t first,
+                   const std::string& path) {
+  for (size_t off = 0, c = 0; off < n; off += meta::kChunkSize, ++c) {
+    const size_t len = std::min<size_t>(meta::kChunkSize, n - off);
+    if (Crc32c(data + off, len) != DecodeFixed32(crcs + 4 * c)) {
+      return Status(Code::kCorruption, fmt::format("checksum mismatch in cached object {} at {}",
+                                                   path, (first + c) * meta::kChunkSize));
+    }
+  }
+  return Status::Ok();
+}
 
 }  // namespace
 
@@ -45,16 +72,11 @@ Result<ObjectCacheFile> ObjectCacheFile::Open(const std::string& path) {
   auto damaged = [&](std::string_view why) {
     return Err(Code::kCorruption, fmt::format("cached object {}: {}", path, why));
   };
-  if (got != h.size() || std::memcmp(h.data(), kMagic, 8) != 0 ||
-      DecodeFixed32(h.data() + 508) != Crc32c(h.data(), 508)) {
-    return damaged("bad header");
-  }
-  if (DecodeFixed32(h.data() + 8) != kVersion) return damaged("unknown version");
-  const uint32_t etag_len = DecodeFixed32(h.data() + 12);
-  if (etag_len > kMaxEtag) return damaged("bad ETag length");
-  const uint64_t size = DecodeFixed64(h.data() + 16);
+  uint64_t size;
+  std::string_view etag;
+  if (got != h.size() || !DecodeHeader(h.data(), &size, &etag)) return damaged("bad header");
   if (file_bytes != FileBytes(size)) return damaged("wrong length");
-  return ObjectCacheFile(std::move(f), path, size, std::string(h.data() + 24, etag_len));
+  return ObjectCacheFile(std::move(f), path, size, std::string(etag));
 }
 
 Status ObjectCacheFile::ReadChecked(uint64_t offset, size_t n, char* out) const {
@@ -72,16 +94,54 @@ Status ObjectCacheFile::ReadChecked(uint64_t offset, size_t n, char* out) const 
   if (got != buf.size() || got_crcs != crcs.size()) {
     return Status(Code::kCorruption, fmt::format("cached object {} is truncated", path_));
   }
-  for (uint64_t c = first; c <= last; ++c) {
-    const uint64_t off = c * meta::kChunkSize - begin;
-    const size_t len = std::min<uint64_t>(meta::kChunkSize, size_ - c * meta::kChunkSize);
-    if (Crc32c(buf.data() + off, len) != DecodeFixed32(crcs.data() + 4 * (c - first))) {
-      return Status(Code::kCorruption, fmt::format("checksum mismatch in cached object {} at {}",
-                                                   path_, c * meta::kChunkSize));
-    }
-  }
+  CAIRN_RETURN_IF_ERROR(CheckChunks(buf.data(), buf.size(), crcs.data(), first, path_));
   std::memcpy(out, buf.data() + (offset - begin), n);
   return Status::Ok();
+}
+
+Status ObjectCacheFile::ReadWhole(const std::string& path, uint64_t size, const std::string& etag,
+                                  char* out) {
+  CAIRN_ASSIGN_OR_RETURN(File f, File::Open(path, O_RDONLY));
+  char header[kHeaderSize];
+  std::vector<char> crcs(4 * Chunks(size));
+  // One byte past the end: a longer file (another version) reads more than expected.
+  char extra;
+  iovec iov[4] = {{header, kHeaderSize}, {out, size}, {crcs.data(), crcs.size()}, {&extra, 1}};
+  const uint64_t want = FileBytes(size);
+  uint64_t got = 0;
+  while (got < want + 1) {
+    // preadv resumes where a short read stopped: skip what arrived.
+    iovec rest[4];
+    int count = 0;
+    uint64_t skip = got;
+    for (const iovec& v : iov) {
+      if (skip >= v.iov_len) {
+        skip -= v.iov_len;
+        continue;
+      }
+      rest[count++] = {static_cast<char*>(v.iov_base) + skip, v.iov_len - skip};
+      skip = 0;
+    }
+    const ssize_t r = ::preadv(f.fd(), rest, count, static_cast<off_t>(got));
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      return ErrnoStatus("read " + path);
+    }
+    got += static_cast<uint64_t>(r);
+    if (static_cast<uint64_t>(r) < want + 1 - (got - r)) break;  // the end of the file
+  }
+  uint64_t held_size;
+  std::string_view held_etag;
+  if (got < kHeaderSize || !DecodeHeader(header, &held_size, &held_etag)) {
+    return Status(Code::kCorruption, fmt::format("cached object {}: bad header", path));
+  }
+  if (held_size != size || held_etag != etag) {
+    return Status(Code::kChanged, fmt::format("cached object {} holds another version", path));
+  }
+  if (got != want) {
+    return Status(Code::kCorruption, fmt::format("cached object {}: wrong length", path));
+  }
+  return CheckChunks(out, size, crcs.data(), 0, path);
 }
 
 }  // namespace cairn::tier

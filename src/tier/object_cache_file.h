@@ -34,6 +34,13 @@ class ObjectCacheFile {
   // and checked; kCorruption on a mismatch or a short file.
   Status ReadChecked(uint64_t offset, size_t n, char* out) const;
 
+  // A whole object of `size` bytes, version `etag`, straight into out with one preadv (header,
+  // data, checksums: no copy), then checked: kNotFound when there is no cache file, kChanged when
+  // it holds another version, kCorruption when it is damaged. What the native client does for a
+  // sample, in as many system calls as a read of a plain file.
+  static Status ReadWhole(const std::string& path, uint64_t size, const std::string& etag,
+                          char* out);
+
  private:
   ObjectCacheFile(File file, std::string path, uint64_t size, std::string etag)
       : file_(std::move(file)), path_(std::move(path)), size_(size), etag_(std::move(etag)) {}

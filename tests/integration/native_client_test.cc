@@ -296,13 +296,20 @@ TEST_F(NativeClientTest, AnEpochCachesImportedObjectsAheadOfItsReads) {
     EXPECT_TRUE(FileHasContent(Path("imp/" + d.file(i).path), set.at(d.file(i).path)))
         << d.file(i).path;
   }
-  // The client reads the cached objects itself now, each chunk checked.
+  // The client reads the cached objects itself now, each chunk checked: whole, and a range
+  // across a chunk boundary.
   const uint64_t mount_before = d.stats().mount_bytes;
   for (size_t i = 0; i < d.size(); ++i) {
+    const std::string& want = set.at(d.file(i).path);
     std::string buf(d.file(i).size, 'x');
     auto n = d.Read(i, 0, buf.size(), buf.data());
     ASSERT_TRUE(n) << n.error().message;
-    EXPECT_TRUE(buf == set.at(d.file(i).path)) << d.file(i).path;
+    EXPECT_TRUE(buf == want) << d.file(i).path;
+    std::string part(40 * kKiB, 'x');
+    auto m = d.Read(i, 50 * kKiB, part.size(), part.data());
+    ASSERT_TRUE(m) << m.error().message;
+    ASSERT_EQ(*m, std::min(part.size(), want.size() - 50 * kKiB));
+    EXPECT_TRUE(part.substr(0, *m) == want.substr(50 * kKiB, *m)) << d.file(i).path;
   }
   EXPECT_EQ(d.stats().mount_bytes, mount_before);
   // A damaged cache file is an error, never data.
