@@ -106,14 +106,20 @@ Result<std::vector<Extent>> MetaStore::GetExtents(uint64_t ino, uint64_t begin, 
   std::string prefix = ExtentPrefix(ino);
   std::string end_key = ExtentKey(ino, end);
   auto it = kv_->NewIterator(prefix, PrefixEnd(prefix));
-  // The extent that starts at or before `begin` may still cover it.
-  it->SeekForPrev(ExtentKey(ino, begin));
-  if (it->Valid() && it->key().starts_with(prefix)) {
-    CAIRN_ASSIGN_OR_RETURN(Extent e, DecodeExtent(KeyU64(it->key(), true), it->value()));
-    if (e.end() > begin) out.push_back(std::move(e));
-    it->Next();
+  if (begin == 0) {
+    // From the start of the file (whole-file reads, the native client's index): no extent starts
+    // before it, and a forward seek costs half a backward one.
+    it->Seek(prefix);
   } else {
-    it->Seek(ExtentKey(ino, begin));
+    // The extent that starts at or before `begin` may still cover it.
+    it->SeekForPrev(ExtentKey(ino, begin));
+    if (it->Valid() && it->key().starts_with(prefix)) {
+      CAIRN_ASSIGN_OR_RETURN(Extent e, DecodeExtent(KeyU64(it->key(), true), it->value()));
+      if (e.end() > begin) out.push_back(std::move(e));
+      it->Next();
+    } else {
+      it->Seek(ExtentKey(ino, begin));
+    }
   }
   for (; it->Valid() && it->key() < end_key; it->Next()) {
     CAIRN_ASSIGN_OR_RETURN(Extent e, DecodeExtent(KeyU64(it->key(), true), it->value()));
