@@ -112,6 +112,10 @@ class Dataset {
   // Where file bytes come from, in words: the data directory's segment files, a cluster's RADOS
   // pool, or the mount (with the reason this process cannot reach the segments itself).
   virtual std::string source() const = 0;
+  // The index, as bytes that Client::OpenDataset(dir, index) turns back into this dataset in
+  // another process of this host without asking the daemon (a DataLoader's workers: one tree
+  // walk for all of them).
+  virtual std::string Serialize() const = 0;
   // The index of a path relative to the dataset's directory, or ENOENT.
   virtual Expected<size_t> Find(const std::string& path) const = 0;
   // Reads up to length bytes at offset into buffer; returns the bytes read (0 at or past the end).
@@ -138,6 +142,10 @@ class Client {
   // for a snapshot's tree). Files written through this host's mount before the call are in it
   // (the mount is synced first).
   virtual Expected<std::unique_ptr<Dataset>> OpenDataset(const std::string& dir) = 0;
+  // The same dataset from Dataset::Serialize's bytes (taken from this mount: the tree as it was
+  // then). EINVAL for bytes that are not an index.
+  virtual Expected<std::unique_ptr<Dataset>> OpenDataset(const std::string& dir,
+                                                         const std::string& index) = 0;
 };
 
 }  // namespace cairn

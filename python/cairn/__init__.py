@@ -103,6 +103,9 @@ class Dataset(_MapBase):
         self._pid = None
         self._native = None
         self.paths = self._handle().paths()
+        # The index once, for every process: DataLoader's workers open the dataset from it
+        # instead of each having the daemon walk the tree again.
+        self._index = self._native.serialize()
         # The order a cairn.Sampler will ask for (shared with the workers, also persistent ones).
         self._plan = multiprocessing.Array("q", 6, lock=False)  # epoch, seed, shuffle, rank, world, drop_last
         self._plan[0] = -1
@@ -117,7 +120,7 @@ class Dataset(_MapBase):
 
     def _handle(self):
         if self._pid != os.getpid():
-            self._native = open_dataset(self._mount, self._dir)
+            self._native = open_dataset(self._mount, self._dir, getattr(self, "_index", None))
             self._pid = os.getpid()
             self._epoch = None
         return self._native
@@ -278,7 +281,9 @@ class IterableDataset(_IterBase):
         self.prefetch_bytes = prefetch_bytes
         self.prefetch_threads = prefetch_threads
         self._mount, self._dir = find_mount(root)
-        self._count = len(open_dataset(self._mount, self._dir))
+        native = open_dataset(self._mount, self._dir)
+        self._count = len(native)
+        self._index = native.serialize()  # the workers open it from this, not from the daemon
         self._shared_epoch = multiprocessing.Value("q", 0, lock=False)
 
     def set_epoch(self, epoch):
@@ -298,7 +303,7 @@ class IterableDataset(_IterBase):
         return order
 
     def __iter__(self):
-        native = open_dataset(self._mount, self._dir)
+        native = open_dataset(self._mount, self._dir, self._index)
         epoch = native.begin_epoch(self.order(), self.prefetch_bytes, self.prefetch_threads)
         try:
             for _, data in epoch:

@@ -23,6 +23,7 @@
 #include "data/segment_store.h"
 #include "meta/schema.h"
 #include "server/admin_client.h"
+#include "server/dataset_index.h"
 #include "tier/object_cache_file.h"
 
 namespace cairn {
@@ -40,12 +41,6 @@ struct IndexedFile {
   std::vector<meta::Extent> extents;  // by file offset
 };
 
-int FromHex(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  return -1;
-}
-
 class DatasetImpl final : public Dataset {
  public:
   // segments: where this process reads segments (the data directory's files, or a cluster's
@@ -58,47 +53,21 @@ class DatasetImpl final : public Dataset {
         local_(segments_ && segments_->local()),
         source_(std::move(source)) {}
 
-  // Reads the daemon's reply (server/daemon.cc, "dataset_index").
-  Status Load(const nlohmann::json& files) {
+  // Reads the index's entries (the daemon's "dataset_index" reply, or Serialize's output).
+  Status Load(const nlohmann::json& files, nlohmann::json pool) {
+    pool_ = std::move(pool);
+    if (!files.is_array()) return Status(Code::kCorruption, "dataset index without files");
     infos_.reserve(files.size());
     index_.reserve(files.size());
-    try {
-      for (const auto& f : files) {
-        FileInfo info{f.at(0).get<std::string>(), f.at(1).get<uint64_t>(), f.at(2).get<uint64_t>()};
-        IndexedFile x;
-        x.mount_only = f.at(3).get<bool>();
-        if (f.size() > 6) x.etag = f.at(6).get<std::string>();
-        const std::string hex = f.at(4).get<std::string>();
-        if (hex.size() % 2) throw std::invalid_argument("odd inline hex");
-        for (size_t i = 0; i < hex.size(); i += 2) {
-          int hi = FromHex(hex[i]), lo = FromHex(hex[i + 1]);
-          if (hi < 0 || lo < 0) throw std::invalid_argument("bad inline hex");
-          x.inline_data.push_back(static_cast<char>(hi << 4 | lo));
-        }
-        for (const auto& e : f.at(5)) {
-          meta::Extent ext;
-          ext.file_offset = e.at(0).get<uint64_t>();
-          ext.segment_id = e.at(1).get<uint64_t>();
-          ext.blob_offset = e.at(2).get<uint64_t>();
-          ext.blob_length = e.at(3).get<uint32_t>();
-          ext.skip = e.at(4).get<uint32_t>();
-          ext.length = e.at(5).get<uint32_t>();
-          ext.crcs = e.at(6).get<std::vector<uint32_t>>();
-          const uint64_t chunks = (ext.blob_length + meta::kChunkSize - 1) / meta::kChunkSize;
-          if (ext.crcs.size() != chunks ||
-              static_cast<uint64_t>(ext.skip) + ext.length > ext.blob_length) {
-            throw std::invalid_argument("inconsistent extent");
-          }
-          x.extents.push_back(std::move(ext));
-        }
-        std::sort(x.extents.begin(), x.extents.end(),
-                  [](const auto& a, const auto& b) { return a.file_offset < b.file_offset; });
-        by_path_.emplace(info.path, infos_.size());
-        infos_.push_back(std::move(info));
-        index_.push_back(std::move(x));
-      }
-    } catch (const std::exception& e) {
-      return Status(Code::kCorruption, fmt::format("the daemon's dataset index: {}", e.what()));
+    for (const auto& j : files) {
+      CAIRN_ASSIGN_OR_RETURN(fs::FileSystem::IndexedFile f, server::DecodeIndexedFile(j));
+      IndexedFile x{f.mount_only, std::move(f.etag), std::move(f.inline_data),
+                    std::move(f.extents)};
+      std::sort(x.extents.begin(), x.extents.end(),
+                [](const auto& a, const auto& b) { return a.file_offset < b.file_offset; });
+      by_path_.emplace(f.path, infos_.size());
+      infos_.push_back({std::move(f.path), f.ino, f.size});
+      index_.push_back(std::move(x));
     }
     // Every segment opened now, not under the lock by the first reads of an epoch.
     if (segments_) {
@@ -116,6 +85,17 @@ class DatasetImpl final : public Dataset {
 
   size_t size() const override { return infos_.size(); }
   std::string source() const override { return source_; }
+  std::string Serialize() const override {
+    nlohmann::json files = nlohmann::json::array();
+    for (size_t i = 0; i < infos_.size(); ++i) {
+      const IndexedFile& x = index_[i];
+      files.push_back(server::EncodeIndexedFile({infos_[i].path, infos_[i].ino, infos_[i].size,
+                                                 x.inline_data, x.mount_only, x.etag, x.extents}));
+    }
+    nlohmann::json out = {{"cairn_dataset_index", 1}, {"files", std::move(files)}};
+    if (!pool_.is_null()) out["pool"] = pool_;
+    return out.dump();
+  }
   const FileInfo& file(size_t index) const override { return infos_.at(index); }
   Expected<size_t> Find(const std::string& path) const override {
     auto it = by_path_.find(path);
@@ -306,6 +286,7 @@ class DatasetImpl final : public Dataset {
   const std::shared_ptr<data::SegmentBackend> segments_;
   const bool local_;  // segments are files of the data directory (they can be hydrated)
   const std::string source_;
+  nlohmann::json pool_;  // the cluster's pool settings, as the daemon gave them (null: none)
   std::vector<FileInfo> infos_;
   std::vector<IndexedFile> index_;
   std::unordered_map<std::string, size_t> by_path_;
@@ -518,13 +499,31 @@ class ClientImpl final : public Client {
     if (!reply->value("ok", false)) {
       return Fail(EIO, fmt::format("dataset {}: {}", dir, reply->value("error", "?")));
     }
+    return FromIndex(dir, *reply, EIO);
+  }
+
+  Expected<std::unique_ptr<Dataset>> OpenDataset(const std::string& dir,
+                                                 const std::string& index) override {
+    auto j = nlohmann::json::parse(index, nullptr, false);
+    if (j.is_discarded() || !j.is_object() || j.value("cairn_dataset_index", 0) != 1) {
+      return Fail(EINVAL, fmt::format("dataset {}: not a serialized dataset index", dir));
+    }
+    return FromIndex(dir, j, EINVAL);
+  }
+
+  // bad: the errno of an index that does not decode.
+  Expected<std::unique_ptr<Dataset>> FromIndex(const std::string& dir, const nlohmann::json& j,
+                                               int bad) {
     std::string root = mountpoint_;
     if (!dir.empty()) root += "/" + dir;
     std::string source;
-    auto segments = Segments(*reply, &source);
+    auto segments = Segments(j, &source);
     auto ds = std::make_unique<DatasetImpl>(data_dir_, root, std::move(segments), source);
-    if (Status st = ds->Load((*reply)["files"]); !st.ok()) {
-      return std::unexpected(FromStatus(st));
+    Status st = ds->Load(j.contains("files") ? j["files"] : nlohmann::json(),
+                         j.value("pool", nlohmann::json()));
+    if (!st.ok()) {
+      return Fail(st.code() == Code::kCorruption ? bad : ToErrno(st.code()),
+                  fmt::format("dataset {}: {}", dir, st.ToString()));
     }
     return std::unique_ptr<Dataset>(std::move(ds));
   }

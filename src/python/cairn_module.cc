@@ -10,6 +10,7 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <optional>
 #include <utility>
 
 namespace py = pybind11;
@@ -140,6 +141,7 @@ PYBIND11_MODULE(_cairn, m) {
           },
           py::arg("order"), py::arg("budget_bytes") = 256ull << 20, py::arg("threads") = 8)
       .def_property_readonly("source", [](const PyDataset& d) { return d.ds->source(); })
+      .def("serialize", [](const PyDataset& d) { return py::bytes(d.ds->Serialize()); })
       .def("stats", [](const PyDataset& d) {
         const cairn::DatasetStats s = d.ds->stats();
         py::dict out;
@@ -174,7 +176,10 @@ PYBIND11_MODULE(_cairn, m) {
 
   m.def(
       "open_dataset",
-      [](const std::string& mountpoint, const std::string& dir) {
+      [](const std::string& mountpoint, const std::string& dir,
+         const std::optional<py::bytes>& index) {
+        std::optional<std::string> serialized;  // taken while holding the GIL
+        if (index) serialized = std::string(*index);
         cairn::Expected<std::unique_ptr<cairn::Client>> c;
         {
           py::gil_scoped_release release;
@@ -184,10 +189,11 @@ PYBIND11_MODULE(_cairn, m) {
         cairn::Expected<std::unique_ptr<cairn::Dataset>> ds;
         {
           py::gil_scoped_release release;
-          ds = client->OpenDataset(dir);
+          ds = serialized ? client->OpenDataset(dir, *serialized) : client->OpenDataset(dir);
         }
         return PyDataset{client, Take(std::move(ds))};
       },
-      py::arg("mountpoint"), py::arg("dir") = "",
-      "Opens the tree dir (relative to the mount) of the Cairn mount at mountpoint.");
+      py::arg("mountpoint"), py::arg("dir") = "", py::arg("index") = py::none(),
+      "Opens the tree dir (relative to the mount) of the Cairn mount at mountpoint; from index "
+      "(Dataset.serialize() of the same tree) without asking the daemon.");
 }

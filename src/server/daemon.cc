@@ -19,6 +19,7 @@
 #include "common/units.h"
 #include "fs/cluster.h"
 #include "server/admin_server.h"
+#include "server/dataset_index.h"
 #include "server/metrics_server.h"
 #include "server/mounts.h"
 
@@ -335,31 +336,11 @@ nlohmann::json Handle(fs::FileSystem& fs, const nlohmann::json& req, const Admin
             {"seconds", r->seconds}};
   }
   if (op == "dataset_index") {
-    // The native client's index (include/cairn/client.h): per file [path, ino, size, via the
-    // mount only, inline bytes in hex, extents [file offset, segment, blob offset, blob length,
-    // skip, length, [chunk CRC32Cs]], the ETag of an imported file's object].
+    // The native client's index (include/cairn/client.h; entries: server/dataset_index.h).
     auto files = fs.IndexTree(req.value("dir", ""));
     if (!files) return Error(files.error());
-    static constexpr char kHex[] = "0123456789abcdef";
     nlohmann::json list = nlohmann::json::array();
-    for (const auto& f : *files) {
-      std::string hex;
-      hex.reserve(f.inline_data.size() * 2);
-      for (unsigned char ch : f.inline_data) {
-        hex += kHex[ch >> 4];
-        hex += kHex[ch & 15];
-      }
-      nlohmann::json extents = nlohmann::json::array();
-      for (const auto& e : f.extents) {
-        extents.push_back(nlohmann::json::array(
-            {e.file_offset, e.segment_id, e.blob_offset, e.blob_length, e.skip, e.length, e.crcs}));
-      }
-      list.push_back(nlohmann::json::array(
-          {f.path, f.ino, f.size, f.mount_only, std::move(hex), std::move(extents), f.etag}));
-    }
-    // Where the client reads segments itself: the files of this data directory, or a cluster's
-    // RADOS pool (objects "<uuid>.<id>.seg", data/rados_segments.h) with this node's Ceph
-    // settings.
+    for (const auto& f : *files) list.push_back(EncodeIndexedFile(f));
     nlohmann::json reply = {{"ok", true}, {"files", std::move(list)}};
     const fs::ClusterSettings& c = fs.superblock().cluster;
     if (c.enabled()) {

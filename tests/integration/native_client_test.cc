@@ -179,6 +179,24 @@ TEST_F(NativeClientTest, ReadsEveryByteAsTheMountDoes) {
             std::string::npos)
       << d.source();
 
+  // The index serialized (for another process) opens the same dataset, without the daemon.
+  auto copy = (*client)->OpenDataset("", d.Serialize());
+  ASSERT_TRUE(copy) << copy.error().message;
+  ASSERT_EQ((*copy)->size(), d.size());
+  for (size_t i = 0; i < d.size(); ++i) {
+    ASSERT_EQ((*copy)->file(i).path, d.file(i).path);
+    std::string buf(d.file(i).size, 'x');
+    auto n = (*copy)->Read(i, 0, buf.size(), buf.data());
+    ASSERT_TRUE(n) << n.error().message;
+    EXPECT_TRUE(buf == set.at(d.file(i).path)) << d.file(i).path;
+  }
+  EXPECT_EQ((*copy)->source(), d.source());
+  for (const std::string bad : {"", "{}", "[1]", R"({"cairn_dataset_index":1,"files":[[1]]})"}) {
+    auto no = (*client)->OpenDataset("", bad);
+    ASSERT_FALSE(no) << bad;
+    EXPECT_EQ(no.error().code, EINVAL) << bad;
+  }
+
   // A subdirectory: paths relative to it, in the documented order.
   auto sub = (*client)->OpenDataset("d1");
   ASSERT_TRUE(sub) << sub.error().message;

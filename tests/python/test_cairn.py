@@ -97,6 +97,13 @@ class CairnPythonTest(unittest.TestCase):
 
     def test_workers_get_the_same_bytes(self):
         ds = cairn.Dataset(self.root)
+        # Workers open the dataset from the parent's serialized index, not from the daemon.
+        mount, rel = cairn.find_mount(self.root)
+        copy = cairn.open_dataset(mount, rel, ds._index)
+        self.assertEqual(copy.paths(), ds.paths)
+        self.assertEqual(bytes(copy.read(0)), self.content[ds.paths[0]])
+        with self.assertRaises(OSError):
+            cairn.open_dataset(mount, rel, b"not an index")
         sampler = cairn.Sampler(ds, num_replicas=1, rank=0, shuffle=True, seed=2)
         for persistent in (False, True):
             loader = tud.DataLoader(ds, batch_size=3, sampler=sampler, num_workers=2,
