@@ -42,6 +42,10 @@ Result<std::vector<FileSystem::IndexedFile>> FileSystem::IndexTree(std::string_v
     top = d->ino;
   }
   std::vector<IndexedFile> out;
+  // RocksDB: one iterator over the extent records for the whole walk (a new iterator per file
+  // was ~12% of the walk). PostgreSQL: one per file, bounded to it, since a seek there fetches a
+  // page of rows up to the iterator's bound.
+  auto extents = cluster_ ? nullptr : meta->NewExtentIterator();
   struct Pending {
     uint64_t ino;
     std::string prefix;
@@ -80,7 +84,8 @@ Result<std::vector<FileSystem::IndexedFile>> FileSystem::IndexTree(std::string_v
         } else if (inode->is_inline) {
           f.inline_data = inode->inline_data;
         } else {
-          CAIRN_ASSIGN_OR_RETURN(f.extents, meta->GetExtents(inode->ino, 0, UINT64_MAX));
+          CAIRN_ASSIGN_OR_RETURN(f.extents, extents ? meta->AllExtents(*extents, inode->ino)
+                                                    : meta->GetExtents(inode->ino, 0, UINT64_MAX));
         }
         out.push_back(std::move(f));
       }

@@ -129,6 +129,22 @@ Result<std::vector<Extent>> MetaStore::GetExtents(uint64_t ino, uint64_t begin, 
   return out;
 }
 
+std::unique_ptr<kv::Iterator> MetaStore::NewExtentIterator() {
+  const std::string all = ExtentPrefix(0).substr(0, 1);  // the extent records' tag
+  return kv_->NewIterator(all, PrefixEnd(all));
+}
+
+Result<std::vector<Extent>> MetaStore::AllExtents(kv::Iterator& it, uint64_t ino) {
+  std::vector<Extent> out;
+  const std::string prefix = ExtentPrefix(ino);
+  for (it.Seek(prefix); it.Valid() && it.key().starts_with(prefix); it.Next()) {
+    CAIRN_ASSIGN_OR_RETURN(Extent e, DecodeExtent(KeyU64(it.key(), true), it.value()));
+    out.push_back(std::move(e));
+  }
+  CAIRN_RETURN_IF_ERROR(it.status());
+  return out;
+}
+
 Result<std::string> MetaStore::GetXattr(uint64_t ino, std::string_view name) {
   return kv_->Get(XattrKey(ino, name));
 }

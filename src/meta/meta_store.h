@@ -51,6 +51,10 @@ class MetaStore {
   Result<bool> DirIsEmpty(uint64_t dir);
   // Extents of ino overlapping [begin, end), in file order.
   Result<std::vector<Extent>> GetExtents(uint64_t ino, uint64_t begin, uint64_t end);
+  // Every extent of ino through `it`, an iterator over all extent records (NewExtentIterator)
+  // that the caller reuses from file to file: the dataset index reads thousands of files'.
+  std::unique_ptr<kv::Iterator> NewExtentIterator();
+  Result<std::vector<Extent>> AllExtents(kv::Iterator& it, uint64_t ino);
   Result<std::string> GetXattr(uint64_t ino, std::string_view name);
   Result<std::vector<std::string>> ListXattrs(uint64_t ino);
   Result<std::vector<SegmentRecord>> ListSegments();

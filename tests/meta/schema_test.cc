@@ -181,6 +181,39 @@ TEST(Schema, TotalsOfClusterNodesHaveShardsOfTheirOwn) {
   EXPECT_EQ(*meta.ReadTotal(kTotalSymlinks), 0);
 }
 
+TEST(MetaStore, ExtentsOfFileAfterFileThroughOneIterator) {
+  kv::MemoryKvStore kv;
+  kv::WriteBatch batch;
+  auto extent = [](uint64_t off, uint64_t seg) {
+    Extent e;
+    e.file_offset = off;
+    e.segment_id = seg;
+    e.blob_length = e.length = 100;
+    e.crcs = {1};
+    return e;
+  };
+  // Inode 3: two extents; 4: none; 5: one (and an inode record between, which is no extent).
+  for (const auto& [ino, e] :
+       {std::pair{3, extent(0, 1)}, {3, extent(100, 2)}, {5, extent(0, 3)}}) {
+    batch.Put(ExtentKey(ino, e.file_offset), EncodeExtent(e));
+  }
+  batch.Put(InodeKey(4), "not an extent");
+  ASSERT_TRUE(kv.Write(batch, false).ok());
+  MetaStore meta(&kv);
+  auto it = meta.NewExtentIterator();
+  for (int pass = 0; pass < 2; ++pass) {  // forward and back: each call seeks afresh
+    for (uint64_t ino :
+         pass == 0 ? std::vector<uint64_t>{3, 4, 5} : std::vector<uint64_t>{5, 4, 3}) {
+      auto got = meta.AllExtents(*it, ino);
+      ASSERT_TRUE(got) << got.error().ToString();
+      auto want = meta.GetExtents(ino, 0, UINT64_MAX);
+      ASSERT_TRUE(want);
+      EXPECT_EQ(*got, *want) << ino;
+      EXPECT_EQ(got->size(), ino == 3 ? 2u : ino == 4 ? 0u : 1u) << ino;
+    }
+  }
+}
+
 TEST(Schema, OrphanValueNamesTheNode) {
   EXPECT_EQ(OrphanValue(0), "");
   EXPECT_EQ(Hex(OrphanValue(7)), "07000000");
