@@ -143,7 +143,7 @@ class Client {
   // (the mount is synced first).
   virtual Expected<std::unique_ptr<Dataset>> OpenDataset(const std::string& dir) = 0;
   // The same dataset from Dataset::Serialize's bytes (taken from this mount: the tree as it was
-  // then). EINVAL for bytes that are not an index.
+  // then; dir as it was opened). EINVAL for bytes that are not an index, or of another dir.
   virtual Expected<std::unique_ptr<Dataset>> OpenDataset(const std::string& dir,
                                                          const std::string& index) = 0;
 };

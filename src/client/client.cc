@@ -45,9 +45,10 @@ class DatasetImpl final : public Dataset {
  public:
   // segments: where this process reads segments (the data directory's files, or a cluster's
   // pool); null: every file that is not inline is read through the mount.
-  DatasetImpl(std::string data_dir, std::string root,
+  DatasetImpl(std::string data_dir, std::string dir, std::string root,
               std::shared_ptr<data::SegmentBackend> segments, std::string source)
       : data_dir_(std::move(data_dir)),
+        dir_(std::move(dir)),
         root_(std::move(root)),
         segments_(std::move(segments)),
         local_(segments_ && segments_->local()),
@@ -92,7 +93,7 @@ class DatasetImpl final : public Dataset {
       files.push_back(server::EncodeIndexedFile({infos_[i].path, infos_[i].ino, infos_[i].size,
                                                  x.inline_data, x.mount_only, x.etag, x.extents}));
     }
-    nlohmann::json out = {{"cairn_dataset_index", 1}, {"files", std::move(files)}};
+    nlohmann::json out = {{"cairn_dataset_index", 1}, {"dir", dir_}, {"files", std::move(files)}};
     if (!pool_.is_null()) out["pool"] = pool_;
     return out.dump();
   }
@@ -282,6 +283,7 @@ class DatasetImpl final : public Dataset {
   }
 
   const std::string data_dir_;
+  const std::string dir_;   // relative to the mount point
   const std::string root_;  // the dataset's directory under the mount point
   const std::shared_ptr<data::SegmentBackend> segments_;
   const bool local_;  // segments are files of the data directory (they can be hydrated)
@@ -508,6 +510,10 @@ class ClientImpl final : public Client {
     if (j.is_discarded() || !j.is_object() || j.value("cairn_dataset_index", 0) != 1) {
       return Fail(EINVAL, fmt::format("dataset {}: not a serialized dataset index", dir));
     }
+    if (j.value("dir", std::string()) != dir) {
+      return Fail(EINVAL, fmt::format("dataset {}: the serialized index is of directory '{}'", dir,
+                                      j.value("dir", std::string())));
+    }
     return FromIndex(dir, j, EINVAL);
   }
 
@@ -518,7 +524,7 @@ class ClientImpl final : public Client {
     if (!dir.empty()) root += "/" + dir;
     std::string source;
     auto segments = Segments(j, &source);
-    auto ds = std::make_unique<DatasetImpl>(data_dir_, root, std::move(segments), source);
+    auto ds = std::make_unique<DatasetImpl>(data_dir_, dir, root, std::move(segments), source);
     Status st = ds->Load(j.contains("files") ? j["files"] : nlohmann::json(),
                          j.value("pool", nlohmann::json()));
     if (!st.ok()) {

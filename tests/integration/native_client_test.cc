@@ -191,6 +191,9 @@ TEST_F(NativeClientTest, ReadsEveryByteAsTheMountDoes) {
     EXPECT_TRUE(buf == set.at(d.file(i).path)) << d.file(i).path;
   }
   EXPECT_EQ((*copy)->source(), d.source());
+  auto elsewhere = (*client)->OpenDataset("d1", d.Serialize());  // the index of another dir
+  ASSERT_FALSE(elsewhere);
+  EXPECT_EQ(elsewhere.error().code, EINVAL);
   for (const std::string bad : {"", "{}", "[1]", R"({"cairn_dataset_index":1,"files":[[1]]})"}) {
     auto no = (*client)->OpenDataset("", bad);
     ASSERT_FALSE(no) << bad;
