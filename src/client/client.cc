@@ -169,20 +169,8 @@ class DatasetImpl final : public Dataset {
       // An imported file: its object as the daemon cached it on this node, when that is the
       // version the index names; otherwise the mount (which fetches it).
       if (!x.etag.empty()) {
-        const std::string path = tier::ObjectCacheFile::Path(data_dir_, info.ino);
-        Status st;
-        if (offset == 0 && n == info.size) {
-          st = tier::ObjectCacheFile::ReadWhole(path, info.size, x.etag, buffer);  // a sample
-        } else {
-          auto cached = tier::ObjectCacheFile::Open(path);
-          if (!cached) {
-            st = cached.error();
-          } else if (cached->etag() != x.etag || cached->size() != info.size) {
-            st = Status(Code::kChanged, "another version");
-          } else {
-            st = cached->ReadChecked(offset, n, buffer);
-          }
-        }
+        Status st = tier::ObjectCacheFile::Read(tier::ObjectCacheFile::Path(data_dir_, info.ino),
+                                                info.size, x.etag, offset, n, buffer);
         if (st.ok()) {
           direct_ += n;
           return n;

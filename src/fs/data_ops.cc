@@ -106,8 +106,7 @@ Result<size_t> FileSystem::ReadLocked(const meta::Inode& inode, uint64_t offset,
     return n;
   }
   if (inode.is_remote) {
-    CAIRN_ASSIGN_OR_RETURN(std::string value, meta->kv().Get(meta::ObjectRefKey(inode.ino)));
-    CAIRN_ASSIGN_OR_RETURN(meta::ObjectRef ref, meta::DecodeObjectRef(value));
+    CAIRN_ASSIGN_OR_RETURN(meta::ObjectRef ref, meta->GetObjectRef(inode.ino));
     Status st = tier_->ReadObject({cache_ino, ref, inode.size}, offset, n, out);
     if (!st.ok()) {
       log::Error("read of imported inode {} (object {}) at {}: {}", inode.ino, ref.key, offset,
@@ -318,8 +317,7 @@ Status FileSystem::TruncateLocked(meta::Inode& inode, uint64_t size, kv::WriteBa
 }
 
 Status FileSystem::MaterializeLocked(meta::Inode& inode, kv::WriteBatch* batch, LiveDeltas* live) {
-  CAIRN_ASSIGN_OR_RETURN(std::string value, kv_->Get(meta::ObjectRefKey(inode.ino)));
-  CAIRN_ASSIGN_OR_RETURN(meta::ObjectRef ref, meta::DecodeObjectRef(value));
+  CAIRN_ASSIGN_OR_RETURN(meta::ObjectRef ref, meta_->GetObjectRef(inode.ino));
   const tier::ObjectTarget target{inode.ino, ref, inode.size};
   std::vector<char> buf(data::kMaxBlob);
   for (uint64_t off = 0; off < inode.size; off += buf.size()) {

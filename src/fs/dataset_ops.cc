@@ -76,11 +76,8 @@ Result<std::vector<FileSystem::IndexedFile>> FileSystem::IndexTree(std::string_v
         f.size = inode->size;
         if (inode->is_remote) {
           f.mount_only = true;
-          auto ref = meta->kv().Get(meta::ObjectRefKey(inode->ino));
-          if (ref) {
-            auto decoded = meta::DecodeObjectRef(*ref);
-            if (decoded) f.etag = std::move(decoded->etag);
-          }
+          // Without a readable ref the client reads it through the mount.
+          if (auto ref = meta->GetObjectRef(inode->ino)) f.etag = std::move(ref->etag);
         } else if (inode->is_inline) {
           f.inline_data = inode->inline_data;
         } else {

@@ -479,11 +479,10 @@ Status FileSystem::OpenTier() {
   if (cluster_) {
     // Segments live in the pool; they tier out only to an object store all nodes share.
     CAIRN_ASSIGN_OR_RETURN(o.upload, HasSharedObjectStore(*kv_));
-    data::RadosSegments* rados = rados_;
-    if (o.capacity == 0 && rados) {
+    if (o.capacity == 0 && rados_) {
       // This node's share of the pool: what it can hold over the number of members.
-      o.capacity_source = [this, rados]() -> Result<uint64_t> {
-        CAIRN_ASSIGN_OR_RETURN(uint64_t pool, rados->Capacity());
+      o.capacity_source = [this]() -> Result<uint64_t> {
+        CAIRN_ASSIGN_OR_RETURN(uint64_t pool, rados_->Capacity());
         CAIRN_ASSIGN_OR_RETURN(auto members, kv::ScanRange(*kv_, "K", "L"));
         return pool / std::max<uint64_t>(1, members.size());
       };

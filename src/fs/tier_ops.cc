@@ -49,8 +49,7 @@ Result<Location> FileSystem::TierLocation(uint64_t ino) {
       return Status::Ok();
     }
     if (inode.is_remote) {
-      CAIRN_ASSIGN_OR_RETURN(std::string value, kv_->Get(meta::ObjectRefKey(inode.ino)));
-      CAIRN_ASSIGN_OR_RETURN(meta::ObjectRef ref, meta::DecodeObjectRef(value));
+      CAIRN_ASSIGN_OR_RETURN(meta::ObjectRef ref, meta_->GetObjectRef(inode.ino));
       (tier_->ObjectCached(inode.ino, ref.etag) ? loc.local_bytes : loc.remote_bytes) += inode.size;
       return Status::Ok();
     }
@@ -84,8 +83,7 @@ Result<uint64_t> FileSystem::TierFetch(std::span<const uint64_t> inos,
       if (!inode.IsReg() || inode.is_inline) return Status::Ok();
       if (inode.is_remote) {
         if (!seen_objects.insert(inode.ino).second) return Status::Ok();
-        CAIRN_ASSIGN_OR_RETURN(std::string value, kv_->Get(meta::ObjectRefKey(inode.ino)));
-        CAIRN_ASSIGN_OR_RETURN(meta::ObjectRef ref, meta::DecodeObjectRef(value));
+        CAIRN_ASSIGN_OR_RETURN(meta::ObjectRef ref, meta_->GetObjectRef(inode.ino));
         tree.objects.push_back({inode.ino, std::move(ref), inode.size});
         return Status::Ok();
       }

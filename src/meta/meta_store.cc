@@ -145,6 +145,11 @@ Result<std::vector<Extent>> MetaStore::AllExtents(kv::Iterator& it, uint64_t ino
   return out;
 }
 
+Result<ObjectRef> MetaStore::GetObjectRef(uint64_t ino) {
+  CAIRN_ASSIGN_OR_RETURN(std::string value, kv_->Get(ObjectRefKey(ino)));
+  return DecodeObjectRef(value);
+}
+
 Result<std::string> MetaStore::GetXattr(uint64_t ino, std::string_view name) {
   return kv_->Get(XattrKey(ino, name));
 }

@@ -56,6 +56,8 @@ class MetaStore {
   std::unique_ptr<kv::Iterator> NewExtentIterator();
   Result<std::vector<Extent>> AllExtents(kv::Iterator& it, uint64_t ino);
   Result<std::string> GetXattr(uint64_t ino, std::string_view name);
+  // An imported file's object (kNotFound for a file that is not imported).
+  Result<ObjectRef> GetObjectRef(uint64_t ino);
   Result<std::vector<std::string>> ListXattrs(uint64_t ino);
   Result<std::vector<SegmentRecord>> ListSegments();
   // A total (schema.h, TotalKey): its key plus every node's shard; 0 when none exists.

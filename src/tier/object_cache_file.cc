@@ -99,8 +99,15 @@ Status ObjectCacheFile::ReadChecked(uint64_t offset, size_t n, char* out) const 
   return Status::Ok();
 }
 
-Status ObjectCacheFile::ReadWhole(const std::string& path, uint64_t size, const std::string& etag,
-                                  char* out) {
+Status ObjectCacheFile::Read(const std::string& path, uint64_t size, const std::string& etag,
+                             uint64_t offset, size_t n, char* out) {
+  if (offset != 0 || n != size) {
+    CAIRN_ASSIGN_OR_RETURN(ObjectCacheFile f, Open(path));
+    if (f.size() != size || f.etag() != etag) {
+      return Status(Code::kChanged, fmt::format("cached object {} holds another version", path));
+    }
+    return f.ReadChecked(offset, n, out);
+  }
   CAIRN_ASSIGN_OR_RETURN(File f, File::Open(path, O_RDONLY));
   char header[kHeaderSize];
   std::vector<char> crcs(4 * Chunks(size));

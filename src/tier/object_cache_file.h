@@ -34,12 +34,12 @@ class ObjectCacheFile {
   // and checked; kCorruption on a mismatch or a short file.
   Status ReadChecked(uint64_t offset, size_t n, char* out) const;
 
-  // A whole object of `size` bytes, version `etag`, straight into out with one preadv (header,
-  // data, checksums: no copy), then checked: kNotFound when there is no cache file, kChanged when
-  // it holds another version, kCorruption when it is damaged. What the native client does for a
-  // sample, in as many system calls as a read of a plain file.
-  static Status ReadWhole(const std::string& path, uint64_t size, const std::string& etag,
-                          char* out);
+  // n bytes at offset of the object of `size` bytes, version `etag`, cached at path, checked:
+  // kNotFound when there is no cache file, kChanged when it holds another version, kCorruption
+  // when it is damaged. What the native client reads. A whole object (a sample) takes one preadv
+  // (header, data into out, checksums: no copy), as many system calls as a plain file's read.
+  static Status Read(const std::string& path, uint64_t size, const std::string& etag,
+                     uint64_t offset, size_t n, char* out);
 
  private:
   ObjectCacheFile(File file, std::string path, uint64_t size, std::string etag)

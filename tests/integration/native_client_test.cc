@@ -15,6 +15,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <random>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -426,13 +427,8 @@ int DamagePoolObjects(const std::string& data_dir) {
     return r;
   };
   int damaged = 0;
-  const std::string listing = rados({"ls"}).out;
-  size_t pos = 0;
-  while (pos < listing.size()) {
-    size_t nl = listing.find('\n', pos);
-    if (nl == std::string::npos) nl = listing.size();
-    const std::string oid = listing.substr(pos, nl - pos);
-    pos = nl + 1;
+  std::istringstream listing(rados({"ls"}).out);
+  for (std::string oid; std::getline(listing, oid);) {
     if (!oid.starts_with(uuid + ".") || !oid.ends_with(".seg")) continue;
     const std::string copy = data_dir + "/damaged.seg";
     if (!rados({"get", oid, copy}).ok()) continue;
