@@ -103,14 +103,14 @@ int List(const std::string& target, bool json) {
     fmt::print("no snapshots of {}\n", target);
     return 0;
   }
-  fmt::print("{:<24} {:<23} {:>8}  {}\n", "NAME", "CREATED", "SEGMENTS", "PUSHED TO");
+  fmt::print("{:<24} {:<23} {:>10} {:>10}  {}\n", "NAME", "CREATED", "FILES", "BYTES", "PUSHED TO");
   for (const auto& s : snaps) {
     std::string pushed;
     for (const auto& u : s["pushed_to"])
       pushed += (pushed.empty() ? "" : ", ") + u.get<std::string>();
-    fmt::print("{:<24} {:<23} {:>8}  {}\n", s["name"].get<std::string>(),
-               When(s["created"].get<int64_t>()), s["pinned_segments"].get<uint64_t>(),
-               pushed.empty() ? "-" : pushed);
+    fmt::print("{:<24} {:<23} {:>10} {:>10}  {}\n", s["name"].get<std::string>(),
+               When(s["created"].get<int64_t>()), s["files"].get<uint64_t>(),
+               FormatSize(s["bytes"].get<uint64_t>()), pushed.empty() ? "-" : pushed);
   }
   return 0;
 }

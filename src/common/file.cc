@@ -1,5 +1,6 @@
 #include "common/file.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <sys/stat.h>
@@ -162,6 +163,35 @@ Status WriteFileAtomic(const std::string& path, std::string_view contents) {
   if (::rename(tmp.c_str(), path.c_str()) != 0) return ErrnoStatus("rename " + tmp);
   auto slash = path.rfind('/');
   return SyncDir(slash == std::string::npos ? "." : path.substr(0, slash == 0 ? 1 : slash));
+}
+
+Status RemoveTree(const std::string& path) {
+  DIR* d = ::opendir(path.c_str());
+  if (!d) {
+    if (errno == ENOENT) return Status::Ok();
+    if (errno == ENOTDIR) {
+      if (::unlink(path.c_str()) != 0 && errno != ENOENT) return ErrnoStatus("remove " + path);
+      return Status::Ok();
+    }
+    return ErrnoStatus("open " + path);
+  }
+  Status st;
+  while (struct dirent* e = ::readdir(d)) {
+    std::string_view n = e->d_name;
+    if (n == "." || n == "..") continue;
+    std::string child = path + "/" + std::string(n);
+    struct stat sb;
+    if (::lstat(child.c_str(), &sb) == 0 && S_ISDIR(sb.st_mode)) {
+      st = RemoveTree(child);
+    } else if (::unlink(child.c_str()) != 0 && errno != ENOENT) {
+      st = ErrnoStatus("remove " + child);
+    }
+    if (!st.ok()) break;
+  }
+  ::closedir(d);
+  if (!st.ok()) return st;
+  if (::rmdir(path.c_str()) != 0 && errno != ENOENT) return ErrnoStatus("remove " + path);
+  return Status::Ok();
 }
 
 }  // namespace cairn

@@ -52,5 +52,7 @@ Status SyncDir(const std::string& path);
 Result<std::string> ReadWholeFile(const std::string& path);
 // Writes path via a temporary file, fsync and rename: the file is either old or new after a crash.
 Status WriteFileAtomic(const std::string& path, std::string_view contents);
+// Removes a directory tree (or a file); missing is not an error.
+Status RemoveTree(const std::string& path);
 
 }  // namespace cairn

@@ -78,7 +78,9 @@ void StageMember(kv::WriteBatch* batch, uint32_t node, const std::string& data_d
 Result<std::unique_ptr<kv::KvStore>> OpenMetaStore(const std::string& data_dir,
                                                    const Superblock& super) {
   if (!super.cluster.enabled()) {
-    CAIRN_ASSIGN_OR_RETURN(auto kv, kv::RocksDbKvStore::Open(data_dir + "/meta", {}));
+    kv::RocksDbOptions o;
+    o.snapshot_dir = data_dir + "/snapshots";
+    CAIRN_ASSIGN_OR_RETURN(auto kv, kv::RocksDbKvStore::Open(data_dir + "/meta", o));
     return std::unique_ptr<kv::KvStore>(std::move(kv));
   }
   CAIRN_ASSIGN_OR_RETURN(auto kv, OpenPg(super.cluster, false));

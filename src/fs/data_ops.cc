@@ -14,7 +14,6 @@
 
 #include "common/logging.h"
 #include "fs/file_system.h"
-#include "kv/pg_kv_store.h"
 
 namespace cairn::fs {
 namespace {
@@ -489,14 +488,10 @@ Result<size_t> FileSystem::CompactOnce(double live_threshold) {
   // Full segments seal in the background; wait, so that a compaction run sees them sealed.
   CAIRN_RETURN_IF_ERROR(segments_->WaitForSeals());
   const uint64_t active = segments_->active_id();
-  // Cluster mode: every segment's live bytes as stored, in one scan (see below).
+  // Cluster mode: every segment's live bytes as stored, in one scan, read before any snapshot is
+  // asked about a segment (fs/snapshot_ops.cc says why that order makes removal safe).
   std::map<std::string, std::string> shared_live;
-  std::unique_ptr<kv::PgAdvisoryLock> held;
   if (cluster_) {
-    // Held until the removals are done: a snapshot on any node is either committed before this
-    // pass reads the pins (and pins what it needs) or copies the table after the removals
-    // (fs/snapshot_ops.cc).
-    CAIRN_ASSIGN_OR_RETURN(held, pg_->Lock(kSnapshotLock, false));
     CAIRN_RETURN_IF_ERROR(RefreshSnapshots());
     CAIRN_ASSIGN_OR_RETURN(
         auto rows, kv::ScanRange(*kv_, meta::LivePrefix(), meta::PrefixEnd(meta::LivePrefix())));
@@ -504,38 +499,33 @@ Result<size_t> FileSystem::CompactOnce(double live_threshold) {
   }
   for (const auto& seg : segments_->List()) {
     if (seg.id == active || seg.state == meta::SegmentState::kOpen) continue;
-    if (Pinned(seg.id)) continue;  // a snapshot shows its bytes where they are
     // A write still has to commit the extent of a blob here (it would look like garbage); the
     // segment was sealed, so no new such blob comes: a later run takes it.
     if (segments_->HasUncommitted(seg.id)) continue;
+    int64_t live = seg.live;
     if (cluster_) {
       // Other nodes' deletes subtract from the live bytes in the shared metadata, not in this
       // node's memory: read them there. Moving blobs is not done in a cluster (its commit would
       // need the expectations of a write); a segment that nothing maps is removed.
       auto value = shared_live.find(meta::LiveKey(seg.id));
-      int64_t live = 0;
+      live = 0;
       if (value != shared_live.end()) {
         CAIRN_ASSIGN_OR_RETURN(live, kv::DecodeCounter(value->second));
       }
-      if (live <= 0) {
-        CAIRN_RETURN_IF_ERROR(RemoveSegment(seg.id));
-        ++done;
-      }
-      continue;
     }
-    if (seg.state == meta::SegmentState::kEvicted) {
-      // Only in the object store: dropped once nothing maps it; never downloaded to compact.
-      if (seg.live <= 0) {
-        CAIRN_RETURN_IF_ERROR(RemoveSegment(seg.id));
-        ++done;
-      }
-      continue;
+    // Only in the object store (evicted) or in a cluster: dropped once nothing maps it, never
+    // downloaded or moved to compact.
+    const bool remove_only = cluster_ || seg.state == meta::SegmentState::kEvicted;
+    if (remove_only && live > 0) continue;
+    if (!remove_only) {
+      if (seg.size <= data::kSegmentHeaderSize) continue;
+      const double live_fraction = static_cast<double>(std::max<int64_t>(0, live)) /
+                                   static_cast<double>(seg.size - data::kSegmentHeaderSize);
+      if (live_fraction >= live_threshold) continue;
     }
-    if (seg.size <= data::kSegmentHeaderSize) continue;
-    const double live_fraction = static_cast<double>(std::max<int64_t>(0, seg.live)) /
-                                 static_cast<double>(seg.size - data::kSegmentHeaderSize);
-    if (live_fraction >= live_threshold) continue;
-    CAIRN_RETURN_IF_ERROR(CompactSegment(seg.id));
+    CAIRN_ASSIGN_OR_RETURN(bool pinned, Pinned(seg.id));
+    if (pinned) continue;  // a snapshot shows its bytes where they are
+    CAIRN_RETURN_IF_ERROR(remove_only ? RemoveSegment(seg.id) : CompactSegment(seg.id));
     ++done;
   }
   return done;

@@ -103,7 +103,7 @@ struct SnapshotInfo {
   std::string name;
   uint32_t index = 0;
   meta::Timespec created;
-  uint64_t pinned_segments = 0;
+  uint64_t files = 0, bytes = 0;  // as the snapshot holds them
   std::vector<std::string> pushed_to;
 };
 
@@ -359,11 +359,11 @@ class FileSystem {
   Status OpenTier();
   // Snapshots: loading at mount, views (fs/snapshot_view.cc), pins.
   Status LoadSnapshots();
-  // Cluster: one point in time for every node, a copy of the shared table (fs/snapshot_ops.cc).
-  Result<SnapshotInfo> CreateClusterSnapshot(std::string_view name);
-  std::shared_ptr<SnapshotView> NewClusterView(const meta::SnapshotRecord& rec);
-  // Cluster: the views and pins as the shared snapshot records say now (other nodes create and
-  // delete snapshots). Does nothing on a single node. The Locked form REQUIRES snap_mu_ held.
+  // The view of a snapshot, over the store's snapshot of the metadata.
+  std::shared_ptr<SnapshotView> NewView(const meta::SnapshotRecord& rec);
+  // The views and pins as the snapshot records say now (on a cluster other nodes create and
+  // delete snapshots; a single node reads them once, at mount). The Locked form REQUIRES snap_mu_
+  // held.
   Status RefreshSnapshots();
   Status RefreshSnapshotsLocked();
   // The same for the .snapshots directory's stat, listing and lookups, at most once a lease
@@ -371,8 +371,8 @@ class FileSystem {
   // .snapshots do not each scan the shared table.
   Status RefreshSnapshotsForLookup();
   std::atomic<int64_t> snapshots_read_at_{INT64_MIN / 2};  // MonotonicNs of the last refresh
-  // Cluster: the snapshot's table written out as a RocksDB checkpoint in view.dir() (once), the
-  // form a push uploads and a restore opens.
+  // The snapshot as a RocksDB checkpoint in view.dir(), the form a push uploads and a restore
+  // opens: a single node's snapshot is one already; a cluster's is written out once.
   Status ExportSnapshot(SnapshotView& view);
   // Single-node push: every segment in ids in dest, uploaded by the tier (dest is the own store)
   // or copied (fs/snapshot_push.cc).
@@ -395,10 +395,12 @@ class FileSystem {
   Result<std::vector<std::string>> SnapListXattr(uint64_t ino);
   uint64_t AddDirHandle(std::shared_ptr<std::vector<DirEntry>> entries);
   struct stat SnapDirStat();
-  // Removes a segment nothing maps, unless a snapshot pins it; rewrites refs/<uuid>.json when it
-  // was another file system's.
+  // Removes a segment nothing maps, unless a snapshot holds it; rewrites refs/<uuid>.json when
+  // it was another file system's.
   Status RemoveSegment(uint64_t segment_id);
-  bool Pinned(uint64_t segment_id);
+  // Whether a snapshot holds the segment (its record is in the snapshot, or an older Cairn's
+  // snapshot record lists it).
+  Result<bool> Pinned(uint64_t segment_id);
   void RecomputePinsLocked();  // REQUIRES: snap_mu_ and views_mu_ held
   Status WriteRefs();
   // The object store a push or remote delete goes to: the file system's own (url empty or
@@ -478,7 +480,7 @@ class FileSystem {
   std::unordered_map<uint64_t, std::shared_ptr<const std::vector<DirEntry>>> dirs_;
 
   std::mutex snap_mu_;         // snapshot creation and deletion, pins, segment removal
-  std::set<uint64_t> pinned_;  // GUARDED_BY(snap_mu_)
+  std::set<uint64_t> pinned_;  // GUARDED_BY(snap_mu_): the pins of older Cairns' records
   std::shared_mutex views_mu_;
   std::map<uint32_t, std::shared_ptr<SnapshotView>> views_;  // GUARDED_BY(views_mu_)
   std::mutex remote_mu_;  // pushes and remote deletes, one at a time

@@ -1,17 +1,18 @@
-// FileSystem: taking, listing and deleting snapshots, and the pins that keep their segments.
+// FileSystem: taking, listing and deleting snapshots, and the segments they keep.
 //
-// A snapshot is a metadata checkpoint (DATA_DIR/snapshots/<index>/) plus a 'N' record that lists
-// the segments that existed when it was taken. Those segments are pinned: compaction skips them
-// and a segment that nothing live maps any more stays until no snapshot pins it. Creation holds
-// snap_mu_, which segment removal also takes, so a segment is either removed before the
-// checkpoint (and then nothing in it refers to the segment) or pinned by it.
+// A snapshot is a snapshot of the metadata store (kv::KvStore::CreateSnapshot: a RocksDB
+// checkpoint on a single node, an epoch of the shared tables on a cluster, in either case as
+// cheap at ten million files as at ten thousand) plus a 'N' record naming it, written with it (on
+// a cluster in the same transaction, so every node sees both or neither). Its index is the
+// store's snapshot id and names its view's inode numbers.
 //
-// On a cluster a snapshot is a copy of the shared table (cairn_snap_<index>, made by one
-// CREATE TABLE AS: one instant for every node), and its pins are the segment records in that
-// copy. Creation holds a PostgreSQL advisory lock exclusive from before the copy until the
-// snapshot record is committed; every node's compaction holds it shared from before it reads the
-// pins until it has removed its segments. So a segment is either removed before the copy (and
-// then its record is not in it) or seen pinned by the node that would remove it.
+// Segments: a segment stays while some snapshot holds its record (KvStore::SnapshotsHold), since
+// the snapshot's extents may point into it. Removal (RemoveSegment) asks under snap_mu_, which
+// creation also holds, so on a node a segment is either removed before a snapshot is taken (and
+// then nothing in it refers to the segment) or seen held by it. Across nodes no lock is needed:
+// a node removes only its own sealed segments that no committed extent maps (their live bytes,
+// read before the question, are 0), and no later snapshot can map what nothing maps.
+// Snapshots made by an older Cairn on a cluster list their segments in their record (pins).
 #include <dirent.h>
 #include <fmt/format.h>
 #include <sys/stat.h>
@@ -23,7 +24,6 @@
 #include "common/file.h"
 #include "common/logging.h"
 #include "fs/file_system.h"
-#include "kv/pg_kv_store.h"
 #include "kv/rocksdb_kv_store.h"
 #include "snap/manifest.h"
 
@@ -31,9 +31,6 @@ namespace cairn::fs {
 namespace {
 
 std::string SnapshotsDir(const std::string& data_dir) { return data_dir + "/snapshots"; }
-
-constexpr std::string_view kSnapTablePrefix = "cairn_snap_";
-std::string SnapTable(uint32_t index) { return fmt::format("{}{}", kSnapTablePrefix, index); }
 
 Result<uint64_t> NextSnapshotIndex(kv::KvStore& kv) {
   auto v = kv.Get(meta::CounterKey("next_snapshot"));
@@ -45,9 +42,23 @@ Result<uint64_t> NextSnapshotIndex(kv::KvStore& kv) {
   return DecodeFixed64(v->data());
 }
 
+// What a listing shows of a snapshot: its files and bytes are the totals as it holds them.
 SnapshotInfo InfoOf(SnapshotView& view) {
   const meta::SnapshotRecord& r = view.record();
-  return {r.name, r.index, r.created, r.pins.size(), view.PushedTo()};
+  SnapshotInfo info{r.name, r.index, r.created, 0, 0, view.PushedTo()};
+  auto meta = view.Meta();
+  if (meta) {
+    auto files = (*meta)->ReadTotal(meta::kTotalFiles);
+    auto bytes = (*meta)->ReadTotal(meta::kTotalBytes);
+    if (files && bytes) {
+      info.files = static_cast<uint64_t>(std::max<int64_t>(0, *files));
+      info.bytes = static_cast<uint64_t>(std::max<int64_t>(0, *bytes));
+      return info;
+    }
+    meta = Err(files ? bytes.error() : files.error());
+  }
+  log::Warn("snapshot '{}': reading its totals: {}", r.name, meta.error().ToString());
+  return info;
 }
 
 }  // namespace
@@ -55,50 +66,51 @@ SnapshotInfo InfoOf(SnapshotView& view) {
 Status FileSystem::LoadSnapshots() {
   const std::string root = SnapshotsDir(data_dir_);
   if (::mkdir(root.c_str(), 0700) != 0 && errno != EEXIST) return ErrnoStatus("create " + root);
+  {
+    std::lock_guard lock(snap_mu_);
+    CAIRN_RETURN_IF_ERROR(RefreshSnapshotsLocked());
+  }
   std::set<std::string> keep;
-  if (cluster_) {
-    CAIRN_RETURN_IF_ERROR(RefreshSnapshots());
+  {
     std::shared_lock views(views_mu_);
     for (const auto& [index, view] : views_) keep.insert(std::to_string(index));
   }
-  std::vector<std::pair<std::string, std::string>> records;
-  if (!cluster_) {
-    CAIRN_ASSIGN_OR_RETURN(records, kv::ScanRange(*kv_, meta::SnapshotPrefix(),
-                                                  meta::PrefixEnd(meta::SnapshotPrefix())));
+  // Snapshots of the store without a record: a creation cut short by a crash before its record
+  // (a single node writes it just after the checkpoint), or a deletion after its record went.
+  CAIRN_ASSIGN_OR_RETURN(auto ids, kv_->ListSnapshots());
+  for (uint64_t id : ids) {
+    if (keep.count(std::to_string(id))) continue;
+    log::Info("dropping metadata snapshot {}, which no snapshot record names", id);
+    CAIRN_RETURN_IF_ERROR(kv_->DropSnapshot(id));
   }
-  std::unique_lock lock(snap_mu_);
-  std::unique_lock views(views_mu_);
-  for (const auto& [key, value] : records) {
-    CAIRN_ASSIGN_OR_RETURN(meta::SnapshotRecord rec,
-                           meta::DecodeSnapshot(std::string_view(key).substr(1), value));
-    const std::string dir = fmt::format("{}/{}", root, rec.index);
-    struct stat sb;
-    if (::stat((dir + "/CURRENT").c_str(), &sb) != 0) {
-      // Its pins stay (the segments may be what is left of it); reads of it report the loss.
-      log::Error("snapshot '{}': checkpoint {} is missing", rec.name, dir);
+  {
+    std::shared_lock views(views_mu_);
+    for (const auto& [index, view] : views_) {
+      if (!std::binary_search(ids.begin(), ids.end(), index)) {
+        // Reads of it report the loss; its segments stay (they may be what is left of it).
+        log::Error("snapshot '{}': its metadata snapshot {} is missing", view->record().name,
+                   index);
+      }
     }
-    keep.insert(std::to_string(rec.index));
-    views_[rec.index] = std::make_shared<SnapshotView>(rec, dir);
   }
-  RecomputePinsLocked();
-  views.unlock();
-  lock.unlock();
   if (meta_->GetDentry(meta::kRootIno, kSnapDirName)) {
     log::Warn("the root holds an entry named {}; the snapshot directory hides it", kSnapDirName);
   }
-  // Checkpoints without a record: a creation cut short by a crash, or a deletion that had
-  // removed the record but not yet the files.
-  DIR* d = ::opendir(root.c_str());
-  if (!d) return ErrnoStatus("open " + root);
-  std::vector<std::string> stray;
-  while (struct dirent* e = ::readdir(d)) {
-    std::string n = e->d_name;
-    if (n != "." && n != ".." && !keep.count(n)) stray.push_back(n);
-  }
-  ::closedir(d);
-  for (const auto& n : stray) {
-    log::Info("removing leftover snapshot checkpoint {}/{}", root, n);
-    CAIRN_RETURN_IF_ERROR(RemoveTree(root + "/" + n));
+  // Other leftovers in DATA_DIR/snapshots: on a cluster, the exports of snapshots deleted since
+  // (fs/snapshot_push.cc); on a single node the store keeps its own files there.
+  if (cluster_) {
+    DIR* d = ::opendir(root.c_str());
+    if (!d) return ErrnoStatus("open " + root);
+    std::vector<std::string> stray;
+    while (struct dirent* e = ::readdir(d)) {
+      std::string n = e->d_name;
+      if (n != "." && n != ".." && !keep.count(n)) stray.push_back(n);
+    }
+    ::closedir(d);
+    for (const auto& n : stray) {
+      log::Info("removing leftover snapshot export {}/{}", root, n);
+      CAIRN_RETURN_IF_ERROR(RemoveTree(root + "/" + n));
+    }
   }
   return Status::Ok();
 }
@@ -111,68 +123,75 @@ void FileSystem::RecomputePinsLocked() {
   pinned_ = std::move(pins);
 }
 
-bool FileSystem::Pinned(uint64_t segment_id) {
+Result<bool> FileSystem::Pinned(uint64_t segment_id) {
   std::lock_guard lock(snap_mu_);
-  return pinned_.count(segment_id) > 0;
+  if (pinned_.count(segment_id)) return true;  // a record of an older Cairn lists it
+  return kv_->SnapshotsHold(meta::SegmentKey(segment_id));
 }
 
 Result<SnapshotInfo> FileSystem::CreateSnapshot(std::string_view name) {
   CAIRN_RETURN_IF_ERROR(snap::CheckSnapshotName(name));
-  if (cluster_) return CreateClusterSnapshot(name);
   std::lock_guard lock(snap_mu_);
-  {
-    std::shared_lock views(views_mu_);
-    for (const auto& [i, view] : views_) {
-      if (view->record().name == name) {
-        return Err(Code::kExists, fmt::format("a snapshot named '{}' exists", name));
+  for (int attempt = 0;; ++attempt) {
+    CAIRN_RETURN_IF_ERROR(RefreshSnapshotsLocked());
+    {
+      std::shared_lock views(views_mu_);
+      for (const auto& [i, view] : views_) {
+        if (view->record().name == name) {
+          return Err(Code::kExists, fmt::format("a snapshot named '{}' exists", name));
+        }
       }
     }
+    CAIRN_ASSIGN_OR_RETURN(const uint64_t index, NextSnapshotIndex(*kv_));
+    if (index > meta::kMaxSnapshotIndex) {
+      return Err(Code::kNoSpace, fmt::format("this file system has taken its {} snapshots",
+                                             meta::kMaxSnapshotIndex));
+    }
+    // Everything the snapshot may point at is durable before it is.
+    CAIRN_RETURN_IF_ERROR(segments_->SyncActive());
+    meta::SnapshotRecord rec;
+    rec.name = name;
+    rec.index = static_cast<uint32_t>(index);
+    rec.created = meta::Now();
+    // The record and the next index, right after the snapshot's instant. On a cluster another
+    // node may be taking one at the same moment: the batch expects the name free and the
+    // counter as read, and the store refuses an index already taken.
+    const std::string counter = meta::CounterKey("next_snapshot");
+    auto seen = kv_->Get(counter);
+    if (!seen && seen.error().code() != Code::kNotFound) return Err(seen.error());
+    kv::WriteBatch then;
+    then.Expect(meta::SnapshotKey(name), std::nullopt);
+    then.Expect(counter, seen ? std::optional<std::string>(*seen) : std::nullopt);
+    then.Put(meta::SnapshotKey(name), meta::EncodeSnapshot(rec));
+    std::string next;
+    PutFixed64(&next, index + 1);
+    then.Put(counter, next);
+    Status st = kv_->CreateSnapshot(index, then);
+    if ((st.code() == Code::kConflict || st.code() == Code::kExists) && attempt < 10) {
+      continue;  // another node took this index or name first: look again
+    }
+    CAIRN_RETURN_IF_ERROR(st);
+    auto view = NewView(rec);
+    {
+      std::unique_lock views(views_mu_);
+      views_[rec.index] = view;
+    }
+    log::Info("snapshot '{}' created (metadata snapshot {})", name, index);
+    return InfoOf(*view);
   }
-  CAIRN_ASSIGN_OR_RETURN(const uint64_t index, NextSnapshotIndex(*kv_));
-  const std::string counter = meta::CounterKey("next_snapshot");
-  if (index > meta::kMaxSnapshotIndex) {
-    return Err(Code::kNoSpace,
-               fmt::format("this file system has taken its {} snapshots", meta::kMaxSnapshotIndex));
-  }
-  // Everything the checkpoint may point at is on disk before it is.
-  CAIRN_RETURN_IF_ERROR(segments_->SyncActive());
-  const std::string root = SnapshotsDir(data_dir_);
-  const std::string dir = fmt::format("{}/{}", root, index);
-  const std::string tmp = fmt::format("{}/.tmp-{}", root, index);
-  CAIRN_RETURN_IF_ERROR(RemoveTree(tmp));
-  CAIRN_RETURN_IF_ERROR(RemoveTree(dir));
-  meta::SnapshotRecord rec;
-  rec.name = name;
-  rec.index = static_cast<uint32_t>(index);
-  rec.created = meta::Now();
-  CAIRN_RETURN_IF_ERROR(kv_->Checkpoint(tmp));
-  // Every segment that exists now: a superset of those the checkpoint references.
-  for (const auto& seg : segments_->List()) rec.pins.push_back(seg.id);
-  if (::rename(tmp.c_str(), dir.c_str()) != 0) return Err(ErrnoStatus("rename " + dir));
-  CAIRN_RETURN_IF_ERROR(SyncDir(root));
-  kv::WriteBatch batch;
-  batch.Put(meta::SnapshotKey(name), meta::EncodeSnapshot(rec));
-  std::string next;
-  PutFixed64(&next, index + 1);
-  batch.Put(counter, next);
-  CAIRN_RETURN_IF_ERROR(kv_->Write(batch, true));
-  auto view = std::make_shared<SnapshotView>(rec, dir);
-  {
-    std::unique_lock views(views_mu_);
-    views_[index] = view;
-  }
-  pinned_.insert(rec.pins.begin(), rec.pins.end());
-  log::Info("snapshot '{}' created ({} segments pinned)", name, rec.pins.size());
-  return InfoOf(*view);
 }
 
 std::vector<SnapshotInfo> FileSystem::ListSnapshots() {
   if (Status st = RefreshSnapshots(); !st.ok()) {
     log::Warn("reading the cluster's snapshots: {}", st.ToString());
   }
+  std::vector<std::shared_ptr<SnapshotView>> views;
+  {
+    std::shared_lock lock(views_mu_);
+    for (const auto& [index, view] : views_) views.push_back(view);
+  }
   std::vector<SnapshotInfo> out;
-  std::shared_lock lock(views_mu_);
-  for (const auto& [index, view] : views_) out.push_back(InfoOf(*view));
+  for (const auto& view : views) out.push_back(InfoOf(*view));
   std::sort(out.begin(), out.end(), [](const SnapshotInfo& a, const SnapshotInfo& b) {
     return std::tie(a.created.sec, a.created.nsec, a.name) <
            std::tie(b.created.sec, b.created.nsec, b.name);
@@ -187,102 +206,29 @@ Status FileSystem::DeleteSnapshot(std::string_view name) {
     std::lock_guard lock(snap_mu_);
     CAIRN_RETURN_IF_ERROR(RefreshSnapshotsLocked());
     CAIRN_ASSIGN_OR_RETURN(view, ViewByName(name));
+    // The record goes first: from there on no node shows it. A crash before the store's
+    // snapshot is dropped leaves it without a record; the next mount drops it.
     kv::WriteBatch batch;
     batch.Delete(meta::SnapshotKey(name));
     CAIRN_RETURN_IF_ERROR(kv_->Write(batch, true));
-    view->MarkDeleted();  // the checkpoint goes when the last reader lets go of the view
-    std::unique_lock views(views_mu_);
-    views_.erase(view->record().index);
-    RecomputePinsLocked();
-  }
-  if (cluster_) {
-    // The record went first: from there on no node shows it. PostgreSQL drops the table once
-    // the reads under way on it are done. A crash in between leaves a table without a record,
-    // dropped by the next creation.
-    CAIRN_RETURN_IF_ERROR(pg_->DropTable(SnapTable(view->record().index)));
+    view->MarkDeleted();  // an export of it goes when the last reader lets go of the view
+    {
+      std::unique_lock views(views_mu_);
+      views_.erase(view->record().index);
+      RecomputePinsLocked();
+    }
+    // What only this snapshot kept (history versions; a checkpoint once its last view closes)
+    // is freed; segments it alone held go at the next compaction.
+    CAIRN_RETURN_IF_ERROR(kv_->DropSnapshot(view->record().index));
   }
   if (kernel_) kernel_->InvalidateEntry(kSnapDirIno, name);
   log::Info("snapshot '{}' deleted", name);
   return Status::Ok();
 }
 
-Result<SnapshotInfo> FileSystem::CreateClusterSnapshot(std::string_view name) {
-  kv::PgKvStore* pg = pg_;
-  // Taken before snap_mu_: compaction holds it shared and then takes snap_mu_.
-  CAIRN_ASSIGN_OR_RETURN(auto held, pg->Lock(kSnapshotLock, true));
-  std::lock_guard lock(snap_mu_);
-  CAIRN_RETURN_IF_ERROR(RefreshSnapshotsLocked());
-  std::set<std::string> tables;
-  {
-    std::shared_lock views(views_mu_);
-    for (const auto& [i, view] : views_) {
-      if (view->record().name == name) {
-        return Err(Code::kExists, fmt::format("a snapshot named '{}' exists", name));
-      }
-      tables.insert(SnapTable(i));
-    }
-  }
-  CAIRN_ASSIGN_OR_RETURN(const uint64_t index, NextSnapshotIndex(*kv_));
-  if (index > meta::kMaxSnapshotIndex) {
-    return Err(Code::kNoSpace,
-               fmt::format("this file system has taken its {} snapshots", meta::kMaxSnapshotIndex));
-  }
-  // Tables without a record: a creation or deletion cut short.
-  CAIRN_ASSIGN_OR_RETURN(auto existing, pg->ListTables(kSnapTablePrefix));
-  for (const auto& t : existing) {
-    if (!tables.count(t)) {
-      log::Info("dropping leftover snapshot table {}", t);
-      CAIRN_RETURN_IF_ERROR(pg->DropTable(t));
-    }
-  }
-  meta::SnapshotRecord rec;
-  rec.name = name;
-  rec.index = static_cast<uint32_t>(index);
-  rec.created = meta::Now();
-  // The point in time: every change any node committed before this statement, none after.
-  const std::string table = SnapTable(rec.index);
-  CAIRN_RETURN_IF_ERROR(pg->CopyTable(table));
-  // Pins: the segments that existed then (a superset of those its extents point into).
-  {
-    kv::PgOptions o;
-    o.table = table;
-    o.max_connections = 1;
-    CAIRN_ASSIGN_OR_RETURN(auto copy, kv::PgKvStore::Open(super_.cluster.meta, o));
-    CAIRN_ASSIGN_OR_RETURN(auto segs, kv::ScanRange(*copy, meta::SegmentPrefix(),
-                                                    meta::PrefixEnd(meta::SegmentPrefix())));
-    for (const auto& [key, value] : segs) rec.pins.push_back(meta::KeyU64(key));
-  }
-  const std::string counter = meta::CounterKey("next_snapshot");
-  kv::WriteBatch batch;
-  batch.Put(meta::SnapshotKey(name), meta::EncodeSnapshot(rec));
-  std::string next;
-  PutFixed64(&next, index + 1);
-  batch.Put(counter, next);
-  Status st = kv_->Write(batch, true);
-  if (!st.ok()) {
-    (void)pg->DropTable(table);
-    return Err(st);
-  }
-  auto view = NewClusterView(rec);
-  {
-    std::unique_lock views(views_mu_);
-    views_[rec.index] = view;
-  }
-  pinned_.insert(rec.pins.begin(), rec.pins.end());
-  log::Info("snapshot '{}' created: table {}, {} segments pinned", name, table, rec.pins.size());
-  return InfoOf(*view);
-}
-
-std::shared_ptr<SnapshotView> FileSystem::NewClusterView(const meta::SnapshotRecord& rec) {
+std::shared_ptr<SnapshotView> FileSystem::NewView(const meta::SnapshotRecord& rec) {
   const std::string dir = fmt::format("{}/{}", SnapshotsDir(data_dir_), rec.index);
-  SnapshotOpener open = [conninfo = super_.cluster.meta,
-                         table = SnapTable(rec.index)]() -> Result<std::unique_ptr<kv::KvStore>> {
-    kv::PgOptions o;
-    o.table = table;
-    o.max_connections = 4;
-    CAIRN_ASSIGN_OR_RETURN(auto kv, kv::PgKvStore::Open(conninfo, o));
-    return std::unique_ptr<kv::KvStore>(std::move(kv));
-  };
+  SnapshotOpener open = [kv = kv_.get(), index = rec.index] { return kv->OpenSnapshot(index); };
   return std::make_shared<SnapshotView>(rec, dir, std::move(open));
 }
 
@@ -298,7 +244,8 @@ Status FileSystem::RefreshSnapshotsForLookup() {
 }
 
 Status FileSystem::RefreshSnapshotsLocked() {
-  if (!cluster_) return Status::Ok();
+  // A single node's records change only here; read once, at mount.
+  if (!cluster_ && snapshots_read_at_.load() > INT64_MIN / 2) return Status::Ok();
   snapshots_read_at_ = MonotonicNs();
   CAIRN_ASSIGN_OR_RETURN(auto records, kv::ScanRange(*kv_, meta::SnapshotPrefix(),
                                                      meta::PrefixEnd(meta::SnapshotPrefix())));
@@ -323,7 +270,7 @@ Status FileSystem::RefreshSnapshotsLocked() {
     for (auto& [index, rec] : now) {
       auto it = views_.find(index);
       if (it == views_.end()) {
-        views_[index] = NewClusterView(rec);
+        views_[index] = NewView(rec);
       } else {
         it->second->SetPushedTo(rec.pushed_to);
       }
@@ -374,6 +321,8 @@ Status FileSystem::RemoveSegment(uint64_t segment_id) {
   {
     std::lock_guard lock(snap_mu_);
     if (pinned_.count(segment_id)) return Status::Ok();  // a snapshot still shows its bytes
+    CAIRN_ASSIGN_OR_RETURN(bool held, kv_->SnapshotsHold(meta::SegmentKey(segment_id)));
+    if (held) return Status::Ok();
     origin = segments_->Origin(segment_id);
     CAIRN_RETURN_IF_ERROR(segments_->Remove(segment_id));
   }

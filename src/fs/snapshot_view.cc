@@ -9,38 +9,8 @@
 #include "common/file.h"
 #include "common/logging.h"
 #include "fs/file_system.h"
-#include "kv/rocksdb_kv_store.h"
 
 namespace cairn::fs {
-
-Status RemoveTree(const std::string& path) {
-  DIR* d = ::opendir(path.c_str());
-  if (!d) {
-    if (errno == ENOENT) return Status::Ok();
-    if (errno == ENOTDIR) {
-      if (::unlink(path.c_str()) != 0 && errno != ENOENT) return ErrnoStatus("remove " + path);
-      return Status::Ok();
-    }
-    return ErrnoStatus("open " + path);
-  }
-  Status st;
-  while (struct dirent* e = ::readdir(d)) {
-    std::string_view n = e->d_name;
-    if (n == "." || n == "..") continue;
-    std::string child = path + "/" + std::string(n);
-    struct stat sb;
-    if (::lstat(child.c_str(), &sb) == 0 && S_ISDIR(sb.st_mode)) {
-      st = RemoveTree(child);
-    } else if (::unlink(child.c_str()) != 0 && errno != ENOENT) {
-      st = ErrnoStatus("remove " + child);
-    }
-    if (!st.ok()) break;
-  }
-  ::closedir(d);
-  if (!st.ok()) return st;
-  if (::rmdir(path.c_str()) != 0 && errno != ENOENT) return ErrnoStatus("remove " + path);
-  return Status::Ok();
-}
 
 SnapshotView::~SnapshotView() {
   meta_.reset();
@@ -54,20 +24,7 @@ SnapshotView::~SnapshotView() {
 Result<meta::MetaStore*> SnapshotView::Meta() {
   std::lock_guard lock(mu_);
   if (!meta_) {
-    Result<std::unique_ptr<kv::KvStore>> kv = Err(Code::kNotFound);
-    if (open_) {
-      kv = open_();
-    } else {
-      kv::RocksDbOptions o;
-      o.read_only = true;
-      o.block_cache_bytes = 16 << 20;
-      auto rocks = kv::RocksDbKvStore::Open(dir_, o);
-      if (rocks) {
-        kv = std::unique_ptr<kv::KvStore>(std::move(*rocks));
-      } else {
-        kv = Err(rocks.error());
-      }
-    }
+    auto kv = open_();
     if (!kv) {
       return Err(kv.error().code(), "snapshot '" + record_.name + "': " + kv.error().message());
     }

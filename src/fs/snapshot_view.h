@@ -1,10 +1,10 @@
 // Snapshot views: what MOUNTPOINT/.snapshots/<name>/ shows.
 //
-// A snapshot is a checkpoint of the metadata store in DATA_DIR/snapshots/<index>/ (RocksDB hard
-// links its immutable files, so taking one copies nothing), or on a cluster a copy of the shared
-// table in PostgreSQL (cairn_snap_<index>). A view opens it read-only on first use and serves
-// lookups, attributes, directory listings, xattrs and reads from it; file data comes from the same
-// segments as the live tree, which pins keep alive.
+// A snapshot is a snapshot of the metadata store (kv::KvStore::CreateSnapshot: a RocksDB
+// checkpoint in DATA_DIR/snapshots/<index>/ on a single node, an epoch of the shared tables in
+// PostgreSQL on a cluster). A view opens it read-only on first use and serves lookups, attributes,
+// directory listings, xattrs and reads from it; file data comes from the same segments as the
+// live tree, which stay while a snapshot holds them.
 //
 // Inode numbers: live inodes are below 2^40 (kMaxLiveIno). A view's inode is
 // kSnapBit | index << 40 | ino, and .snapshots itself is kSnapDirIno. Every change to either is
@@ -30,9 +30,6 @@ constexpr int kSnapShift = 40;
 constexpr uint64_t kMaxLiveIno = (1ull << kSnapShift) - 1;
 constexpr uint64_t kSnapDirIno = kSnapBit | meta::kRootIno;  // index 0
 constexpr const char* kSnapDirName = ".snapshots";
-// Cluster: the PostgreSQL advisory lock that orders snapshot creation (exclusive) and segment
-// removal (shared) across nodes (fs/snapshot_ops.cc).
-constexpr int64_t kSnapshotLock = 0x436169726e534e50;  // "CairnSNP"
 
 inline bool IsSnapIno(uint64_t ino) { return (ino & kSnapBit) != 0; }
 inline uint32_t SnapIndexOf(uint64_t ino) {
@@ -43,27 +40,26 @@ inline uint64_t SnapIno(uint32_t index, uint64_t ino) {
   return kSnapBit | (static_cast<uint64_t>(index) << kSnapShift) | ino;
 }
 
-// Opens a snapshot's metadata read-only (a cluster's snapshot table).
+// Opens a snapshot's metadata read-only (kv::KvStore::OpenSnapshot).
 using SnapshotOpener = std::function<Result<std::unique_ptr<kv::KvStore>>()>;
 
 class SnapshotView {
  public:
-  // dir: the checkpoint (on a cluster: where a push exports the table, made on demand). open:
-  // how to open the metadata when it is not the checkpoint in dir.
-  SnapshotView(meta::SnapshotRecord record, std::string dir, SnapshotOpener open = {})
+  // dir: the snapshot as a RocksDB checkpoint (a single node's snapshot; on a cluster where a
+  // push exports it, made on demand and removed with the view once the snapshot is deleted).
+  // open: how to open its metadata.
+  SnapshotView(meta::SnapshotRecord record, std::string dir, SnapshotOpener open)
       : record_(std::move(record)),
         dir_(std::move(dir)),
         open_(std::move(open)),
         pushed_to_(record_.pushed_to) {}
-  // Closes the checkpoint; removes its directory when the snapshot was deleted.
+  // Closes the metadata; removes an export in dir when the snapshot was deleted.
   ~SnapshotView();
 
   const meta::SnapshotRecord& record() const { return record_; }
   const std::string& dir() const { return dir_; }
-  // The checkpoint, opened read-only on first use.
+  // The metadata, opened read-only on first use.
   Result<meta::MetaStore*> Meta();
-  // Whether its metadata is a cluster's snapshot table (and dir() an export made on demand).
-  bool shared() const { return static_cast<bool>(open_); }
   void MarkDeleted() { deleted_ = true; }
   // The object stores it was pushed to (kept in its record; see FileSystem::PushSnapshot).
   std::vector<std::string> PushedTo() {
@@ -85,8 +81,5 @@ class SnapshotView {
   bool deleted_ = false;
   std::vector<std::string> pushed_to_;  // GUARDED_BY(mu_)
 };
-
-// Removes a directory tree (a checkpoint); missing is not an error.
-Status RemoveTree(const std::string& path);
 
 }  // namespace cairn::fs

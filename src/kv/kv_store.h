@@ -1,6 +1,14 @@
 // KvStore: the ordered key-value store under Cairn's metadata. Keys and values are byte strings
 // ordered bytewise. A WriteBatch applies atomically: after a crash either all of it or none of it
-// is visible. Two implementations: RocksDbKvStore (the real one) and MemoryKvStore (unit tests).
+// is visible. Three implementations: RocksDbKvStore (a single node's metadata), PgKvStore (a
+// cluster's, shared in PostgreSQL) and MemoryKvStore (unit tests); tests/kv/kv_test.cc runs one
+// typed suite over all three.
+//
+// Snapshots: a store keeps named read-only views of itself as of one instant (CreateSnapshot),
+// each as cheap to take at ten thousand keys as at ten million: RocksDB hard-links its immutable
+// files into a checkpoint, PostgreSQL bumps an epoch and keeps the versions a snapshot still needs
+// (pg_kv_store.h), the in-memory store copies its map.
+//
 // Thread-safety: all methods may be called from many threads at once. An iterator sees a
 // consistent snapshot taken when it was created and is used by one thread.
 #pragma once
@@ -15,6 +23,7 @@
 
 namespace cairn::kv {
 
+// A counter value: 8 bytes, little-endian two's complement.
 std::string EncodeCounter(int64_t value);
 
 class WriteBatch {
@@ -60,8 +69,6 @@ class WriteBatch {
   std::vector<std::pair<std::string, std::optional<std::string>>> expects_;
 };
 
-// A counter value: 8 bytes, little-endian two's complement.
-std::string EncodeCounter(int64_t value);
 // kCorruption unless value is 8 bytes.
 Result<int64_t> DecodeCounter(std::string_view value);
 
@@ -94,12 +101,21 @@ class KvStore {
   virtual Status SyncWal() = 0;
   // Persists everything to the main files (clean shutdown).
   virtual Status Flush() = 0;
-  // Writes a consistent, durable copy of the store as of now into dir (which must not exist),
-  // sharing immutable files by hard link where it can. Cheap: no full copy.
-  virtual Status Checkpoint(const std::string& dir) {
-    (void)dir;
-    return Status(Code::kNotSupported, "this metadata store has no checkpoints");
-  }
+
+  // Snapshots. ids increase: CreateSnapshot refuses (kInvalid) an id not above every id taken
+  // before, even of snapshots dropped since. `then` (may be empty) is applied right after the
+  // snapshot's instant (it is not in the snapshot), durably, atomically with it where the store
+  // can (PostgreSQL; RocksDB writes it just after its checkpoint). kExists for an id in use.
+  virtual Status CreateSnapshot(uint64_t id, const WriteBatch& then) = 0;
+  // A read-only view (Write: kReadOnly) of snapshot id; kNotFound when there is none. Reads of a
+  // view whose snapshot was dropped since fail (they never return what is there now instead).
+  virtual Result<std::unique_ptr<KvStore>> OpenSnapshot(uint64_t id) = 0;
+  // Drops snapshot id (absent: Ok) and frees what only it kept. Views open on it may fail.
+  virtual Status DropSnapshot(uint64_t id) = 0;
+  // The ids of the snapshots that exist, ascending.
+  virtual Result<std::vector<uint64_t>> ListSnapshots() = 0;
+  // Whether some snapshot holds key (any version of it). Segment removal asks this.
+  virtual Result<bool> SnapshotsHold(std::string_view key) = 0;
 };
 
 // Collects every key-value pair in [begin, end); cold paths and tests.

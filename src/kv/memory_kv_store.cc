@@ -1,9 +1,17 @@
 #include "kv/memory_kv_store.h"
 
+#include <atomic>
+
 namespace cairn::kv {
+
+struct MemoryKvStore::Snapshot {
+  Map map;
+  std::atomic<bool> dropped{false};
+};
+
 namespace {
 
-using Map = std::map<std::string, std::string, std::less<>>;
+using Map = MemoryKvStore::Map;
 
 class MemoryIterator final : public Iterator {
  public:
@@ -46,6 +54,10 @@ Result<std::string> MemoryKvStore::Get(std::string_view key) {
 
 Status MemoryKvStore::Write(const WriteBatch& batch, bool /*sync*/) {
   std::lock_guard lock(mu_);
+  return WriteLocked(batch);
+}
+
+Status MemoryKvStore::WriteLocked(const WriteBatch& batch) {
   for (const auto& [key, value] : batch.expects()) {
     auto it = map_.find(key);
     const bool holds = value ? it != map_.end() && it->second == *value : it == map_.end();
@@ -83,6 +95,95 @@ std::unique_ptr<Iterator> MemoryKvStore::NewIterator(std::string_view lower,
   auto begin = map_.lower_bound(lower);
   if (!upper.empty() && lower >= upper) begin = end;
   return std::make_unique<MemoryIterator>(Map(begin, end));
+}
+
+namespace {
+
+// A read-only view of a snapshot's copy of the map. Reads fail once the snapshot is dropped.
+class MemorySnapshotView final : public KvStore {
+ public:
+  explicit MemorySnapshotView(std::shared_ptr<MemoryKvStore::Snapshot> snap)
+      : snap_(std::move(snap)) {}
+  Result<std::string> Get(std::string_view key) override {
+    CAIRN_RETURN_IF_ERROR(Alive());
+    auto it = snap_->map.find(key);
+    if (it == snap_->map.end()) return Err(Code::kNotFound);
+    return it->second;
+  }
+  Status Write(const WriteBatch&, bool) override {
+    return Status(Code::kReadOnly, "a snapshot is read-only");
+  }
+  std::unique_ptr<Iterator> NewIterator(std::string_view lower, std::string_view upper) override {
+    const Map& m = snap_->map;
+    auto end = upper.empty() ? m.end() : m.lower_bound(upper);
+    auto begin = m.lower_bound(lower);
+    if (!upper.empty() && lower >= upper) begin = end;
+    if (!Alive().ok()) begin = end;  // a dropped snapshot shows nothing
+    return std::make_unique<MemoryIterator>(Map(begin, end));
+  }
+  using KvStore::NewIterator;
+  Status SyncWal() override { return Status::Ok(); }
+  Status Flush() override { return Status::Ok(); }
+  Status CreateSnapshot(uint64_t, const WriteBatch&) override { return ReadOnly(); }
+  Result<std::unique_ptr<KvStore>> OpenSnapshot(uint64_t) override { return Err(ReadOnly()); }
+  Status DropSnapshot(uint64_t) override { return ReadOnly(); }
+  Result<std::vector<uint64_t>> ListSnapshots() override { return std::vector<uint64_t>(); }
+  Result<bool> SnapshotsHold(std::string_view) override { return false; }
+
+ private:
+  Status Alive() const {
+    if (snap_->dropped) return Status(Code::kNotFound, "the snapshot was deleted");
+    return Status::Ok();
+  }
+  static Status ReadOnly() { return Status(Code::kReadOnly, "a snapshot is read-only"); }
+  std::shared_ptr<MemoryKvStore::Snapshot> snap_;
+};
+
+}  // namespace
+
+Status MemoryKvStore::CreateSnapshot(uint64_t id, const WriteBatch& then) {
+  std::lock_guard lock(mu_);
+  if (snaps_.count(id)) return Status(Code::kExists, "snapshot " + std::to_string(id) + " exists");
+  if (id <= last_snapshot_) {
+    return Status(Code::kInvalid, "snapshot ids must increase");
+  }
+  auto snap = std::make_shared<Snapshot>();
+  snap->map = map_;
+  CAIRN_RETURN_IF_ERROR(WriteLocked(then));
+  snaps_[id] = std::move(snap);
+  last_snapshot_ = id;
+  return Status::Ok();
+}
+
+Result<std::unique_ptr<KvStore>> MemoryKvStore::OpenSnapshot(uint64_t id) {
+  std::lock_guard lock(mu_);
+  auto it = snaps_.find(id);
+  if (it == snaps_.end()) return Err(Code::kNotFound, "no snapshot " + std::to_string(id));
+  return std::unique_ptr<KvStore>(std::make_unique<MemorySnapshotView>(it->second));
+}
+
+Status MemoryKvStore::DropSnapshot(uint64_t id) {
+  std::lock_guard lock(mu_);
+  auto it = snaps_.find(id);
+  if (it == snaps_.end()) return Status::Ok();
+  it->second->dropped = true;
+  snaps_.erase(it);
+  return Status::Ok();
+}
+
+Result<std::vector<uint64_t>> MemoryKvStore::ListSnapshots() {
+  std::lock_guard lock(mu_);
+  std::vector<uint64_t> ids;
+  for (const auto& [id, snap] : snaps_) ids.push_back(id);
+  return ids;
+}
+
+Result<bool> MemoryKvStore::SnapshotsHold(std::string_view key) {
+  std::lock_guard lock(mu_);
+  for (const auto& [id, snap] : snaps_) {
+    if (snap->map.find(key) != snap->map.end()) return true;
+  }
+  return false;
 }
 
 }  // namespace cairn::kv

@@ -8,30 +8,48 @@
 
 #include <algorithm>
 #include <atomic>
-#include <condition_variable>
-#include <mutex>
 #include <optional>
 #include <thread>
 #include <vector>
+
+#include "common/logging.h"
 
 namespace cairn::kv {
 namespace {
 
 constexpr int kPageRows = 256;
-// Batches up to this many statements go as one pipeline; larger ones statement by statement
-// inside BEGIN/COMMIT (a pipeline that large could fill both socket buffers and stall).
-constexpr size_t kMaxPipeline = 512;
+// A commit group carries at most this many batches, and once it holds this many operations it
+// takes no more (a single larger batch still goes, alone).
+constexpr size_t kMaxGroup = 256;
+constexpr size_t kMaxGroupOps = 20000;
 constexpr unsigned kByteaOid = 17;
+constexpr unsigned kTextOid = 25;
+constexpr unsigned kByteaArrayOid = 1001;
 // PostgreSQL refuses notice payloads of 8000 bytes or more; past this a notice says "everything".
 constexpr size_t kMaxNoticePayload = 7000;
-constexpr std::string_view kMainTable = "cairn_kv";
+// The schema this code writes (cairn_kv_epoch.version): 1 had no epochs (cluster snapshots were
+// table copies), 2 is the epochs, the history table and the batch function.
+constexpr int kSchemaVersion = 2;
 
 // Counters are 8 bytes, little-endian two's complement (EncodeCounter). A base that is not a
-// counter is replaced, as in the other stores.
+// counter is replaced, as in the other stores. Everything is idempotent: the same text creates a
+// database's schema and upgrades an older one, under an advisory lock so that two nodes never
+// run it at once. Dropping cairn_kv_expect keeps a Cairn of schema 1 from opening the database
+// again (it checks for that function) once it has been upgraded.
 constexpr const char* kSchema = R"sql(
-CREATE TABLE IF NOT EXISTS cairn_kv (k bytea PRIMARY KEY, v bytea NOT NULL);
+SELECT pg_advisory_xact_lock(4855277813480244040);
+CREATE TABLE IF NOT EXISTS cairn_kv (k bytea PRIMARY KEY, v bytea NOT NULL,
+                                     born bigint NOT NULL DEFAULT 0);
+ALTER TABLE cairn_kv ADD COLUMN IF NOT EXISTS born bigint NOT NULL DEFAULT 0;
+CREATE TABLE IF NOT EXISTS cairn_kv_hist (k bytea NOT NULL, upto bigint NOT NULL,
+                                          born bigint NOT NULL, v bytea NOT NULL,
+                                          PRIMARY KEY (k, upto));
 CREATE TABLE IF NOT EXISTS cairn_kv_sync (id int PRIMARY KEY, n bigint NOT NULL);
-INSERT INTO cairn_kv_sync VALUES (1, 0) ON CONFLICT DO NOTHING;
+CREATE TABLE IF NOT EXISTS cairn_kv_epoch (id int PRIMARY KEY, epoch bigint NOT NULL,
+                                           last_snap bigint NOT NULL, version int NOT NULL);
+INSERT INTO cairn_kv_epoch VALUES (1, 1, 0, 2) ON CONFLICT (id) DO UPDATE SET version = 2;
+CREATE TABLE IF NOT EXISTS cairn_kv_snaps (id bigint PRIMARY KEY);
+DROP FUNCTION IF EXISTS cairn_kv_expect(bytea, bytea);
 CREATE OR REPLACE FUNCTION cairn_kv_add(base bytea, delta bytea) RETURNS bytea
 LANGUAGE plpgsql IMMUTABLE STRICT AS $$
 DECLARE
@@ -50,18 +68,190 @@ BEGIN
   END LOOP;
   RETURN r;
 END $$;
-CREATE OR REPLACE FUNCTION cairn_kv_expect(key bytea, expected bytea) RETURNS void
+-- First in every write transaction: its durability, and the epoch it writes in. The shared
+-- advisory lock is what a snapshot waits for (cairn_kv_snapshot_create takes it exclusive).
+CREATE OR REPLACE FUNCTION cairn_kv_begin(sync text) RETURNS void
 LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
-  cur bytea;
+  ep bigint;
+  lsnap bigint;
 BEGIN
-  -- The advisory lock covers a key that does not exist yet (FOR UPDATE locks only rows); the
-  -- SELECT after it sees every commit made before the lock was granted.
-  PERFORM pg_advisory_xact_lock(hashtextextended(encode(key, 'hex'), 0));
-  SELECT v INTO cur FROM cairn_kv WHERE k = key FOR UPDATE;
-  IF cur IS DISTINCT FROM expected THEN
+  PERFORM set_config('synchronous_commit', sync, true);
+  PERFORM pg_advisory_xact_lock_shared(4855277813480246864);
+  SELECT epoch, last_snap INTO ep, lsnap FROM cairn_kv_epoch WHERE id = 1;
+  PERFORM set_config('cairn.epoch', ep::text, true);
+  PERFORM set_config('cairn.last_snap', lsnap::text, true);
+END $$;
+-- Advisory locks on keys, in the order given (sorted by the caller): a group with several
+-- batches that expect values takes them all first, so two groups never wait for each other in
+-- a cycle.
+CREATE OR REPLACE FUNCTION cairn_kv_lock(keys bytea[]) RETURNS void
+LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+  key bytea;
+BEGIN
+  FOREACH key IN ARRAY keys LOOP
+    PERFORM pg_advisory_xact_lock(hashtextextended(encode(key, 'hex'), 0));
+  END LOOP;
+END $$;
+-- One WriteBatch. Its expectations are checked before it writes anything: when one does not
+-- hold it returns false having written nothing (the rest of the transaction goes on). A row that
+-- a snapshot can see (born at or before the last snapshot) is copied to the history before its
+-- first overwrite or delete. notice: the changed keys to announce ('*': anything), added to the
+-- transaction's one notice (cairn_kv_notify) only when the batch applies.
+CREATE OR REPLACE FUNCTION cairn_kv_batch(ek bytea[], ev bytea[], rb bytea[], re bytea[],
+                                          kinds bytea, ks bytea[], vs bytea[], notice text)
+RETURNS boolean
+LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+  ep bigint := current_setting('cairn.epoch')::bigint;
+  lsnap bigint := current_setting('cairn.last_snap')::bigint;
+  cur bytea;
+  r record;
+BEGIN
+  FOR r IN SELECT x.key, x.want FROM unnest(ek, ev) AS x(key, want) LOOP
+    PERFORM pg_advisory_xact_lock(hashtextextended(encode(r.key, 'hex'), 0));
+    cur := NULL;
+    SELECT t.v INTO cur FROM cairn_kv t WHERE t.k = r.key FOR UPDATE;
+    IF cur IS DISTINCT FROM r.want THEN RETURN false; END IF;
+  END LOOP;
+  FOR r IN SELECT x.lo, x.hi FROM unnest(rb, re) AS x(lo, hi) LOOP
+    IF lsnap > 0 THEN
+      INSERT INTO cairn_kv_hist (k, upto, born, v)
+        SELECT t.k, ep, t.born, t.v FROM cairn_kv t WHERE t.k >= r.lo AND t.k < r.hi
+                                                      AND t.born <= lsnap
+        ON CONFLICT DO NOTHING;
+    END IF;
+    DELETE FROM cairn_kv t WHERE t.k >= r.lo AND t.k < r.hi;
+  END LOOP;
+  FOR r IN SELECT x.key, x.val, x.i FROM unnest(ks, vs) WITH ORDINALITY AS x(key, val, i) LOOP
+    IF lsnap > 0 THEN
+      INSERT INTO cairn_kv_hist (k, upto, born, v)
+        SELECT t.k, ep, t.born, t.v FROM cairn_kv t WHERE t.k = r.key AND t.born <= lsnap
+        ON CONFLICT DO NOTHING;
+    END IF;
+    CASE get_byte(kinds, (r.i - 1)::int)
+      WHEN 112 THEN
+        INSERT INTO cairn_kv AS t (k, v, born) VALUES (r.key, r.val, ep)
+          ON CONFLICT (k) DO UPDATE SET v = EXCLUDED.v, born = EXCLUDED.born;
+      WHEN 100 THEN
+        DELETE FROM cairn_kv t WHERE t.k = r.key;
+      ELSE
+        INSERT INTO cairn_kv AS t (k, v, born) VALUES (r.key, r.val, ep)
+          ON CONFLICT (k) DO UPDATE SET v = cairn_kv_add(t.v, EXCLUDED.v), born = EXCLUDED.born;
+    END CASE;
+  END LOOP;
+  IF coalesce(notice, '') <> '' THEN
+    PERFORM set_config('cairn.notice',
+      CASE WHEN notice = '*' OR coalesce(current_setting('cairn.notice', true), '') = '*'
+                OR length(coalesce(current_setting('cairn.notice', true), '')) > 7000 THEN '*'
+           WHEN coalesce(current_setting('cairn.notice', true), '') = '' THEN notice
+           ELSE current_setting('cairn.notice', true) || ',' || notice END, true);
+  END IF;
+  RETURN true;
+END $$;
+-- Last in a write transaction: one notice for every batch of it that applied.
+CREATE OR REPLACE FUNCTION cairn_kv_notify(channel text, origin text) RETURNS void
+LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+  keys text := coalesce(current_setting('cairn.notice', true), '');
+BEGIN
+  IF keys <> '' THEN
+    PERFORM pg_notify(channel, origin || ';' || keys);
+    PERFORM set_config('cairn.notice', '', true);
+  END IF;
+END $$;
+-- Fails the transaction when a batch that must apply did not (snapshot creation's record).
+CREATE OR REPLACE FUNCTION cairn_kv_require(applied boolean) RETURNS boolean
+LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+  IF NOT applied THEN
     RAISE EXCEPTION 'an expected value does not hold' USING ERRCODE = 'serialization_failure';
   END IF;
+  RETURN true;
+END $$;
+-- A synchronous commit that wrote nothing does not flush the WAL: a synced group without writes
+-- updates this backend's row, so that its commit flushes every commit before it.
+CREATE OR REPLACE FUNCTION cairn_kv_synced() RETURNS void
+LANGUAGE sql VOLATILE AS $$
+  INSERT INTO cairn_kv_sync VALUES (pg_backend_pid(), 1)
+  ON CONFLICT (id) DO UPDATE SET n = cairn_kv_sync.n + 1;
+$$;
+-- Snapshot s: waits for every write transaction in flight (they hold the lock shared), then
+-- moves the epoch past s. What the same transaction writes afterwards is born after s.
+CREATE OR REPLACE FUNCTION cairn_kv_snapshot_create(s bigint) RETURNS void
+LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+  ep bigint;
+BEGIN
+  PERFORM set_config('synchronous_commit', 'on', true);
+  PERFORM pg_advisory_xact_lock(4855277813480246864);
+  SELECT epoch INTO ep FROM cairn_kv_epoch WHERE id = 1 FOR UPDATE;
+  IF EXISTS (SELECT 1 FROM cairn_kv_snaps WHERE id = s)
+     OR to_regclass('cairn_snap_' || s) IS NOT NULL THEN
+    RAISE EXCEPTION 'snapshot % exists', s USING ERRCODE = 'unique_violation';
+  END IF;
+  IF s < ep THEN
+    RAISE EXCEPTION 'snapshot id % is not above the ids taken before', s
+      USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+  UPDATE cairn_kv_epoch SET epoch = s + 1, last_snap = s WHERE id = 1;
+  INSERT INTO cairn_kv_snaps VALUES (s);
+  PERFORM set_config('cairn.epoch', (s + 1)::text, true);
+  PERFORM set_config('cairn.last_snap', s::text, true);
+END $$;
+-- Drops snapshot s (an epoch or an older table copy). The history it alone needed is deleted by
+-- a second transaction (cairn_kv_snapshot_purge), so that writers wait only for this one.
+CREATE OR REPLACE FUNCTION cairn_kv_snapshot_drop(s bigint) RETURNS void
+LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+  PERFORM set_config('synchronous_commit', 'on', true);
+  PERFORM pg_advisory_xact_lock(4855277813480246864);
+  DELETE FROM cairn_kv_snaps WHERE id = s;
+  UPDATE cairn_kv_epoch SET last_snap = coalesce((SELECT max(id) FROM cairn_kv_snaps), 0)
+    WHERE id = 1;
+  EXECUTE format('DROP TABLE IF EXISTS %I', 'cairn_snap_' || s);
+END $$;
+CREATE OR REPLACE FUNCTION cairn_kv_snapshot_purge(s bigint) RETURNS bigint
+LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+  n bigint;
+BEGIN
+  DELETE FROM cairn_kv_hist h WHERE h.born <= s AND h.upto > s
+    AND NOT EXISTS (SELECT 1 FROM cairn_kv_snaps x WHERE x.id >= h.born AND x.id < h.upto);
+  GET DIAGNOSTICS n = ROW_COUNT;
+  RETURN n;
+END $$;
+-- In every read of a snapshot: it raises (no_data_found) once the snapshot is gone, so that a
+-- read never answers from what the live table holds now instead. STABLE with a constant
+-- argument: the planner runs it once per statement.
+CREATE OR REPLACE FUNCTION cairn_kv_snap_alive(s bigint) RETURNS boolean
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+  IF NOT EXISTS (SELECT 1 FROM cairn_kv_snaps WHERE id = s) THEN
+    RAISE EXCEPTION 'snapshot % was deleted', s USING ERRCODE = 'no_data_found';
+  END IF;
+  RETURN true;
+END $$;
+-- Whether a snapshot holds a version of key: an epoch snapshot sees the live row or a version in
+-- the history, a table copy of an older Cairn its own row.
+CREATE OR REPLACE FUNCTION cairn_kv_snapshots_hold(key bytea) RETURNS boolean
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+  t text;
+  found_it boolean;
+BEGIN
+  IF EXISTS (SELECT 1 FROM cairn_kv l JOIN cairn_kv_snaps x ON x.id >= l.born WHERE l.k = key)
+     OR EXISTS (SELECT 1 FROM cairn_kv_hist h JOIN cairn_kv_snaps x
+                  ON x.id >= h.born AND x.id < h.upto WHERE h.k = key) THEN
+    RETURN true;
+  END IF;
+  FOR t IN SELECT tablename FROM pg_tables WHERE schemaname = current_schema()
+                                           AND tablename ~ '^cairn_snap_[0-9]+$' LOOP
+    EXECUTE format('SELECT EXISTS (SELECT 1 FROM %I WHERE k = $1)', t) INTO found_it USING key;
+    IF found_it THEN RETURN true; END IF;
+  END LOOP;
+  RETURN false;
 END $$;
 )sql";
 
@@ -86,31 +276,51 @@ Status ResultStatus(PGconn* pg, const PGresult* r, std::string_view what) {
   const ExecStatusType s = PQresultStatus(r);
   if (s == PGRES_COMMAND_OK || s == PGRES_TUPLES_OK) return Status::Ok();
   Code code = PQstatus(pg) == CONNECTION_OK ? Code::kIo : Code::kUnavailable;
-  // serialization_failure (a failed expectation) and deadlock_detected: the batch did not
-  // apply; the caller reads again and reruns it.
   const char* state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
-  if (state != nullptr &&
-      (std::string_view(state) == "40001" || std::string_view(state) == "40P01")) {
-    code = Code::kConflict;
-  }
+  const std::string_view sqlstate = state ? state : "";
+  // serialization_failure and deadlock_detected: the transaction did not apply; the caller reads
+  // again and reruns it.
+  if (sqlstate == "40001" || sqlstate == "40P01") code = Code::kConflict;
+  if (sqlstate == "23505") code = Code::kExists;    // a snapshot id in use
+  if (sqlstate == "22023") code = Code::kInvalid;   // a snapshot id too small
+  if (sqlstate == "P0002") code = Code::kNotFound;  // a snapshot that was deleted
   return Status(code, fmt::format("PostgreSQL {}: {}", what, Trimmed(PQresultErrorMessage(r))));
 }
 
-using Param = std::optional<std::string_view>;  // nullopt: SQL NULL
+// A statement parameter: bytea (binary) unless said otherwise.
+struct Param {
+  std::optional<std::string_view> value;  // nullopt: SQL NULL
+  unsigned oid = kByteaOid;
+  int format = 1;  // binary
+  Param() = default;
+  Param(std::string_view v) : value(v) {}    // NOLINT(runtime/explicit)
+  Param(const std::string& v) : value(v) {}  // NOLINT(runtime/explicit)
+  // A text value; must point at NUL-terminated bytes.
+  static Param Text(const char* v) {
+    Param p{std::string_view(v)};
+    p.oid = kTextOid;
+    p.format = 0;
+    return p;
+  }
+  static Param Array(std::string_view encoded) {
+    Param p{encoded};
+    p.oid = kByteaArrayOid;
+    return p;
+  }
+};
 
 struct Statement {
   const char* sql;
   std::vector<Param> params;
 };
 
-// Binary bytea parameters, results in `format` (1 binary, 0 text).
 struct Params {
   explicit Params(const std::vector<Param>& ps) {
     for (const Param& p : ps) {
-      values.push_back(p ? p->data() : nullptr);
-      lengths.push_back(p ? static_cast<int>(p->size()) : 0);
-      formats.push_back(1);
-      types.push_back(kByteaOid);
+      values.push_back(p.value ? p.value->data() : nullptr);
+      lengths.push_back(p.value ? static_cast<int>(p.value->size()) : 0);
+      formats.push_back(p.format);
+      types.push_back(p.oid);
     }
   }
   std::vector<const char*> values;
@@ -123,6 +333,126 @@ PgResult Exec(PGconn* pg, const Statement& st, int format = 1) {
   Params p(st.params);
   return PgResult(PQexecParams(pg, st.sql, static_cast<int>(p.values.size()), p.types.data(),
                                p.values.data(), p.lengths.data(), p.formats.data(), format));
+}
+
+// A bytea[] in PostgreSQL's binary array format: dimensions, a null flag, the element type, then
+// each element as a 32-bit big-endian length (-1: NULL) and its bytes.
+class ByteaArray {
+ public:
+  void Add(std::optional<std::string_view> v) {
+    Put32(v ? static_cast<int32_t>(v->size()) : -1);
+    if (v) body_.append(*v);
+    nulls_ |= !v;
+    ++n_;
+  }
+  std::string Encode() const {
+    std::string out;
+    const auto put = [&out](int32_t x) {
+      for (int i = 3; i >= 0; --i) out.push_back(static_cast<char>((x >> (8 * i)) & 0xff));
+    };
+    put(n_ > 0 ? 1 : 0);
+    put(nulls_ ? 1 : 0);
+    put(static_cast<int32_t>(kByteaOid));
+    if (n_ > 0) {
+      put(n_);
+      put(1);
+    }
+    out += body_;
+    return out;
+  }
+
+ private:
+  void Put32(int32_t x) {
+    for (int i = 3; i >= 0; --i) body_.push_back(static_cast<char>((x >> (8 * i)) & 0xff));
+  }
+  std::string body_;
+  int32_t n_ = 0;
+  bool nulls_ = false;
+};
+
+// One batch as the arguments of cairn_kv_batch.
+struct EncodedBatch {
+  std::string ek, ev, rb, re, kinds, ks, vs;
+  bool writes = false;
+  explicit EncodedBatch(const WriteBatch& batch) {
+    // Expectations in key order, so that two batches lock shared keys in the same order.
+    std::vector<const std::pair<std::string, std::optional<std::string>>*> expects;
+    for (const auto& e : batch.expects()) expects.push_back(&e);
+    std::sort(expects.begin(), expects.end(), [](auto* a, auto* b) { return a->first < b->first; });
+    ByteaArray keys, wants, los, his, okeys, ovals;
+    for (const auto* e : expects) {
+      keys.Add(e->first);
+      wants.Add(e->second ? std::optional<std::string_view>(*e->second) : std::nullopt);
+    }
+    for (const auto& [lo, hi] : batch.ranges()) {
+      los.Add(lo);
+      his.Add(hi);
+    }
+    for (const auto& op : batch.ops()) {
+      okeys.Add(op.key);
+      ovals.Add(op.value);
+      kinds.push_back(op.kind == WriteBatch::Kind::kPut      ? 'p'
+                      : op.kind == WriteBatch::Kind::kDelete ? 'd'
+                                                             : 'a');
+    }
+    ek = keys.Encode();
+    ev = wants.Encode();
+    rb = los.Encode();
+    re = his.Encode();
+    ks = okeys.Encode();
+    vs = ovals.Encode();
+    writes = !batch.ops().empty() || !batch.ranges().empty();
+  }
+  // required: the transaction fails unless the batch applies.
+  // notice: the keys to announce if it applies (hex, comma separated; "*": anything), as a
+  // NUL-terminated text.
+  Statement Call(bool required = false, const char* notice = "") const {
+    return {required ? "SELECT cairn_kv_require(cairn_kv_batch($1, $2, $3, $4, $5, $6, $7, $8))"
+                     : "SELECT cairn_kv_batch($1, $2, $3, $4, $5, $6, $7, $8)",
+            {Param::Array(ek), Param::Array(ev), Param::Array(rb), Param::Array(re), kinds,
+             Param::Array(ks), Param::Array(vs), Param::Text(notice)}};
+  }
+};
+
+// Sends statements as one pipeline (one round trip) and collects one result per statement. The
+// first failure is returned; statements after it in the same transaction did not run.
+Status RunPipeline(PGconn* pg, const std::vector<Statement>& statements,
+                   std::vector<PgResult>* results) {
+  results->clear();
+  results->resize(statements.size());
+  if (PQenterPipelineMode(pg) != 1) return ConnError(pg, "pipeline");
+  Status st;
+  size_t sent = 0;
+  for (const Statement& s : statements) {
+    Params p(s.params);
+    if (PQsendQueryParams(pg, s.sql, static_cast<int>(p.values.size()), p.types.data(),
+                          p.values.data(), p.lengths.data(), p.formats.data(), 0) != 1) {
+      st = ConnError(pg, "send");
+      break;
+    }
+    ++sent;
+  }
+  if (PQpipelineSync(pg) != 1 && st.ok()) st = ConnError(pg, "sync");
+  // Each statement's results end with a null; the sync point ends the pipeline.
+  size_t index = 0;
+  for (size_t nulls = 0;;) {
+    PgResult r(PQgetResult(pg));
+    if (!r) {
+      ++index;
+      if (++nulls > sent + 1 || PQstatus(pg) != CONNECTION_OK) {
+        if (st.ok()) st = ConnError(pg, "write");
+        break;
+      }
+      continue;
+    }
+    const ExecStatusType s = PQresultStatus(r.get());
+    if (s == PGRES_PIPELINE_SYNC) break;
+    if (s == PGRES_PIPELINE_ABORTED) continue;  // skipped after an earlier failure
+    if (Status e = ResultStatus(pg, r.get(), "write"); !e.ok() && st.ok()) st = e;
+    if (index < results->size()) (*results)[index] = std::move(r);
+  }
+  PQexitPipelineMode(pg);
+  return st;
 }
 
 void IgnoreNotice(void*, const char*) {}
@@ -142,7 +472,6 @@ bool Healthy(PGconn* pg) {
 
 struct Conn {
   PGconn* pg = nullptr;
-  std::optional<bool> sync_commit;  // the session's synchronous_commit, when known
 };
 
 class PgKvStore::Pool {
@@ -169,7 +498,7 @@ class PgKvStore::Pool {
       return Err(st);
     }
     PQsetNoticeProcessor(pg, IgnoreNotice, nullptr);
-    return new Conn{pg, std::nullopt};
+    return new Conn{pg};
   }
 
   Result<Conn*> Take() {
@@ -205,6 +534,8 @@ class PgKvStore::Pool {
     cv_.notify_one();
   }
 
+  const std::string& conninfo() const { return conninfo_; }
+
  private:
   static void Close(Conn* c) {
     PQfinish(c->pg);
@@ -238,6 +569,7 @@ class Lease {
   Lease(const Lease&) = delete;
   Lease& operator=(const Lease&) = delete;
   Conn* conn() const { return conn_; }
+  PGconn* pg() const { return conn_->pg; }
   const Status& status() const { return status_; }
 
  private:
@@ -331,99 +663,26 @@ class PgIterator final : public Iterator {
   bool more_ = false;  // rows may follow the page in its direction
 };
 
-// The statements of a batch, in the order that gives the batch its meaning.
-std::vector<Statement> BatchStatements(const WriteBatch& batch) {
-  std::vector<Statement> out;
-  out.reserve(batch.size() + batch.expects().size());
-  // Expectations first, in key order, so that two batches lock shared keys in the same order.
-  std::vector<const std::pair<std::string, std::optional<std::string>>*> expects;
-  for (const auto& e : batch.expects()) expects.push_back(&e);
-  std::sort(expects.begin(), expects.end(), [](auto* a, auto* b) { return a->first < b->first; });
-  for (const auto* e : expects) {
-    out.push_back(
-        {"SELECT cairn_kv_expect($1, $2)", {e->first, e->second ? Param(*e->second) : Param()}});
-  }
-  for (const auto& [begin, end] : batch.ranges()) {
-    out.push_back({"DELETE FROM cairn_kv WHERE k >= $1 AND k < $2", {begin, end}});
-  }
-  for (const auto& op : batch.ops()) {
-    switch (op.kind) {
-      case WriteBatch::Kind::kPut:
-        out.push_back(
-            {"INSERT INTO cairn_kv (k, v) VALUES ($1, $2) "
-             "ON CONFLICT (k) DO UPDATE SET v = EXCLUDED.v",
-             {op.key, op.value}});
-        break;
-      case WriteBatch::Kind::kDelete:
-        out.push_back({"DELETE FROM cairn_kv WHERE k = $1", {op.key}});
-        break;
-      case WriteBatch::Kind::kAdd:
-        out.push_back(
-            {"INSERT INTO cairn_kv (k, v) VALUES ($1, $2) "
-             "ON CONFLICT (k) DO UPDATE SET v = cairn_kv_add(cairn_kv.v, EXCLUDED.v)",
-             {op.key, op.value}});
-        break;
-    }
-  }
-  return out;
+// Runs sql (several statements: one transaction) on a pooled connection.
+Status ExecScript(PgKvStore::Pool* pool, const std::string& sql, std::string_view what) {
+  Lease lease(pool);
+  CAIRN_RETURN_IF_ERROR(lease.status());
+  PgResult r(PQexec(lease.pg(), sql.c_str()));
+  return ResultStatus(lease.pg(), r.get(), what);
 }
 
-// One implicit transaction: everything up to the sync point commits or nothing does.
-Status RunPipeline(PGconn* pg, const std::vector<Statement>& statements) {
-  if (PQenterPipelineMode(pg) != 1) return ConnError(pg, "pipeline");
-  Status st;
-  size_t sent = 0;
-  for (const Statement& s : statements) {
-    Params p(s.params);
-    if (PQsendQueryParams(pg, s.sql, static_cast<int>(p.values.size()), p.types.data(),
-                          p.values.data(), p.lengths.data(), p.formats.data(), 1) != 1) {
-      st = ConnError(pg, "send");
-      break;
-    }
-    ++sent;
-  }
-  if (PQpipelineSync(pg) != 1 && st.ok()) st = ConnError(pg, "sync");
-  // Each statement's results end with a null; the sync point ends the pipeline.
-  size_t nulls = 0;
-  for (;;) {
-    PgResult r(PQgetResult(pg));
-    if (!r) {
-      if (++nulls > sent + 1 || PQstatus(pg) != CONNECTION_OK) {
-        if (st.ok()) st = ConnError(pg, "write");
-        break;
-      }
-      continue;
-    }
-    const ExecStatusType s = PQresultStatus(r.get());
-    if (s == PGRES_PIPELINE_SYNC) break;
-    if (s == PGRES_PIPELINE_ABORTED) continue;  // skipped after an earlier failure
-    if (Status e = ResultStatus(pg, r.get(), "write"); !e.ok() && st.ok()) st = e;
-  }
-  PQexitPipelineMode(pg);
-  return st;
-}
-
-Status RunTransaction(PGconn* pg, const std::vector<Statement>& statements) {
-  PgResult begin(PQexec(pg, "BEGIN"));
-  CAIRN_RETURN_IF_ERROR(ResultStatus(pg, begin.get(), "begin"));
-  for (const Statement& s : statements) {
-    PgResult r = Exec(pg, s);
-    Status st = ResultStatus(pg, r.get(), "write");
-    if (!st.ok()) {
-      PgResult rollback(PQexec(pg, "ROLLBACK"));
-      return st;
-    }
-  }
-  PgResult commit(PQexec(pg, "COMMIT"));
-  return ResultStatus(pg, commit.get(), "commit");
-}
-
-Status SetSyncCommit(Conn* c, bool sync) {
-  if (c->sync_commit == sync) return Status::Ok();
-  PgResult r(PQexec(c->pg, sync ? "SET synchronous_commit = on" : "SET synchronous_commit = off"));
-  CAIRN_RETURN_IF_ERROR(ResultStatus(c->pg, r.get(), "set synchronous_commit"));
-  c->sync_commit = sync;
-  return Status::Ok();
+// The rows of the source that match `where` (over columns k, v): the live table, an older table
+// copy, or what snapshot S sees (the live rows born by S and the history versions valid at S).
+std::string SourceRows(const PgKvStore::Source& source, const std::string& where) {
+  if (source.snapshot == 0) return fmt::format("SELECT k, v FROM cairn_kv WHERE {}", where);
+  if (!source.table.empty())
+    return fmt::format("SELECT k, v FROM {} WHERE {}", source.table, where);
+  const uint64_t s = source.snapshot;
+  return fmt::format(
+      "SELECT k, v FROM cairn_kv WHERE {0} AND born <= {1} AND cairn_kv_snap_alive({1}) "
+      "UNION ALL SELECT k, v FROM cairn_kv_hist WHERE {0} AND born <= {1} AND upto > {1} "
+      "AND cairn_kv_snap_alive({1})",
+      where, s);
 }
 
 }  // namespace
@@ -434,96 +693,199 @@ bool PlainIdentifier(std::string_view name) {
   });
 }
 
-PgKvStore::PgKvStore(std::unique_ptr<Pool> pool, std::string table)
-    : pool_(std::move(pool)), table_(std::move(table)) {
-  get_sql_ = fmt::format("SELECT v FROM {} WHERE k = $1", table_);
-  scan_sql_ = {
-      fmt::format("SELECT k, v FROM {} WHERE k >= $1 AND ($2::bytea IS NULL OR k < $2) ORDER BY "
-                  "k LIMIT {}",
-                  table_, kPageRows),
-      fmt::format("SELECT k, v FROM {} WHERE k > $1 AND ($2::bytea IS NULL OR k < $2) ORDER BY "
-                  "k LIMIT {}",
-                  table_, kPageRows),
-      fmt::format("SELECT k, v FROM {} WHERE k <= $1 AND k >= $2 AND ($3::bytea IS NULL OR k < "
-                  "$3) ORDER BY k DESC LIMIT {}",
-                  table_, kPageRows),
-      fmt::format("SELECT k, v FROM {} WHERE k < $1 AND k >= $2 AND ($3::bytea IS NULL OR k < "
-                  "$3) ORDER BY k DESC LIMIT {}",
-                  table_, kPageRows)};
+struct PgKvStore::Writer {
+  const WriteBatch* batch;
+  bool sync;
+  Status status;
+  bool done = false;
+  std::condition_variable cv;
+};
+
+PgKvStore::PgKvStore(std::shared_ptr<Pool> pool, Source source)
+    : pool_(std::move(pool)), source_(std::move(source)) {
+  get_sql_ = SourceRows(source_, "k = $1");
+  const auto page = [this](const char* where, const char* order) {
+    return fmt::format("SELECT k, v FROM ({}) x ORDER BY k {} LIMIT {}", SourceRows(source_, where),
+                       order, kPageRows);
+  };
+  scan_sql_ = {page("k >= $1 AND ($2::bytea IS NULL OR k < $2)", "ASC"),
+               page("k > $1 AND ($2::bytea IS NULL OR k < $2)", "ASC"),
+               page("k <= $1 AND k >= $2 AND ($3::bytea IS NULL OR k < $3)", "DESC"),
+               page("k < $1 AND k >= $2 AND ($3::bytea IS NULL OR k < $3)", "DESC")};
 }
 PgKvStore::~PgKvStore() { StopListening(); }
 
 Result<std::unique_ptr<PgKvStore>> PgKvStore::Open(const std::string& conninfo,
                                                    const PgOptions& options) {
   if (options.max_connections < 1) return Err(Code::kInvalid, "max_connections must be >= 1");
-  if (!PlainIdentifier(options.table)) {
-    return Err(Code::kInvalid, fmt::format("bad table name '{}'", options.table));
+  auto pool = std::make_shared<Pool>(conninfo, options.max_connections);
+  Lease lease(pool.get());
+  CAIRN_RETURN_IF_ERROR(lease.status());
+  PGconn* pg = lease.pg();
+  if (PQserverVersion(pg) < 140000) {
+    return Err(Code::kNotSupported,
+               fmt::format("PostgreSQL {} is too old: Cairn needs 14 or newer (pipelines)",
+                           PQserverVersion(pg) / 10000));
   }
-  const bool main_table = options.table == kMainTable;
-  auto pool = std::make_unique<Pool>(conninfo, options.max_connections);
-  {
-    Lease lease(pool.get());
-    CAIRN_RETURN_IF_ERROR(lease.status());
-    PGconn* pg = lease.conn()->pg;
-    if (PQserverVersion(pg) < 140000) {
-      return Err(Code::kNotSupported,
-                 fmt::format("PostgreSQL {} is too old: Cairn needs 14 or newer (pipelines)",
-                             PQserverVersion(pg) / 10000));
-    }
-    if (!main_table) {
-      PgResult r(
-          PQexec(pg, fmt::format("SELECT to_regclass('{}') IS NOT NULL", options.table).c_str()));
-      CAIRN_RETURN_IF_ERROR(ResultStatus(pg, r.get(), "check table"));
-      if (std::string_view(PQgetvalue(r.get(), 0, 0)) != "t") {
-        return Err(Code::kNotFound,
-                   fmt::format("database {} has no table {}", PQdb(pg), options.table));
-      }
-    } else if (options.create_if_missing) {
-      PgResult r(PQexec(pg, kSchema));
-      CAIRN_RETURN_IF_ERROR(ResultStatus(pg, r.get(), "create schema"));
-    } else {
-      PgResult r(PQexec(pg,
-                        "SELECT to_regclass('cairn_kv') IS NOT NULL AND "
-                        "to_regclass('cairn_kv_sync') IS NOT NULL AND "
-                        "to_regprocedure('cairn_kv_add(bytea,bytea)') IS NOT NULL AND "
-                        "to_regprocedure('cairn_kv_expect(bytea,bytea)') IS NOT NULL"));
-      CAIRN_RETURN_IF_ERROR(ResultStatus(pg, r.get(), "check schema"));
-      if (std::string_view(PQgetvalue(r.get(), 0, 0)) != "t") {
-        return Err(Code::kNotFound,
-                   fmt::format("database {} holds no Cairn metadata (table cairn_kv)", PQdb(pg)));
-      }
-    }
+  PgResult r(PQexec(pg,
+                    "SELECT to_regclass('cairn_kv') IS NOT NULL, "
+                    "to_regclass('cairn_kv_epoch') IS NOT NULL"));
+  CAIRN_RETURN_IF_ERROR(ResultStatus(pg, r.get(), "check schema"));
+  const bool has_table = std::string_view(PQgetvalue(r.get(), 0, 0)) == "t";
+  const bool has_epochs = std::string_view(PQgetvalue(r.get(), 0, 1)) == "t";
+  int version = 0;
+  if (has_epochs) {
+    PgResult v(PQexec(pg, "SELECT version FROM cairn_kv_epoch WHERE id = 1"));
+    CAIRN_RETURN_IF_ERROR(ResultStatus(pg, v.get(), "check schema"));
+    if (PQntuples(v.get()) == 1) version = std::atoi(PQgetvalue(v.get(), 0, 0));
+  } else if (has_table) {
+    version = 1;
   }
-  return std::unique_ptr<PgKvStore>(new PgKvStore(std::move(pool), options.table));
+  if (version > kSchemaVersion) {
+    return Err(Code::kNotSupported,
+               fmt::format("database {} holds Cairn metadata of schema {}, newer than this Cairn "
+                           "(schema {}): upgrade Cairn on this node",
+                           PQdb(pg), version, kSchemaVersion));
+  }
+  if (version == 0 && !options.create_if_missing) {
+    return Err(Code::kNotFound,
+               fmt::format("database {} holds no Cairn metadata (table cairn_kv)", PQdb(pg)));
+  }
+  if (version < kSchemaVersion) {
+    if (version > 0) {
+      log::Info("upgrading the Cairn metadata in database {} from schema {} to {}", PQdb(pg),
+                version, kSchemaVersion);
+    }
+    PgResult ddl(PQexec(pg, kSchema));
+    CAIRN_RETURN_IF_ERROR(ResultStatus(pg, ddl.get(), "create schema"));
+  }
+  return std::unique_ptr<PgKvStore>(new PgKvStore(std::move(pool), Source{}));
+}
+
+Status PgKvStore::ReadOnly() const {
+  return Status(Code::kReadOnly, fmt::format("snapshot {} is read-only", source_.snapshot));
 }
 
 Result<std::string> PgKvStore::Get(std::string_view key) {
   for (int attempt = 0;; ++attempt) {
     Lease lease(pool_.get());
     CAIRN_RETURN_IF_ERROR(lease.status());
-    PGconn* pg = lease.conn()->pg;
+    PGconn* pg = lease.pg();
     PgResult r = Exec(pg, {get_sql_.c_str(), {key}});
     Status st = ResultStatus(pg, r.get(), "get");
     // A connection that broke under the query is replaced once: a read is safe to repeat.
     if (!st.ok() && PQstatus(pg) != CONNECTION_OK && attempt == 0) continue;
     CAIRN_RETURN_IF_ERROR(st);
     if (PQntuples(r.get()) == 0) return Err(Code::kNotFound);
-    return std::string(PQgetvalue(r.get(), 0, 0), PQgetlength(r.get(), 0, 0));
+    return std::string(PQgetvalue(r.get(), 0, 1), PQgetlength(r.get(), 0, 1));
   }
 }
 
 Status PgKvStore::Write(const WriteBatch& batch, bool sync) {
-  if (table_ != kMainTable) return Status(Code::kReadOnly, table_ + " is read-only");
-  if (batch.empty()) return Status::Ok();
-  Lease lease(pool_.get());
-  CAIRN_RETURN_IF_ERROR(lease.status());
-  Conn* c = lease.conn();
-  CAIRN_RETURN_IF_ERROR(SetSyncCommit(c, sync));
-  std::vector<Statement> statements = BatchStatements(batch);
-  std::string payload;
-  if (NoticeFor(batch, &payload)) statements.push_back({notify_sql_.c_str(), {payload}});
-  return statements.size() <= kMaxPipeline ? RunPipeline(c->pg, statements)
-                                           : RunTransaction(c->pg, statements);
+  if (source_.snapshot != 0) return ReadOnly();
+  if (batch.empty() && !sync) return Status::Ok();
+  Writer w{&batch, sync};
+  std::unique_lock lock(write_mu_);
+  writers_.push_back(&w);
+  while (!w.done && writers_.front() != &w) w.cv.wait(lock);
+  if (w.done) return w.status;
+  // The leader: it and the writers queued behind it, within the group's limits.
+  std::vector<Writer*> group;
+  size_t ops = 0;
+  for (Writer* x : writers_) {
+    const size_t n = x->batch->size() + x->batch->expects().size();
+    if (!group.empty() && (group.size() >= kMaxGroup || ops + n > kMaxGroupOps)) break;
+    group.push_back(x);
+    ops += n;
+  }
+  ++group_stats_.groups;
+  group_stats_.batches += group.size();
+  lock.unlock();
+  CommitGroup(group);
+  lock.lock();
+  for (Writer* x : group) {
+    writers_.pop_front();
+    x->done = true;
+    if (x != &w) x->cv.notify_one();
+  }
+  if (!writers_.empty()) writers_.front()->cv.notify_one();
+  return w.status;
+}
+
+void PgKvStore::CommitGroup(const std::vector<Writer*>& group) {
+  bool sync = false, writes = false, notices = false;
+  std::vector<EncodedBatch> encoded;
+  std::vector<std::string> notice_keys(group.size());
+  encoded.reserve(group.size());
+  std::vector<std::string> expect_keys;
+  size_t expecting = 0;
+  for (size_t i = 0; i < group.size(); ++i) {
+    const WriteBatch& batch = *group[i]->batch;
+    sync |= group[i]->sync;
+    encoded.emplace_back(batch);
+    writes |= encoded.back().writes;
+    if (!batch.expects().empty()) {
+      ++expecting;
+      for (const auto& e : batch.expects()) expect_keys.push_back(e.first);
+    }
+    bool all = false;
+    NoticeKeys(batch, &notice_keys[i], &all);
+    if (all || notice_keys[i].size() > kMaxNoticePayload) notice_keys[i].assign(1, '*');
+    notices |= !notice_keys[i].empty();
+  }
+  std::vector<Statement> statements;
+  statements.push_back({"BEGIN", {}});
+  statements.push_back({"SELECT cairn_kv_begin($1)", {Param::Text(sync ? "on" : "off")}});
+  std::string lock_keys;
+  if (expecting > 1) {
+    std::sort(expect_keys.begin(), expect_keys.end());
+    expect_keys.erase(std::unique(expect_keys.begin(), expect_keys.end()), expect_keys.end());
+    ByteaArray keys;
+    for (const auto& k : expect_keys) keys.Add(k);
+    lock_keys = keys.Encode();
+    statements.push_back({"SELECT cairn_kv_lock($1)", {Param::Array(lock_keys)}});
+  }
+  const size_t first_batch = statements.size();
+  for (size_t i = 0; i < group.size(); ++i) {
+    statements.push_back(encoded[i].Call(false, notice_keys[i].c_str()));
+  }
+  if (sync && !writes) statements.push_back({"SELECT cairn_kv_synced()", {}});
+  if (notices) {
+    statements.push_back(
+        {"SELECT cairn_kv_notify($1, $2)",
+         {Param::Text(notices_.channel.c_str()), Param::Text(notices_.origin.c_str())}});
+  }
+  statements.push_back({"COMMIT", {}});
+
+  Status st;
+  std::vector<PgResult> results;
+  {
+    Lease lease(pool_.get());
+    st = lease.status();
+    if (st.ok()) st = RunPipeline(lease.pg(), statements, &results);
+    // A COMMIT in an aborted transaction reports success (as ROLLBACK): the error came first.
+  }
+  if (st.code() == Code::kConflict && group.size() > 1) {
+    // A deadlock with another node's group: each batch again on its own, so that one batch's
+    // lock order does not fail the others.
+    for (Writer* w : group) CommitGroup({w});
+    return;
+  }
+  for (size_t i = 0; i < group.size(); ++i) {
+    if (!st.ok()) {
+      group[i]->status = st;
+      continue;
+    }
+    const PgResult& r = results[first_batch + i];
+    const bool applied = r && PQntuples(r.get()) == 1 && PQgetvalue(r.get(), 0, 0)[0] == 't';
+    group[i]->status =
+        applied ? Status::Ok() : Status(Code::kConflict, "an expected value does not hold");
+  }
+}
+
+PgKvStore::GroupStats PgKvStore::group_stats() const {
+  std::lock_guard lock(const_cast<std::mutex&>(write_mu_));
+  return group_stats_;
 }
 
 std::unique_ptr<Iterator> PgKvStore::NewIterator(std::string_view lower, std::string_view upper) {
@@ -531,113 +893,100 @@ std::unique_ptr<Iterator> PgKvStore::NewIterator(std::string_view lower, std::st
 }
 
 Status PgKvStore::SyncWal() {
-  // A synchronous commit of a transaction that wrote WAL waits until the WAL is flushed up to
-  // its commit record, and with it every asynchronous commit before. (A transaction that wrote
-  // nothing commits without a flush, so this one updates a row.)
-  Lease lease(pool_.get());
-  CAIRN_RETURN_IF_ERROR(lease.status());
-  Conn* c = lease.conn();
-  CAIRN_RETURN_IF_ERROR(SetSyncCommit(c, true));
-  PgResult r(PQexec(c->pg, "UPDATE cairn_kv_sync SET n = n + 1 WHERE id = 1"));
-  return ResultStatus(c->pg, r.get(), "sync");
+  if (source_.snapshot != 0) return Status::Ok();
+  // An empty synced write: its group commits synchronously, which flushes the WAL through its
+  // commit record and so every commit before it.
+  return Write(WriteBatch(), true);
 }
 
-Status PgKvStore::CopyTable(std::string_view name) {
-  if (!PlainIdentifier(name) || name == kMainTable) {
-    return Status(Code::kInvalid, fmt::format("bad table name '{}'", name));
-  }
+Status PgKvStore::CreateSnapshot(uint64_t id, const WriteBatch& then) {
+  if (source_.snapshot != 0) return ReadOnly();
+  if (id == 0 || id > (1ull << 62)) return Status(Code::kInvalid, "bad snapshot id");
   Lease lease(pool_.get());
   CAIRN_RETURN_IF_ERROR(lease.status());
-  Conn* c = lease.conn();
-  CAIRN_RETURN_IF_ERROR(SetSyncCommit(c, true));
-  // Several statements in one query string run as one transaction; CREATE TABLE AS reads under
-  // one snapshot.
+  const std::string create = fmt::format("SELECT cairn_kv_snapshot_create({})", id);
+  EncodedBatch encoded(then);
+  std::vector<Statement> statements = {{"BEGIN", {}}, {create.c_str(), {}}};
+  // One transaction: when `then` does not apply, the snapshot is not taken either.
+  if (!then.empty() || !then.expects().empty()) statements.push_back(encoded.Call(true));
+  statements.push_back({"COMMIT", {}});
+  std::vector<PgResult> results;
+  return RunPipeline(lease.pg(), statements, &results);
+}
+
+Result<std::unique_ptr<KvStore>> PgKvStore::OpenSnapshot(uint64_t id) {
+  if (source_.snapshot != 0) return Err(ReadOnly());
+  Lease lease(pool_.get());
+  CAIRN_RETURN_IF_ERROR(lease.status());
+  const std::string table = fmt::format("cairn_snap_{}", id);
   const std::string sql = fmt::format(
-      "DROP TABLE IF EXISTS {0}; CREATE TABLE {0} AS SELECT k, v FROM {1}; "
-      "ALTER TABLE {0} ADD PRIMARY KEY (k)",
-      name, table_);
-  PgResult r(PQexec(c->pg, sql.c_str()));
-  return ResultStatus(c->pg, r.get(), "copy table");
-}
-
-Status PgKvStore::DropTable(std::string_view name) {
-  if (!PlainIdentifier(name) || name == kMainTable) {
-    return Status(Code::kInvalid, fmt::format("bad table name '{}'", name));
+      "SELECT EXISTS (SELECT 1 FROM cairn_kv_snaps WHERE id = {}), to_regclass('{}') IS NOT NULL",
+      id, table);
+  PgResult r(PQexec(lease.pg(), sql.c_str()));
+  CAIRN_RETURN_IF_ERROR(ResultStatus(lease.pg(), r.get(), "open snapshot"));
+  Source source{id, ""};
+  if (std::string_view(PQgetvalue(r.get(), 0, 0)) != "t") {
+    if (std::string_view(PQgetvalue(r.get(), 0, 1)) != "t") {
+      return Err(Code::kNotFound, fmt::format("no snapshot {}", id));
+    }
+    source.table = table;  // a table copy made by an older Cairn
   }
+  return std::unique_ptr<KvStore>(new PgKvStore(pool_, std::move(source)));
+}
+
+Status PgKvStore::DropSnapshot(uint64_t id) {
+  if (source_.snapshot != 0) return ReadOnly();
+  CAIRN_RETURN_IF_ERROR(ExecScript(
+      pool_.get(), fmt::format("SELECT cairn_kv_snapshot_drop({})", id), "drop snapshot"));
+  // The history only it needed, outside the lock that writers wait for.
+  return ExecScript(pool_.get(), fmt::format("SELECT cairn_kv_snapshot_purge({})", id),
+                    "drop snapshot history");
+}
+
+Result<std::vector<uint64_t>> PgKvStore::ListSnapshots() {
+  if (source_.snapshot != 0) return std::vector<uint64_t>();
   Lease lease(pool_.get());
   CAIRN_RETURN_IF_ERROR(lease.status());
-  PGconn* pg = lease.conn()->pg;
-  PgResult r(PQexec(pg, fmt::format("DROP TABLE IF EXISTS {}", name).c_str()));
-  return ResultStatus(pg, r.get(), "drop table");
+  PgResult r(PQexec(lease.pg(),
+                    "SELECT id FROM cairn_kv_snaps UNION SELECT substr(tablename, 12)::bigint "
+                    "FROM pg_tables WHERE schemaname = current_schema() AND "
+                    "tablename ~ '^cairn_snap_[0-9]+$' ORDER BY 1"));
+  CAIRN_RETURN_IF_ERROR(ResultStatus(lease.pg(), r.get(), "list snapshots"));
+  std::vector<uint64_t> ids;
+  for (int i = 0; i < PQntuples(r.get()); ++i) {
+    ids.push_back(std::strtoull(PQgetvalue(r.get(), i, 0), nullptr, 10));
+  }
+  return ids;
 }
 
-Result<std::vector<std::string>> PgKvStore::ListTables(std::string_view prefix) {
+Result<bool> PgKvStore::SnapshotsHold(std::string_view key) {
+  if (source_.snapshot != 0) return false;
   Lease lease(pool_.get());
   CAIRN_RETURN_IF_ERROR(lease.status());
-  PGconn* pg = lease.conn()->pg;
-  PgResult r = Exec(pg,
-                    {"SELECT tablename FROM pg_tables WHERE schemaname = current_schema() AND "
-                     "left(tablename, length(convert_from($1, 'UTF8'))) = convert_from($1, "
-                     "'UTF8') ORDER BY tablename",
-                     {prefix}},
-                    0);
-  CAIRN_RETURN_IF_ERROR(ResultStatus(pg, r.get(), "list tables"));
-  std::vector<std::string> out;
-  for (int i = 0; i < PQntuples(r.get()); ++i) out.emplace_back(PQgetvalue(r.get(), i, 0));
-  return out;
-}
-
-struct PgAdvisoryLock::Held {
-  explicit Held(PgKvStore::Pool* pool) : lease(pool) {}
-  Lease lease;
-};
-
-PgAdvisoryLock::PgAdvisoryLock(std::unique_ptr<Held> held) : held_(std::move(held)) {}
-
-PgAdvisoryLock::~PgAdvisoryLock() {
-  // A connection that broke has lost the lock with it, and the pool closes it.
-  PGconn* pg = held_->lease.conn()->pg;
-  PgResult r(PQexec(pg, "SELECT pg_advisory_unlock_all()"));
-}
-
-Result<std::unique_ptr<PgAdvisoryLock>> PgKvStore::Lock(int64_t key, bool exclusive) {
-  auto held = std::make_unique<PgAdvisoryLock::Held>(pool_.get());
-  CAIRN_RETURN_IF_ERROR(held->lease.status());
-  PGconn* pg = held->lease.conn()->pg;
-  const std::string sql =
-      fmt::format("SELECT pg_advisory_lock{}({})", exclusive ? "" : "_shared", key);
-  PgResult r(PQexec(pg, sql.c_str()));
-  CAIRN_RETURN_IF_ERROR(ResultStatus(pg, r.get(), "lock"));
-  return std::make_unique<PgAdvisoryLock>(std::move(held));
+  PgResult r = Exec(lease.pg(), {"SELECT cairn_kv_snapshots_hold($1)", {key}}, 0);
+  CAIRN_RETURN_IF_ERROR(ResultStatus(lease.pg(), r.get(), "snapshots hold"));
+  return std::string_view(PQgetvalue(r.get(), 0, 0)) == "t";
 }
 
 // Notices: "<origin>;<key in hex>,<key in hex>..." or "<origin>;*" (everything).
-void PgKvStore::Announce(PgNotices notices) {
-  notices_ = std::move(notices);
-  notify_sql_ = fmt::format("SELECT pg_notify('{}', convert_from($1, 'UTF8'))", notices_.channel);
-}
+void PgKvStore::Announce(PgNotices notices) { notices_ = std::move(notices); }
 
-bool PgKvStore::NoticeFor(const WriteBatch& batch, std::string* payload) const {
-  if (!notices_.watched) return false;
+void PgKvStore::NoticeKeys(const WriteBatch& batch, std::string* keys, bool* all) const {
+  if (!notices_.watched || *all) return;
   static constexpr char kHex[] = "0123456789abcdef";
-  std::string keys;
-  bool all = false;
-  for (const auto& [begin, end] : batch.ranges()) all |= notices_.watched(begin);
+  for (const auto& [begin, end] : batch.ranges()) *all |= notices_.watched(begin);
   for (const auto& op : batch.ops()) {
-    if (all || keys.size() > kMaxNoticePayload) {
-      all = true;
-      break;
+    if (*all || keys->size() > kMaxNoticePayload) {
+      *all = true;
+      return;
     }
     if (!notices_.watched(op.key)) continue;
-    if (!keys.empty()) keys += ',';
+    if (!keys->empty()) *keys += ',';
     for (unsigned char ch : op.key) {
-      keys += kHex[ch >> 4];
-      keys += kHex[ch & 15];
+      *keys += kHex[ch >> 4];
+      *keys += kHex[ch & 15];
     }
   }
-  if (!all && keys.empty()) return false;
-  *payload = notices_.origin + ";" + (all || keys.size() > kMaxNoticePayload ? "*" : keys);
-  return true;
 }
 
 namespace {
@@ -685,6 +1034,8 @@ class PgKvStore::Listener {
     }
   }
 
+  bool connected() const { return connected_; }
+
   Status Start() {
     if (::pipe2(wake_, O_CLOEXEC | O_NONBLOCK) != 0) {
       return Status(Code::kIo, "pipe for the notice listener failed");
@@ -707,9 +1058,11 @@ class PgKvStore::Listener {
     PgResult r(PQexec(conn_->pg, fmt::format("LISTEN {}", notices_.channel).c_str()));
     Status st = ResultStatus(conn_->pg, r.get(), "listen");
     if (!st.ok()) Close();
+    connected_ = st.ok();
     return st;
   }
   void Close() {
+    connected_ = false;
     if (conn_ == nullptr) return;
     PQfinish(conn_->pg);
     delete conn_;
@@ -749,6 +1102,7 @@ class PgKvStore::Listener {
   Conn* conn_ = nullptr;  // used by the listener's thread only, once started
   int wake_[2] = {-1, -1};
   std::atomic<bool> stop_{false};
+  std::atomic<bool> connected_{false};
   std::thread thread_;
 };
 
@@ -759,6 +1113,8 @@ Status PgKvStore::Listen(const PgNotices& notices, PgNoticeHandler handler) {
   listener_ = std::move(listener);
   return Status::Ok();
 }
+
+bool PgKvStore::Listening() const { return listener_ && listener_->connected(); }
 
 void PgKvStore::StopListening() {
   if (listener_) listener_->Stop();

@@ -277,14 +277,16 @@ nlohmann::json Handle(fs::FileSystem& fs, const nlohmann::json& req, const Admin
     return {{"ok", true},
             {"name", info->name},
             {"created", info->created.sec},
-            {"pinned_segments", info->pinned_segments}};
+            {"files", info->files},
+            {"bytes", info->bytes}};
   }
   if (op == "snap_list") {
     nlohmann::json list = nlohmann::json::array();
     for (const auto& s : fs.ListSnapshots()) {
       list.push_back({{"name", s.name},
                       {"created", s.created.sec},
-                      {"pinned_segments", s.pinned_segments},
+                      {"files", s.files},
+                      {"bytes", s.bytes},
                       {"pushed_to", s.pushed_to}});
     }
     return {{"ok", true}, {"snapshots", list}};

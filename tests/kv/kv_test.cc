@@ -2,6 +2,7 @@
 // server started once for this binary, on a Unix socket).
 #include <fmt/format.h>
 #include <gtest/gtest.h>
+#include <libpq-fe.h>
 
 #include <atomic>
 #include <condition_variable>
@@ -28,10 +29,14 @@ struct RocksFactory {
           ("cairn-kv-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
     std::filesystem::remove_all(dir);
   }
-  ~RocksFactory() { std::filesystem::remove_all(dir); }
+  ~RocksFactory() {
+    std::filesystem::remove_all(dir);
+    std::filesystem::remove_all(dir + "-snapshots");
+  }
   std::unique_ptr<KvStore> Make() {
     RocksDbOptions o;
     o.create_if_missing = true;
+    o.snapshot_dir = dir + "-snapshots";
     return std::move(*RocksDbKvStore::Open(dir, o));
   }
   static inline int counter = 0;
@@ -257,6 +262,90 @@ TYPED_TEST(KvStoreTest, ExpectationsGateTheWholeBatch) {
   EXPECT_EQ(this->kv->Get("count").error().code(), Code::kNotFound);
 }
 
+TYPED_TEST(KvStoreTest, SnapshotIsOneInstantAndItsBatchComesAfterIt) {
+  WriteBatch before;
+  for (int i = 0; i < 600; ++i) before.Put(fmt::format("k{:04}", i), std::to_string(i));
+  before.Add("count", 5);
+  before.Put(std::string("\0bin\xff", 5), "binary");
+  ASSERT_TRUE(this->kv->Write(before, false).ok());
+  WriteBatch record;  // applied right after the snapshot's instant, not in it
+  record.Put("record", "1");
+  ASSERT_TRUE(this->kv->CreateSnapshot(7, record).ok());
+  EXPECT_EQ(*this->kv->Get("record"), "1");
+  // Every kind of change after it: overwrite, delete, counter add, range delete, new key; some
+  // twice, so that a version saved once is not saved again over the first.
+  for (int round = 0; round < 2; ++round) {
+    WriteBatch after;
+    after.Put("k0000", fmt::format("changed{}", round));
+    after.Delete("k0001");
+    after.Add("count", 1);
+    after.DeleteRange("k0100", "k0200");
+    after.Put("new", "x");
+    ASSERT_TRUE(this->kv->Write(after, round == 1).ok());
+  }
+  auto view = this->kv->OpenSnapshot(7);
+  ASSERT_TRUE(view) << view.error().ToString();
+  KvStore& snap = **view;
+  EXPECT_EQ(*snap.Get("k0000"), "0");
+  EXPECT_EQ(*snap.Get("k0001"), "1");
+  EXPECT_EQ(*snap.Get("k0150"), "150");
+  EXPECT_EQ(*DecodeCounter(*snap.Get("count")), 5);
+  EXPECT_EQ(*snap.Get(std::string("\0bin\xff", 5)), "binary");
+  EXPECT_EQ(snap.Get("new").error().code(), Code::kNotFound);
+  EXPECT_EQ(snap.Get("record").error().code(), Code::kNotFound);
+  auto rows = ScanRange(snap, "k", "l");
+  ASSERT_TRUE(rows) << rows.error().ToString();
+  ASSERT_EQ(rows->size(), 600u);
+  EXPECT_EQ(rows->front().first, "k0000");
+  EXPECT_EQ(rows->front().second, "0");
+  EXPECT_EQ(rows->back().first, "k0599");
+  int n = 0;
+  auto it = snap.NewIterator("k0090", "k0210");
+  for (it->SeekForPrev("k0300"); it->Valid(); it->Prev()) ++n;
+  EXPECT_EQ(n, 120);
+  // The live store has moved on.
+  EXPECT_EQ(*this->kv->Get("k0000"), "changed1");
+  EXPECT_EQ(this->kv->Get("k0001").error().code(), Code::kNotFound);
+  EXPECT_EQ(*DecodeCounter(*this->kv->Get("count")), 7);
+  EXPECT_EQ(ScanRange(*this->kv, "k", "l")->size(), 499u);
+  // Read-only.
+  WriteBatch refused;
+  refused.Put("x", "y");
+  EXPECT_EQ(snap.Write(refused, true).code(), Code::kReadOnly);
+}
+
+TYPED_TEST(KvStoreTest, SnapshotIdsIncreaseAndDroppedViewsFail) {
+  ASSERT_TRUE(this->kv->CreateSnapshot(3, WriteBatch()).ok());
+  EXPECT_EQ(this->kv->CreateSnapshot(3, WriteBatch()).code(), Code::kExists);
+  EXPECT_EQ(this->kv->CreateSnapshot(2, WriteBatch()).code(), Code::kInvalid);
+  WriteBatch b;
+  b.Put("seg", "1");
+  ASSERT_TRUE(this->kv->Write(b, false).ok());
+  ASSERT_TRUE(this->kv->CreateSnapshot(5, WriteBatch()).ok());
+  EXPECT_EQ(*this->kv->ListSnapshots(), (std::vector<uint64_t>{3, 5}));
+  EXPECT_EQ(this->kv->OpenSnapshot(4).error().code(), Code::kNotFound);
+  // Which snapshots hold a key: "seg" came after 3, so only 5 holds it.
+  EXPECT_TRUE(*this->kv->SnapshotsHold("seg"));
+  EXPECT_FALSE(*this->kv->SnapshotsHold("other"));
+  WriteBatch gone;
+  gone.Delete("seg");
+  ASSERT_TRUE(this->kv->Write(gone, false).ok());
+  EXPECT_TRUE(*this->kv->SnapshotsHold("seg"));  // 5 still holds its version
+  auto view = this->kv->OpenSnapshot(5);
+  ASSERT_TRUE(view);
+  EXPECT_EQ(*(*view)->Get("seg"), "1");
+  ASSERT_TRUE(this->kv->DropSnapshot(5).ok());
+  ASSERT_TRUE(this->kv->DropSnapshot(5).ok());  // absent: fine
+  EXPECT_FALSE(*this->kv->SnapshotsHold("seg"));
+  // A view of a dropped snapshot never answers with what the live store holds instead.
+  auto after = (*view)->Get("seg");
+  EXPECT_FALSE(after);
+  EXPECT_EQ(*this->kv->ListSnapshots(), (std::vector<uint64_t>{3}));
+  // Ids are never reused, even of a dropped snapshot.
+  EXPECT_EQ(this->kv->CreateSnapshot(5, WriteBatch()).code(), Code::kInvalid);
+  ASSERT_TRUE(this->kv->CreateSnapshot(6, WriteBatch()).ok());
+}
+
 class PgKvStoreTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -303,80 +392,194 @@ TEST_F(PgKvStoreTest, ReopensAndRefusesADatabaseWithoutCairnMetadata) {
   EXPECT_EQ(*(*kv)->Get("k"), "v");
 }
 
-TEST_F(PgKvStoreTest, TableCopiesAreOneInstantAndReadOnly) {
+// One query's first value as text, on a connection of the test's own.
+std::string Sql(const std::string& conninfo, const std::string& query) {
+  PGconn* pg = PQconnectdb(conninfo.c_str());
+  std::string out = "<connection failed>";
+  if (PQstatus(pg) == CONNECTION_OK) {
+    PGresult* r = PQexec(pg, query.c_str());
+    const ExecStatusType st = PQresultStatus(r);
+    if (st == PGRES_TUPLES_OK && PQntuples(r) > 0) {
+      out = PQgetvalue(r, 0, 0);
+    } else if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
+      out.clear();
+    } else {
+      out = std::string("<error: ") + PQresultErrorMessage(r) + ">";
+    }
+    PQclear(r);
+  }
+  PQfinish(pg);
+  return out;
+}
+
+TEST_F(PgKvStoreTest, ConcurrentBatchesShareCommitsAndOneConflictFailsAlone) {
+  // 16 threads write at once; every third batch expects a value that does not hold. Those get
+  // kConflict and apply nothing; every other batch of the same groups commits.
+  auto [a, b] = TwoNodes();
+  ASSERT_TRUE(a && b);
+  WriteBatch init;
+  init.Put("guard", "real");
+  ASSERT_TRUE(a->Write(init, true).ok());
+  std::vector<std::thread> threads;
+  std::atomic<int> failures{0}, conflicts{0};
+  for (int t = 0; t < 16; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 40; ++i) {
+        WriteBatch w;
+        const bool doomed = (t * 40 + i) % 3 == 0;
+        if (doomed) w.Expect("guard", "not this");
+        w.Put(fmt::format("row{:02}-{:03}", t, i), doomed ? "doomed" : "ok");
+        w.Add("applied", 1);
+        Status st = a->Write(w, i % 10 == 0);
+        if (st.code() == Code::kConflict && doomed) {
+          ++conflicts;
+        } else if (!st.ok() || doomed) {
+          ++failures;
+        }
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(failures.load(), 0);
+  const int doomed = conflicts.load();
+  EXPECT_EQ(doomed, 214);  // (t * 40 + i) % 3 == 0 for 214 of the 640
+  auto rows = ScanRange(*b, "row", "rox");
+  ASSERT_TRUE(rows);
+  EXPECT_EQ(rows->size(), 640u - doomed);
+  for (const auto& [k, v] : *rows) EXPECT_EQ(v, "ok") << k;
+  EXPECT_EQ(*DecodeCounter(*b->Get("applied")), 640 - doomed);
+  const auto stats = a->group_stats();
+  EXPECT_EQ(stats.batches, 641u);
+  RecordProperty("groups", static_cast<int>(stats.groups));
+}
+
+TEST_F(PgKvStoreTest, SnapshotWhileWritersRunIsOneInstant) {
+  // Writers keep moving a token between two keys (delete one, put the other, one batch) and
+  // adding to a counter; snapshots taken meanwhile must each hold exactly one token and a
+  // counter equal to the moves they hold.
+  auto [a, b] = TwoNodes();
+  ASSERT_TRUE(a && b);
+  WriteBatch init;
+  for (int t = 0; t < 4; ++t) init.Put(fmt::format("t{}-left", t), "token");
+  ASSERT_TRUE(a->Write(init, true).ok());
+  std::atomic<bool> stop{false};
+  std::atomic<int> failures{0};
+  std::vector<std::thread> writers;
+  for (int t = 0; t < 4; ++t) {
+    writers.emplace_back([&, t] {
+      KvStore* kv = t % 2 ? b.get() : a.get();
+      for (int i = 0; !stop; ++i) {
+        WriteBatch w;
+        const std::string from = fmt::format("t{}-{}", t, i % 2 ? "right" : "left");
+        const std::string to = fmt::format("t{}-{}", t, i % 2 ? "left" : "right");
+        w.Delete(from);
+        w.Put(to, "token");
+        w.Add(fmt::format("t{}-moves", t), 1);
+        w.Put(fmt::format("t{}-last", t), std::to_string(i + 1));
+        if (!kv->Write(w, false).ok()) ++failures;
+      }
+    });
+  }
+  for (uint64_t id = 1; id <= 5; ++id) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    ASSERT_TRUE((id % 2 ? a : b)->CreateSnapshot(id, WriteBatch()).ok());
+  }
+  stop = true;
+  for (auto& th : writers) th.join();
+  EXPECT_EQ(failures.load(), 0);
+  for (uint64_t id = 1; id <= 5; ++id) {
+    auto view = a->OpenSnapshot(id);
+    ASSERT_TRUE(view);
+    for (int t = 0; t < 4; ++t) {
+      const bool left = static_cast<bool>((*view)->Get(fmt::format("t{}-left", t)));
+      const bool right = static_cast<bool>((*view)->Get(fmt::format("t{}-right", t)));
+      EXPECT_NE(left, right) << "snapshot " << id << " writer " << t;
+      auto moves = (*view)->Get(fmt::format("t{}-moves", t));
+      auto last = (*view)->Get(fmt::format("t{}-last", t));
+      const int64_t m = moves ? *DecodeCounter(*moves) : 0;
+      EXPECT_EQ(m, last ? std::stoll(*last) : 0) << "snapshot " << id;
+      EXPECT_EQ(right, m % 2 == 1) << "snapshot " << id;
+    }
+  }
+}
+
+TEST_F(PgKvStoreTest, DroppingSnapshotsFreesTheHistoryOnlyTheyNeeded) {
   auto [a, b] = TwoNodes();
   ASSERT_TRUE(a && b);
   WriteBatch w;
-  for (int i = 0; i < 600; ++i) w.Put(fmt::format("k{:04}", i), std::string(1, 'a' + i % 26));
-  w.Put(std::string("\0bin\xff", 5), "binary");
+  for (int i = 0; i < 100; ++i) w.Put(fmt::format("k{:03}", i), "v0");
   ASSERT_TRUE(a->Write(w, false).ok());
-  ASSERT_TRUE(a->CopyTable("cairn_snap_1").ok());
-  // Changes after the copy stay out of it.
-  WriteBatch later;
-  later.Put("k0000", "changed");
-  later.Delete("k0001");
-  later.Put("new", "x");
-  ASSERT_TRUE(b->Write(later, true).ok());
-  // The copy: served read-only, in key order, with the table's bytes as they were.
-  auto tables = b->ListTables("cairn_snap_");
-  ASSERT_TRUE(tables);
-  EXPECT_EQ(*tables, std::vector<std::string>{"cairn_snap_1"});
-  auto live = a->Get("k0000");
-  ASSERT_TRUE(live);
-  EXPECT_EQ(*live, "changed");
-  PgOptions o;
-  o.table = "cairn_snap_1";
-  auto copy = PgKvStore::Open(conninfo_, o);
-  ASSERT_TRUE(copy) << copy.error().ToString();
-  EXPECT_EQ(*(*copy)->Get("k0000"), "a");
-  EXPECT_EQ(*(*copy)->Get("k0001"), "b");
-  EXPECT_EQ((*copy)->Get("new").error().code(), Code::kNotFound);
-  EXPECT_EQ(*(*copy)->Get(std::string("\0bin\xff", 5)), "binary");
-  auto rows = ScanRange(**copy, "k", "l");
-  ASSERT_TRUE(rows);
-  ASSERT_EQ(rows->size(), 600u);
-  EXPECT_EQ(rows->front().first, "k0000");
-  EXPECT_EQ(rows->back().first, "k0599");
-  WriteBatch refused;
-  refused.Put("x", "y");
-  EXPECT_EQ((*copy)->Write(refused, true).code(), Code::kReadOnly);
-  // Bad names and missing tables.
-  EXPECT_EQ(a->CopyTable("cairn_kv").code(), Code::kInvalid);
-  EXPECT_EQ(a->CopyTable("bad name; drop").code(), Code::kInvalid);
-  o.table = "cairn_snap_9";
-  auto missing = PgKvStore::Open(conninfo_, o);
-  ASSERT_FALSE(missing);
-  EXPECT_EQ(missing.error().code(), Code::kNotFound);
-  copy->reset();
-  ASSERT_TRUE(b->DropTable("cairn_snap_1").ok());
-  ASSERT_TRUE(b->DropTable("cairn_snap_1").ok());  // absent: fine
-  EXPECT_TRUE(b->ListTables("cairn_snap_")->empty());
+  const auto rewrite = [&](const std::string& value) {
+    WriteBatch r;
+    for (int i = 0; i < 100; ++i) r.Put(fmt::format("k{:03}", i), value);
+    ASSERT_TRUE(a->Write(r, false).ok());
+  };
+  const auto history = [&] { return Sql(conninfo_, "SELECT count(*) FROM cairn_kv_hist"); };
+  EXPECT_EQ(history(), "0");
+  rewrite("v1");  // no snapshot yet: nothing is kept
+  EXPECT_EQ(history(), "0");
+  ASSERT_TRUE(a->CreateSnapshot(1, WriteBatch()).ok());
+  rewrite("v2");  // 1 needs the v1 versions
+  rewrite("v3");  // written in the same epoch: nothing more
+  EXPECT_EQ(history(), "100");
+  ASSERT_TRUE(a->CreateSnapshot(2, WriteBatch()).ok());
+  rewrite("v4");  // 2 needs the v3 versions
+  EXPECT_EQ(history(), "200");
+  EXPECT_EQ(*(*a->OpenSnapshot(1))->Get("k042"), "v1");
+  EXPECT_EQ(*(*a->OpenSnapshot(2))->Get("k042"), "v3");
+  ASSERT_TRUE(b->DropSnapshot(1).ok());
+  EXPECT_EQ(history(), "100");
+  EXPECT_EQ(*(*a->OpenSnapshot(2))->Get("k042"), "v3");
+  ASSERT_TRUE(b->DropSnapshot(2).ok());
+  EXPECT_EQ(history(), "0");
+  rewrite("v5");  // no snapshot left: nothing is kept any more
+  EXPECT_EQ(history(), "0");
+  EXPECT_EQ(*a->Get("k042"), "v5");
 }
 
-TEST_F(PgKvStoreTest, AdvisoryLocksExcludeAcrossClients) {
-  auto [a, b] = TwoNodes();
-  ASSERT_TRUE(a && b);
-  std::atomic<int> stage{0};
-  {
-    auto shared1 = a->Lock(42, false);
-    auto shared2 = b->Lock(42, false);  // shared with shared: both at once
-    ASSERT_TRUE(shared1 && shared2);
-    std::thread exclusive([&] {
-      auto held = b->Lock(42, true);
-      EXPECT_TRUE(held);
-      stage = 2;
-    });
-    std::this_thread::sleep_for(std::chrono::milliseconds(300));
-    EXPECT_EQ(stage.load(), 0);  // waits for both shared holders
-    stage = 1;
-    shared1->reset();
-    shared2->reset();
-    exclusive.join();
-  }
-  EXPECT_EQ(stage.load(), 2);
-  // Released at destruction: taken again at once.
-  auto again = a->Lock(42, true);
-  EXPECT_TRUE(again);
+TEST_F(PgKvStoreTest, ADatabaseOfSchemaOneUpgradesAndKeepsItsTableSnapshots) {
+  // What an older Cairn made: cairn_kv without epochs, and a snapshot as a whole-table copy.
+  const std::string db = NewDatabase();
+  const std::string conninfo = Pg()->ConnInfo(db);
+  ASSERT_EQ(Sql(conninfo,
+                "CREATE TABLE cairn_kv (k bytea PRIMARY KEY, v bytea NOT NULL);"
+                "CREATE TABLE cairn_kv_sync (id int PRIMARY KEY, n bigint NOT NULL);"
+                "INSERT INTO cairn_kv_sync VALUES (1, 0);"
+                "CREATE FUNCTION cairn_kv_expect(key bytea, expected bytea) RETURNS void "
+                "LANGUAGE sql AS 'SELECT 1';"
+                "INSERT INTO cairn_kv VALUES ('a', 'old'), ('b', 'old');"
+                "CREATE TABLE cairn_snap_1 AS SELECT k, v FROM cairn_kv;"
+                "ALTER TABLE cairn_snap_1 ADD PRIMARY KEY (k);"
+                "UPDATE cairn_kv SET v = 'new' WHERE k = 'a'"),
+            "");
+  auto kv = PgKvStore::Open(conninfo, {});
+  ASSERT_TRUE(kv) << kv.error().ToString();
+  EXPECT_EQ(*(*kv)->Get("a"), "new");
+  EXPECT_EQ(Sql(conninfo, "SELECT version FROM cairn_kv_epoch"), "2");
+  // An older Cairn checks for cairn_kv_expect: it no longer opens the upgraded database.
+  EXPECT_EQ(Sql(conninfo, "SELECT to_regprocedure('cairn_kv_expect(bytea,bytea)') IS NULL"), "t");
+  EXPECT_EQ(*(*kv)->ListSnapshots(), std::vector<uint64_t>{1});
+  auto old = (*kv)->OpenSnapshot(1);
+  ASSERT_TRUE(old) << old.error().ToString();
+  EXPECT_EQ(*(*old)->Get("a"), "old");
+  EXPECT_TRUE(*(*kv)->SnapshotsHold("b"));
+  // New snapshots are epochs, beside it.
+  ASSERT_TRUE((*kv)->CreateSnapshot(2, WriteBatch()).ok());
+  WriteBatch w;
+  w.Put("a", "newer");
+  ASSERT_TRUE((*kv)->Write(w, false).ok());
+  EXPECT_EQ(*(*(*kv)->OpenSnapshot(2))->Get("a"), "new");
+  EXPECT_EQ(*(*kv)->ListSnapshots(), (std::vector<uint64_t>{1, 2}));
+  ASSERT_TRUE((*kv)->DropSnapshot(1).ok());
+  EXPECT_EQ(Sql(conninfo, "SELECT to_regclass('cairn_snap_1') IS NULL"), "t");
+  EXPECT_EQ(*(*kv)->ListSnapshots(), std::vector<uint64_t>{2});
+  // Opening again does not run the upgrade again; a newer schema is refused.
+  ASSERT_TRUE(PgKvStore::Open(conninfo, {}));
+  ASSERT_EQ(Sql(conninfo, "UPDATE cairn_kv_epoch SET version = 99"), "");
+  auto newer = PgKvStore::Open(conninfo, {});
+  ASSERT_FALSE(newer);
+  EXPECT_EQ(newer.error().code(), Code::kNotSupported);
+  EXPECT_NE(newer.error().message().find("newer"), std::string::npos);
 }
 
 TEST_F(PgKvStoreTest, UnreachableOrWrongEndpointsAreClearErrors) {
