@@ -2,15 +2,20 @@
 // of its own (--layout private: independent changes, which should scale with threads) or all in
 // the same two directories (--layout shared: every change contends for the same directory locks):
 //
-//   create   N empty files (open O_CREAT, close)
-//   rename   each file to the thread's second directory (a rename across directories)
-//   stat     each file
-//   unlink   each file
+//   mkdir       N directories (in a third directory of the thread's)
+//   create      N empty files (open O_CREAT, close)
+//   rename      each file to the thread's second directory (a rename across directories)
+//   stat-cold   each file, after the kernel's caches were dropped (POSIX target, as root)
+//   stat        each file again (warm)
+//   readdir     each thread lists its second directory (N / threads entries), after the
+//               kernel's caches were dropped; ops are entries
+//   unlink      each file (and the directories go)
 //
 // Two targets: --root DIR goes through POSIX calls (a plain directory of the local file system, or
 // a Cairn mount); --data DIR opens a formatted Cairn data directory in-process and calls the
 // FileSystem facade directly, which measures Cairn's own locking without FUSE round trips.
 // Output: one line per phase (ops/s), or JSON with --json.
+#include <dirent.h>
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <sys/stat.h>
@@ -39,6 +44,7 @@ struct Options {
   bool shared = false;
   bool json = false;
   bool skip_unlink = false;  // leave the files (and their directories) in place
+  std::string phases = "create,rename,stat,unlink";
 };
 
 // The operations, on either target. Paths are "dir/name" with dir "a<k>" or "b<k>".
@@ -52,6 +58,13 @@ class Target {
   virtual bool Stat(const std::string& dir, const std::string& name) = 0;
   virtual bool Unlink(const std::string& dir, const std::string& name) = 0;
   virtual bool Rmdir(const std::string& dir) = 0;
+  // Makes directory dir/name (mkdir phase).
+  virtual bool MkdirIn(const std::string& dir, const std::string& name) = 0;
+  virtual bool RmdirIn(const std::string& dir, const std::string& name) = 0;
+  // Lists dir; returns the entries read (not counting "." and ".."), or -1.
+  virtual int64_t List(const std::string& dir) = 0;
+  // Drops what the kernel caches of names and attributes (cold phases), when it can.
+  virtual void DropCaches() {}
 };
 
 class PosixTarget : public Target {
@@ -77,6 +90,29 @@ class PosixTarget : public Target {
     return ::unlink(Path(dir, name).c_str()) == 0;
   }
   bool Rmdir(const std::string& dir) override { return ::rmdir((root_ + "/" + dir).c_str()) == 0; }
+  bool MkdirIn(const std::string& dir, const std::string& name) override {
+    return ::mkdir(Path(dir, name).c_str(), 0755) == 0;
+  }
+  bool RmdirIn(const std::string& dir, const std::string& name) override {
+    return ::rmdir(Path(dir, name).c_str()) == 0;
+  }
+  int64_t List(const std::string& dir) override {
+    DIR* d = ::opendir((root_ + "/" + dir).c_str());
+    if (!d) return -1;
+    int64_t n = 0;
+    while (struct dirent* e = ::readdir(d)) {
+      if (std::strcmp(e->d_name, ".") != 0 && std::strcmp(e->d_name, "..") != 0) ++n;
+    }
+    ::closedir(d);
+    return n;
+  }
+  void DropCaches() override {
+    ::sync();
+    int fd = ::open("/proc/sys/vm/drop_caches", O_WRONLY);
+    if (fd < 0) return;  // not root: the phase runs warm
+    (void)!::write(fd, "3", 1);
+    ::close(fd);
+  }
 
  private:
   std::string Path(const std::string& dir, const std::string& name) const {
@@ -119,6 +155,23 @@ class ApiTarget : public Target {
   bool Rmdir(const std::string& dir) override {
     return fs_->Rmdir(cairn::meta::kRootIno, dir).ok();
   }
+  bool MkdirIn(const std::string& dir, const std::string& name) override {
+    auto st = fs_->Mkdir(ctx_, Dir(dir), name, 0755);
+    if (!st) return false;
+    fs_->Forget(st->st_ino, 1);
+    return true;
+  }
+  bool RmdirIn(const std::string& dir, const std::string& name) override {
+    return fs_->Rmdir(Dir(dir), name).ok();
+  }
+  int64_t List(const std::string& dir) override {
+    auto h = fs_->OpenDir(Dir(dir));
+    if (!h) return -1;
+    auto entries = fs_->DirHandle(*h);
+    const int64_t n = entries ? static_cast<int64_t>((*entries)->size()) - 2 : -1;
+    fs_->ReleaseDir(*h);
+    return n;
+  }
 
  private:
   uint64_t Dir(const std::string& dir) {
@@ -152,7 +205,8 @@ int Run(const Options& o) {
   }
   const int dir_sets = o.shared ? 1 : o.threads;
   for (int k = 0; k < dir_sets; ++k) {
-    if (!target->Mkdir(fmt::format("a{}", k)) || !target->Mkdir(fmt::format("b{}", k))) {
+    if (!target->Mkdir(fmt::format("a{}", k)) || !target->Mkdir(fmt::format("b{}", k)) ||
+        !target->Mkdir(fmt::format("c{}", k))) {
       fmt::print(stderr, "meta_bench: cannot make the directories under {}{} (not empty?)\n",
                  o.root, o.data);
       return 1;
@@ -181,22 +235,70 @@ int Run(const Options& o) {
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     phases.push_back({label, s, per_thread * o.threads, errors.load()});
   };
+  const auto wanted = [&](std::string_view p) {
+    return ("," + o.phases + ",").find("," + std::string(p) + ",") != std::string::npos;
+  };
+  const auto dir_of = [&](int t, char set) { return fmt::format("{}{}", set, o.shared ? 0 : t); };
+  if (wanted("mkdir")) {
+    phase("mkdir", [&](int t, const std::string&, const std::string&, const std::string& n) {
+      return target->MkdirIn(dir_of(t, 'c'), n);
+    });
+  }
   phase("create", [&](int, const std::string& a, const std::string&, const std::string& n) {
     return target->Create(a, n);
   });
-  phase("rename", [&](int, const std::string& a, const std::string& b, const std::string& n) {
-    return target->Rename(a, b, n);
-  });
-  phase("stat", [&](int, const std::string&, const std::string& b, const std::string& n) {
-    return target->Stat(b, n);
-  });
-  if (!o.skip_unlink) {
-    phase("unlink", [&](int, const std::string&, const std::string& b, const std::string& n) {
-      return target->Unlink(b, n);
+  if (wanted("rename")) {
+    phase("rename", [&](int, const std::string& a, const std::string& b, const std::string& n) {
+      return target->Rename(a, b, n);
     });
+  }
+  // Where the files are now.
+  const bool moved = wanted("rename");
+  if (wanted("stat-cold")) {
+    target->DropCaches();
+    phase("stat-cold", [&](int, const std::string& a, const std::string& b, const std::string& n) {
+      return target->Stat(moved ? b : a, n);
+    });
+  }
+  if (wanted("stat")) {
+    phase("stat", [&](int, const std::string& a, const std::string& b, const std::string& n) {
+      return target->Stat(moved ? b : a, n);
+    });
+  }
+  if (wanted("readdir")) {
+    target->DropCaches();
+    std::atomic<uint64_t> entries{0}, errors{0};
+    const auto start = std::chrono::steady_clock::now();
+    std::vector<std::thread> threads;
+    for (int t = 0; t < dir_sets; ++t) {
+      threads.emplace_back([&, t] {
+        const int64_t n = target->List(fmt::format("{}{}", moved ? 'b' : 'a', t));
+        if (n < 0) {
+          errors.fetch_add(1);
+        } else {
+          entries.fetch_add(static_cast<uint64_t>(n));
+        }
+      });
+    }
+    for (auto& th : threads) th.join();
+    const double s =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    if (entries.load() != per_thread * o.threads) errors.fetch_add(1);
+    phases.push_back({"readdir", s, entries.load(), errors.load()});
+  }
+  if (!o.skip_unlink) {
+    phase("unlink", [&](int, const std::string& a, const std::string& b, const std::string& n) {
+      return target->Unlink(moved ? b : a, n);
+    });
+    if (wanted("mkdir")) {
+      phase("rmdir", [&](int t, const std::string&, const std::string&, const std::string& n) {
+        return target->RmdirIn(dir_of(t, 'c'), n);
+      });
+    }
     for (int k = 0; k < dir_sets; ++k) {
       (void)target->Rmdir(fmt::format("a{}", k));
       (void)target->Rmdir(fmt::format("b{}", k));
+      (void)target->Rmdir(fmt::format("c{}", k));
     }
   }
   uint64_t errors = 0;
@@ -212,7 +314,7 @@ int Run(const Options& o) {
           i ? ", " : "", p.name, p.ops, p.seconds, rate, o.threads, o.shared ? "shared" : "private",
           p.errors);
     } else {
-      fmt::print("{:<7} {:>9} ops {:>8.3f} s {:>11.1f} ops/s  threads {:<2} {} errors {}\n", p.name,
+      fmt::print("{:<9} {:>9} ops {:>8.3f} s {:>11.1f} ops/s  threads {:<2} {} errors {}\n", p.name,
                  p.ops, p.seconds, rate, o.threads, o.shared ? "shared " : "private", p.errors);
     }
   }
@@ -229,6 +331,8 @@ void Usage(FILE* out) {
   --threads T       threads (default 4)
   --layout L        private (each thread its own directories, default) or shared
   --no-unlink       skip the unlink phase (the files stay)
+  --phases LIST     which of mkdir,rename,stat-cold,stat,readdir to run besides create and
+                    unlink (default rename,stat)
   --json            one JSON array instead of text
 )");
 }
@@ -273,6 +377,18 @@ int main(int argc, char** argv) {
         return 2;
       }
       o.shared = l == "shared";
+    } else if (flag == "--phases") {
+      o.phases = value();
+      std::string_view rest = o.phases;
+      while (!rest.empty()) {
+        const std::string_view p = rest.substr(0, rest.find(','));
+        rest.remove_prefix(std::min(rest.size(), p.size() + 1));
+        if (p != "mkdir" && p != "create" && p != "rename" && p != "stat-cold" && p != "stat" &&
+            p != "readdir" && p != "unlink") {
+          fmt::print(stderr, "meta_bench: unknown phase '{}'\n", p);
+          return 2;
+        }
+      }
     } else if (flag == "--no-unlink") {
       o.skip_unlink = true;
     } else if (flag == "--json") {

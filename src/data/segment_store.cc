@@ -76,7 +76,8 @@ SegmentStore::SegmentStore(std::string data_dir, kv::KvStore* kv, SegmentStoreOp
       kv_(kv),
       options_(options),
       backend_(options_.backend ? options_.backend : std::make_shared<LocalSegments>(dir_)),
-      ids_(kv, "next_segment", 1) {}
+      ids_(kv, "next_segment", 1),
+      lanes_(std::max(1u, options_.lanes)) {}
 
 SegmentStore::~SegmentStore() { (void)Close(); }
 
@@ -169,12 +170,12 @@ Status SegmentStore::Seal(const std::shared_ptr<Segment>& seg, uint64_t id) {
   return Status::Ok();
 }
 
-Status SegmentStore::SealLocked() {
-  if (!active_) return Status::Ok();
-  CAIRN_RETURN_IF_ERROR(Seal(active_, active_id_));
-  active_.reset();
-  active_id_ = 0;
-  active_id_snapshot_ = 0;
+Status SegmentStore::SealLocked(size_t lane) {
+  Lane& l = lanes_[lane];
+  if (!l.seg) return Status::Ok();
+  CAIRN_RETURN_IF_ERROR(Seal(l.seg, l.id));
+  l.seg.reset();
+  l.id = 0;
   return Status::Ok();
 }
 
@@ -203,17 +204,17 @@ Status SegmentStore::WaitForSeals() {
   return Status::Ok();
 }
 
-Status SegmentStore::RollLocked() {
+Status SegmentStore::RollLocked(size_t lane) {
+  Lane& l = lanes_[lane];
   if (closed_) {
-    CAIRN_RETURN_IF_ERROR(SealLocked());
-  } else if (active_) {
+    CAIRN_RETURN_IF_ERROR(SealLocked(lane));
+  } else if (l.seg) {
     // The full segment seals in the background; until then SyncActive syncs it with the open one
     // and it stays kOpen (not uploaded, compacted or pushed).
-    sealing_[active_id_] = {active_, std::nullopt};
-    sealer_->Submit([this, seg = active_, id = active_id_] { FinishSeal(seg, id); });
-    active_.reset();
-    active_id_ = 0;
-    active_id_snapshot_ = 0;
+    sealing_[l.id] = {l.seg, std::nullopt};
+    sealer_->Submit([this, seg = l.seg, id = l.id] { FinishSeal(seg, id); });
+    l.seg.reset();
+    l.id = 0;
   }
   CAIRN_ASSIGN_OR_RETURN(uint64_t id, ids_.Next());
   CAIRN_ASSIGN_OR_RETURN(std::shared_ptr<SegmentFile> file, backend_->Create(id));
@@ -232,9 +233,8 @@ Status SegmentStore::RollLocked() {
     std::unique_lock lock(map_mu_);
     segments_[id] = seg;
   }
-  active_ = seg;
-  active_id_ = id;
-  active_id_snapshot_ = id;
+  l.seg = seg;
+  l.id = id;
   return Status::Ok();
 }
 
@@ -256,16 +256,18 @@ Result<meta::Extent> SegmentStore::Append(uint64_t ino, uint64_t file_offset, co
   uint64_t at;
   {
     std::lock_guard lock(append_mu_);
-    if (!active_ || active_->size + kRecordHeaderSize + n > options_.segment_size) {
-      CAIRN_RETURN_IF_ERROR(RollLocked());
+    const size_t lane = ino % lanes_.size();
+    Lane& l = lanes_[lane];
+    if (!l.seg || l.seg->size + kRecordHeaderSize + n > options_.segment_size) {
+      CAIRN_RETURN_IF_ERROR(RollLocked(lane));
     }
-    seg = active_;
+    seg = l.seg;
     at = seg->size;
     seg->size = at + kRecordHeaderSize + n;
     seg->inflight.fetch_add(1, std::memory_order_acq_rel);
     if (uncommitted) seg->uncommitted.fetch_add(1, std::memory_order_acq_rel);
     local_bytes_ += kRecordHeaderSize + n;
-    e.segment_id = active_id_;
+    e.segment_id = l.id;
   }
   // Written outside the lock: writers copy into the page cache in parallel. A failed write leaves
   // a hole that no extent points at; the record walk of compaction stops at it.
@@ -373,7 +375,9 @@ Status SegmentStore::SyncActive() {
   {
     std::lock_guard lock(append_mu_);
     for (const auto& [id, sealing] : sealing_) segs.push_back(sealing.seg);
-    if (active_) segs.push_back(active_);
+    for (const Lane& l : lanes_) {
+      if (l.seg) segs.push_back(l.seg);
+    }
   }
   // Appends that returned have written their bytes; those still in flight are not promised.
   for (const auto& seg : segs) CAIRN_RETURN_IF_ERROR(seg->file->DataSync());
@@ -390,7 +394,8 @@ Status SegmentStore::Close() {
     CAIRN_RETURN_IF_ERROR(Seal(it->second.seg, it->first));
     it = sealing_.erase(it);
   }
-  return SealLocked();
+  for (size_t lane = 0; lane < lanes_.size(); ++lane) CAIRN_RETURN_IF_ERROR(SealLocked(lane));
+  return Status::Ok();
 }
 
 void SegmentStore::AddLive(uint64_t segment_id, int64_t delta) {
@@ -410,7 +415,13 @@ std::vector<SegmentInfo> SegmentStore::List() const {
   return out;
 }
 
-uint64_t SegmentStore::active_id() const { return active_id_snapshot_.load(); }
+bool SegmentStore::IsActive(uint64_t segment_id) const {
+  std::lock_guard lock(const_cast<std::mutex&>(append_mu_));
+  for (const Lane& l : lanes_) {
+    if (l.seg && l.id == segment_id) return true;
+  }
+  return false;
+}
 
 SegmentStore::Source SegmentStore::ForeignSource(uint64_t segment_id, bool refresh) const {
   {
@@ -489,10 +500,15 @@ Status SegmentStore::Remove(uint64_t segment_id) {
 
 Result<bool> SegmentStore::SealIfOlderThan(int64_t age_seconds) {
   std::lock_guard lock(append_mu_);
-  if (!active_ || active_->size.load() <= kSegmentHeaderSize) return false;
-  if (NowSeconds() - active_->opened < age_seconds) return false;
-  CAIRN_RETURN_IF_ERROR(SealLocked());
-  return true;
+  bool sealed = false;
+  for (size_t lane = 0; lane < lanes_.size(); ++lane) {
+    const Lane& l = lanes_[lane];
+    if (!l.seg || l.seg->size.load() <= kSegmentHeaderSize) continue;
+    if (NowSeconds() - l.seg->opened < age_seconds) continue;
+    CAIRN_RETURN_IF_ERROR(SealLocked(lane));
+    sealed = true;
+  }
+  return sealed;
 }
 
 Status SegmentStore::MarkUploaded(uint64_t segment_id) {

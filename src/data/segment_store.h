@@ -1,7 +1,11 @@
 // SegmentStore: the append-only segment files that hold all file data on NVMe.
 //
-// Every blob of file data is appended to the one open segment (64 MiB by default), shared by all
-// files, so small files pack together. A segment is open while appended to, then sealed
+// Every blob of file data is appended to an open segment (64 MiB by default), shared by all
+// files, so small files pack together. There is one open segment per writer lane: one lane on a
+// single node (its appends are page-cache copies), several on a cluster, where an append is a
+// replicated RADOS write and the OSD applies the writes to one object one after the other; a
+// file's blobs go to lane ino % lanes, so concurrent writers of different files write to
+// different objects in parallel. A segment is open while appended to, then sealed
 // (fdatasync'd, immutable). Each blob is preceded by a record header (ino, file offset, length) so
 // that compaction and fsck can walk a segment without the metadata. Formats: docs/FORMATS.md.
 //
@@ -48,6 +52,8 @@ struct SegmentStoreOptions {
   // Cluster mode: this node's number. The store manages (seals after a crash, tiers, compacts)
   // only the segments it created; other nodes' segments it opens on first read, read-only.
   uint32_t node = 0;
+  // Open segments appended to at once (writer lanes), at least 1.
+  unsigned lanes = 1;
 };
 
 // A blob's record header as found in a segment file.
@@ -134,12 +140,13 @@ class SegmentStore {
 
   void AddLive(uint64_t segment_id, int64_t delta);
   std::vector<SegmentInfo> List() const;
-  uint64_t active_id() const;
+  // Whether segment id is open for appends now.
+  bool IsActive(uint64_t segment_id) const;
 
   // Tiering (see tier/tier_engine.h). The remote must outlive the store; set before use.
   void SetRemote(RemoteSegments* remote) { remote_ = remote; }
-  // Seals the open segment when it has data and was opened at least `age` seconds ago, so that
-  // a small or idle segment still reaches the object store. Returns whether it sealed.
+  // Seals each open segment that has data and was opened at least `age` seconds ago, so that a
+  // small or idle segment still reaches the object store. Returns whether it sealed one.
   Result<bool> SealIfOlderThan(int64_t age_seconds);
   // sealed -> uploaded, once the object holds the segment's bytes.
   Status MarkUploaded(uint64_t segment_id);
@@ -184,8 +191,8 @@ class SegmentStore {
     std::atomic<bool> pushed{false};
   };
   SegmentStore(std::string data_dir, kv::KvStore* kv, SegmentStoreOptions options);
-  Status RollLocked();  // REQUIRES: append_mu_ held
-  Status SealLocked();  // REQUIRES: append_mu_ held
+  Status RollLocked(size_t lane);  // REQUIRES: append_mu_ held
+  Status SealLocked(size_t lane);  // REQUIRES: append_mu_ held
   // Waits for the appends in flight, fdatasyncs and records the segment sealed.
   Status Seal(const std::shared_ptr<Segment>& seg, uint64_t id);
   // The background half of a roll: Seal, then drop the segment from sealing_.
@@ -217,9 +224,11 @@ class SegmentStore {
   std::map<uint64_t, std::shared_ptr<Segment>> segments_;  // GUARDED_BY(map_mu_)
 
   std::mutex append_mu_;
-  std::shared_ptr<Segment> active_;  // GUARDED_BY(append_mu_)
-  uint64_t active_id_ = 0;           // GUARDED_BY(append_mu_)
-  std::atomic<uint64_t> active_id_snapshot_{0};
+  struct Lane {
+    std::shared_ptr<Segment> seg;  // the open segment, or null
+    uint64_t id = 0;
+  };
+  std::vector<Lane> lanes_;  // GUARDED_BY(append_mu_)
   // Full segments whose seal runs on sealer_, by id (still kOpen until it is done). An entry
   // whose seal failed stays, with the error, so that SyncActive retries and reports it.
   struct Sealing {

@@ -487,7 +487,6 @@ Result<size_t> FileSystem::CompactOnce(double live_threshold) {
   size_t done = 0;
   // Full segments seal in the background; wait, so that a compaction run sees them sealed.
   CAIRN_RETURN_IF_ERROR(segments_->WaitForSeals());
-  const uint64_t active = segments_->active_id();
   // Cluster mode: every segment's live bytes as stored, in one scan, read before any snapshot is
   // asked about a segment (fs/snapshot_ops.cc says why that order makes removal safe).
   std::map<std::string, std::string> shared_live;
@@ -498,7 +497,7 @@ Result<size_t> FileSystem::CompactOnce(double live_threshold) {
     shared_live.insert(rows.begin(), rows.end());
   }
   for (const auto& seg : segments_->List()) {
-    if (seg.id == active || seg.state == meta::SegmentState::kOpen) continue;
+    if (seg.state == meta::SegmentState::kOpen || segments_->IsActive(seg.id)) continue;
     // A write still has to commit the extent of a blob here (it would look like garbage); the
     // segment was sealed, so no new such blob comes: a later run takes it.
     if (segments_->HasUncommitted(seg.id)) continue;

@@ -18,6 +18,9 @@
 #include "tier/metered_object_store.h"
 
 namespace cairn::fs {
+namespace {
+constexpr unsigned kClusterWriteLanes = 4;
+}  // namespace
 
 FileSystem::FileSystem(std::string data_dir, Superblock super, MountOptions options)
     : data_dir_(std::move(data_dir)),
@@ -63,17 +66,28 @@ Status FileSystem::Load() {
     pg_->Announce(std::move(n));
   }
   meta_ = std::make_unique<meta::MetaStore>(kv_.get());
+  if (cluster_) dir_cache_ = std::make_unique<DirCache>([this] { return Listening(); }, lease_ns_);
   inos_ = std::make_unique<meta::IdAllocator>(kv_.get(), "next_ino", meta::kRootIno + 1);
   CAIRN_RETURN_IF_ERROR(inos_->Load());
   data::SegmentStoreOptions seg_opts;
   seg_opts.segment_size = super_.segment_size;
   seg_opts.node = super_.cluster.node;
+  // A cluster's appends are replicated RADOS writes, applied one after the other per object:
+  // several open segments let concurrent writers of different files proceed in parallel. Open
+  // segments cannot be evicted, so they may take at most a quarter of a set NVMe capacity.
+  seg_opts.lanes = 1;
+  if (cluster_) {
+    const uint64_t cap = super_.tier.nvme_capacity;
+    seg_opts.lanes = cap == 0 ? kClusterWriteLanes
+                              : static_cast<unsigned>(std::clamp<uint64_t>(
+                                    cap / (4 * super_.segment_size), 1, kClusterWriteLanes));
+  }
   CAIRN_ASSIGN_OR_RETURN(backend_, OpenSegmentBackend(super_));
   rados_ = dynamic_cast<data::RadosSegments*>(backend_.get());
   seg_opts.backend = backend_;
   if (cluster_) CAIRN_RETURN_IF_ERROR(RecordMount(kv_.get(), super_, data_dir_));
   CAIRN_ASSIGN_OR_RETURN(segments_, data::SegmentStore::Open(data_dir_, kv_.get(), seg_opts));
-  cache_ = std::make_unique<InodeCache>(meta_.get());
+  cache_ = std::make_unique<InodeCache>(meta_.get(), 1 << 20, /*keep_unreferenced=*/cluster_);
   CAIRN_RETURN_IF_ERROR(LoadSnapshots());
   CAIRN_RETURN_IF_ERROR(OpenTier());
 
@@ -265,7 +279,10 @@ Result<struct stat> FileSystem::Lookup(uint64_t parent, std::string_view name) {
   if (IsSnapIno(parent)) return SnapLookup(parent, name);
   if (parent == meta::kRootIno && name == kSnapDirName) return SnapDirStat();
   if (name.size() > meta::kMaxNameLength) return Err(Code::kNameTooLong);
-  CAIRN_ASSIGN_OR_RETURN(meta::Dentry d, meta_->GetDentry(parent, name));
+  CAIRN_ASSIGN_OR_RETURN(meta::Dentry d, DentryFor(parent, nullptr, name));
+  // Cluster: a name whose inode is not in memory (a cold walk or stat of the directory) brings
+  // in the records of every entry of its directory, in one round trip.
+  if (dir_cache_ && !cache_->Peek(d.ino)) PrimeDir(parent);
   return Remember(d.ino);
 }
 
@@ -333,28 +350,27 @@ Status FileSystem::ReclaimLocked(InodeState& state) {
   kv::WriteBatch batch;
   if (cluster_) {
     // Only the node that unlinked the inode reclaims it (another node's handles may still use
-    // it), and only once: its orphan record names that node, and the batch expects it there.
-    auto owner = kv_->Get(meta::OrphanKey(ino));
-    if (!owner) {
-      if (owner.error().code() != Code::kNotFound) return owner.error();
-      state.deleted = true;  // reclaimed already
-      return Status::Ok();
-    }
-    if (meta::OrphanNode(*owner) != super_.cluster.node) return Status::Ok();
-    batch.Expect(meta::OrphanKey(ino), *owner);
+    // it), and only once: the batch expects its orphan record to name this node. When it does
+    // not (another node's orphan, or reclaimed already), nothing applies and this node lets go.
+    batch.Expect(meta::OrphanKey(ino), meta::OrphanValue(super_.cluster.node));
   }
   std::vector<std::pair<uint64_t, int64_t>> live;
-  auto extents = meta_->GetExtents(ino, 0, UINT64_MAX);
-  if (!extents) return extents.error();
-  for (const auto& e : *extents) {
-    batch.Delete(meta::ExtentKey(ino, e.file_offset));
-    live.emplace_back(e.segment_id, -static_cast<int64_t>(e.length));
+  // An inline file, an empty one and a directory have no extents (one range read saved).
+  if (state.inode.IsReg() && !state.inode.is_inline && state.inode.stored != 0) {
+    auto extents = meta_->GetExtents(ino, 0, UINT64_MAX);
+    if (!extents) return extents.error();
+    for (const auto& e : *extents) {
+      batch.Delete(meta::ExtentKey(ino, e.file_offset));
+      live.emplace_back(e.segment_id, -static_cast<int64_t>(e.length));
+    }
   }
   // Point deletes, not a range tombstone: RocksDB checks every range tombstone in the memtable on
   // each read, so one per unlinked file made reads slower with every unlink.
-  const std::string xattrs = meta::XattrPrefix(ino);
-  CAIRN_ASSIGN_OR_RETURN(auto xattr_keys, kv::ScanRange(*kv_, xattrs, meta::PrefixEnd(xattrs)));
-  for (const auto& [key, value] : xattr_keys) batch.Delete(key);
+  if (!state.inode.no_xattrs) {
+    const std::string xattrs = meta::XattrPrefix(ino);
+    CAIRN_ASSIGN_OR_RETURN(auto xattr_keys, kv::ScanRange(*kv_, xattrs, meta::PrefixEnd(xattrs)));
+    for (const auto& [key, value] : xattr_keys) batch.Delete(key);
+  }
   if (state.inode.is_remote) {
     batch.Delete(meta::ObjectRefKey(ino));
     tier_->DropObject(ino);
@@ -367,7 +383,7 @@ Status FileSystem::ReclaimLocked(InodeState& state) {
   Stage(acc, &batch);
   Status st = kv_->Write(batch, false);
   if (st.code() == Code::kConflict) {
-    state.deleted = true;  // the orphan record went in the meantime: reclaimed already
+    state.deleted = true;  // not this node's to reclaim, or reclaimed already
     return Status::Ok();
   }
   CAIRN_RETURN_IF_ERROR(st);
@@ -379,8 +395,10 @@ Status FileSystem::ReclaimLocked(InodeState& state) {
 Status FileSystem::Revalidate(InodeState& state, bool force, bool* changed) {
   if (!cluster_) return Status::Ok();
   const int64_t read_at = state.read_at.load();
-  if (!force && MonotonicNs() - read_at < lease_ns_ && read_at >= stale_before_.load() &&
-      read_at > state.changed_at.load()) {
+  // Trusted while no notice of a change came after it was read: for the lease, or, while the
+  // node hears every notice, until one comes.
+  if (!force && (Listening() || MonotonicNs() - read_at < lease_ns_) &&
+      read_at >= stale_before_.load() && read_at > state.changed_at.load()) {
     return Status::Ok();
   }
   std::unique_lock lock(state.lock);
@@ -417,19 +435,24 @@ void FileSystem::OnOtherNodesChanges(const std::vector<std::string>* keys) {
   static metrics::Counter& heard = metrics::GetCounter("cairn_cluster_notices_total");
   heard.Add();
   if (keys == nullptr) {
-    // Some notices may be lost: every cached record is read again at its next use; what the
-    // kernel holds lasts at most the lease.
+    // Some notices may be lost: every cached record and directory is read again at its next
+    // use; what the kernel holds lasts at most the lease.
     stale_before_ = MonotonicNs();
+    inode_noticed_at_ = MonotonicNs();
+    dir_cache_->Clear();
     return;
   }
   for (const std::string& key : *keys) {
     if (key.size() < 9) continue;
     const uint64_t ino = meta::KeyU64(key);
     if (key[0] == 'I') {
+      inode_noticed_at_ = MonotonicNs();
       if (auto state = cache_->Peek(ino)) state->changed_at = MonotonicNs();
       if (cache_->InUse(ino)) kernel_->InvalidateInode(ino);
-    } else if (key[0] == 'D' && cache_->InUse(ino)) {
-      kernel_->InvalidateEntry(ino, std::string_view(key).substr(9));
+    } else if (key[0] == 'D') {
+      const std::string_view name = std::string_view(key).substr(9);
+      dir_cache_->Changed(ino, name);
+      if (cache_->InUse(ino)) kernel_->InvalidateEntry(ino, name);
     }
   }
 }

@@ -32,6 +32,7 @@
 
 #include "common/metrics.h"
 #include "data/segment_store.h"
+#include "fs/dir_cache.h"
 #include "fs/inode_cache.h"
 #include "fs/options.h"
 #include "fs/snapshot_view.h"
@@ -217,6 +218,11 @@ class FileSystem {
   // Cluster mode only (kInvalid otherwise).
   Result<ClusterStats> GetClusterStats();
 
+  // How long the kernel may keep a name or attributes it was given (FUSE entry and attribute
+  // timeouts): `configured` on a single node; on a cluster MountOptions::notice_timeout_s while
+  // other nodes' changes are heard, else the lease.
+  double KernelTimeout(double configured) const;
+
   // The object tier (fs/tier_ops.cc). ino names a file or the root of a tree.
   tier::TierEngine& tier() { return *tier_; }
   // The kernel's caches (null: none, before the mount goes). In cluster mode with notices on
@@ -278,6 +284,25 @@ class FileSystem {
   // Runs fn(Txn&) until it ran without a lock-order conflict (fs/txn.h).
   template <typename Fn>
   auto WithTxn(Fn&& fn) -> decltype(fn(std::declval<Txn&>()));
+  // One namespace change: body stages it into the Txn it is given; RunChange commits it (and runs
+  // body again, in a new Txn, when the Txn must run again).
+  using ChangeBody = std::function<Result<struct stat>(Txn&)>;
+  Result<struct stat> RunChange(const ChangeBody& body);
+  // The entry parent/name as the node knows it. locked: parent's record as a Txn that holds its
+  // lock has it (then only a directory cached at that record answers), or null.
+  Result<meta::Dentry> DentryFor(uint64_t parent, const meta::Inode* locked, std::string_view name);
+  // Cluster mode: reads directory parent whole into dir_cache_ (and its entries' inode records into
+  // the inode cache).
+  Status LoadDir(uint64_t parent);
+  // Cluster mode: the records of the entries of a cached directory (PrimeDir), or of these
+  // entries, read in one round trip into the inode cache as of `started`.
+  void PrimeDir(uint64_t parent);
+  void PrimeInodes(const std::vector<std::pair<std::string, meta::Dentry>>& entries,
+                   int64_t started);
+  // Whether directory dir (locked by txn) has no entries.
+  Result<bool> DirEmpty(Txn& txn, uint64_t dir);
+  // Cluster mode: whether other nodes' changes are being heard now.
+  bool Listening() const;
   struct Counters {  // the in-memory totals (Stats); persisted copies in 'M' keys
     std::atomic<int64_t> files{0}, directories{0}, symlinks{0}, bytes{0}, inline_files{0},
         inline_bytes{0};
@@ -298,6 +323,8 @@ class FileSystem {
   // The totals as stored (every node's shard summed).
   Status ReadTotals(Counters* out);
   Result<std::shared_ptr<InodeState>> Dir(uint64_t ino);
+  // Whether ino's cached record says it has no extended attributes.
+  Result<bool> HasNoXattrs(uint64_t ino);
   Result<struct stat> MakeNode(const Context& ctx, uint64_t parent, std::string_view name,
                                uint32_t mode, uint64_t rdev, std::string_view symlink_target);
   Status RemoveEntry(uint64_t parent, std::string_view name, bool dir);
@@ -453,6 +480,10 @@ class FileSystem {
   const std::string data_dir_;
   const Superblock super_;
   const MountOptions options_;
+  // Cluster mode: the node's cache of whole directories (null on a single node).
+  std::unique_ptr<DirCache> dir_cache_;
+  // Cluster mode: when the last notice of another node's inode change was heard (MonotonicNs).
+  std::atomic<int64_t> inode_noticed_at_{0};
   const bool cluster_;      // metadata in PostgreSQL and segments in RADOS, shared by nodes
   const int64_t lease_ns_;  // cluster mode: how long a cached inode record is trusted
   // Cluster mode: records read before this (MonotonicNs) are read again at their next use.

@@ -156,6 +156,7 @@ void StageRootDirectory(kv::WriteBatch* batch) {
   root.gid = ::getgid();
   root.nlink = 2;
   root.parent = meta::kRootIno;
+  root.no_xattrs = true;
   root.atime = root.mtime = root.ctime = meta::Now();
   batch->Put(meta::InodeKey(root.ino), meta::EncodeInode(root));
   batch->Put(meta::CounterKey(meta::kTotalDirectories), kv::EncodeCounter(1));

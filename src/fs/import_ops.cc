@@ -95,7 +95,7 @@ Result<ImportReport> FileSystem::Import(const Context& ctx, uint64_t dest, const
     if (auto it = dirs.find(path); it != dirs.end()) return it->second;
     CAIRN_ASSIGN_OR_RETURN(uint64_t parent, ensure_dir(parts, n - 1));
     const std::string& name = parts[n - 1];
-    auto existing = meta_->GetDentry(parent, name);
+    auto existing = DentryFor(parent, nullptr, name);
     if (existing) {
       if (existing->type != DT_DIR) {
         return Err(Code::kExists, "'" + path + "' exists and is not a directory");
@@ -158,7 +158,7 @@ Result<ImportReport> FileSystem::Import(const Context& ctx, uint64_t dest, const
           const meta::Timespec mtime{e.info.mtime, 0};
           meta::ObjectRef ref{record.id, e.info.key, e.info.etag};
           bool replaced = false;
-          auto existing = meta_->GetDentry(parent, name);
+          auto existing = txn.GetDentry(parent, name);
           if (existing) {
             if (existing->type != DT_REG) {
               skip_entry(e, "exists and is not a regular file");
@@ -196,14 +196,14 @@ Result<ImportReport> FileSystem::Import(const Context& ctx, uint64_t dest, const
           inode.uid = ctx.uid;
           inode.gid = dir->mode & S_ISGID ? dir->gid : ctx.gid;
           inode.nlink = 1;
+          inode.no_xattrs = true;
           inode.size = e.info.size;
           inode.is_remote = true;
           inode.atime = inode.mtime = mtime;
           inode.ctime = meta::Now();
           txn.batch().Put(meta::InodeKey(ino), meta::EncodeInode(inode));
           txn.batch().Put(meta::ObjectRefKey(ino), meta::EncodeObjectRef(ref));
-          txn.batch().Put(meta::DentryKey(parent, name),
-                          meta::EncodeDentry({ino, meta::DirentType(inode.mode)}));
+          txn.PutDentry(parent, name, {ino, meta::DirentType(inode.mode)});
           txn.Account(nullptr, &inode);
           b.created.push_back(std::move(inode));
           if (!new_dirs.count(parent)) b.invalidate.emplace_back(parent, name);

@@ -48,6 +48,17 @@ std::shared_ptr<InodeState> InodeCache::Insert(const meta::Inode& inode, uint64_
   return it->second;
 }
 
+void InodeCache::Prime(const meta::Inode& inode, int64_t read_at) {
+  Shard& shard = ShardFor(inode.ino);
+  std::lock_guard lock(shard.mu);
+  if (shard.states.count(inode.ino)) return;
+  TrimLocked(shard);
+  auto state = std::make_shared<InodeState>();
+  state->inode = inode;
+  state->read_at = read_at;
+  shard.states.emplace(inode.ino, std::move(state));
+}
+
 bool InodeCache::Drop(uint64_t ino, uint64_t lookups, uint32_t opens) {
   Shard& shard = ShardFor(ino);
   std::lock_guard lock(shard.mu);
@@ -79,7 +90,7 @@ void InodeCache::TryEvict(uint64_t ino, const std::shared_ptr<InodeState>* held)
   const bool known = r != shard.refs.end();
   // A state the kernel still knows stays while there is room: its attributes are asked again.
   if (refs == 1 && !open && Evictable(ino, *it->second) &&
-      (!known || shard.states.size() > max_states_per_shard_)) {
+      ((!known && !keep_unreferenced_) || shard.states.size() > max_states_per_shard_)) {
     shard.states.erase(it);
   }
 }

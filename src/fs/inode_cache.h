@@ -46,12 +46,19 @@ struct InodeState {
 class InodeCache {
  public:
   // max_states: how many states to keep beyond those in use (spread over the shards).
-  explicit InodeCache(meta::MetaStore* meta, size_t max_states = 1 << 20)
-      : meta_(meta), max_states_per_shard_(std::max<size_t>(16, max_states / kShards)) {}
+  // keep_unreferenced: keep a state the kernel forgot while there is room (a cluster node, where
+  // loading it again is a database round trip); otherwise it goes at once.
+  explicit InodeCache(meta::MetaStore* meta, size_t max_states = 1 << 20,
+                      bool keep_unreferenced = false)
+      : meta_(meta),
+        max_states_per_shard_(std::max<size_t>(16, max_states / kShards)),
+        keep_unreferenced_(keep_unreferenced) {}
 
   // The cached state of ino, loaded from the metadata if absent (kNotFound if it does not exist).
   // lookups/opens are added to the counters atomically with the fetch.
   Result<std::shared_ptr<InodeState>> Get(uint64_t ino, uint64_t lookups = 0, uint32_t opens = 0);
+  // Adds the state of an inode read at read_at (a directory load), unless one is in memory.
+  void Prime(const meta::Inode& inode, int64_t read_at);
   // Inserts the state of a just-created inode with one lookup.
   std::shared_ptr<InodeState> Insert(const meta::Inode& inode, uint64_t lookups);
   // Decrements counters; returns true when the inode now has no lookups and no opens.
@@ -87,6 +94,7 @@ class InodeCache {
 
   meta::MetaStore* meta_;
   const size_t max_states_per_shard_;
+  const bool keep_unreferenced_;
   std::array<Shard, kShards> shards_;
 };
 

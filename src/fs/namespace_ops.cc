@@ -1,12 +1,124 @@
 // Namespace changes other than rename: create, mkdir, mknod, symlink, link, unlink, rmdir, and
 // directory listings. Each change is one Txn: one atomic batch, with the inodes it touches locked.
+//
+// A change is a body that stages it into a Txn and returns; RunChange commits it, and runs it
+// again when the Txn met a lock-order conflict or (cluster) another node's change. There is no
+// grouping of one directory's changes here: the kernel holds a directory's lock exclusively for
+// create, mkdir, unlink and rename in it, so they never arrive together. Concurrent changes of
+// different directories share commits in the metadata store (kv/pg_kv_store.h).
 #include <dirent.h>
 #include <fmt/format.h>
 
 #include "fs/file_system.h"
 #include "fs/txn.h"
+#include "kv/pg_kv_store.h"
 
 namespace cairn::fs {
+
+Result<struct stat> FileSystem::RunChange(const ChangeBody& body) {
+  return WithTxn([&](Txn & txn) -> Result<struct stat> {
+    CAIRN_ASSIGN_OR_RETURN(struct stat st, body(txn));
+    CAIRN_RETURN_IF_ERROR(txn.Commit());
+    return st;
+  });
+}
+
+Result<meta::Dentry> FileSystem::DentryFor(uint64_t parent, const meta::Inode* locked,
+                                           std::string_view name) {
+  if (!dir_cache_) return meta_->GetDentry(parent, name);
+  const std::string record = locked ? meta::EncodeInode(*locked) : std::string();
+  for (int round = 0; round < 2; ++round) {
+    meta::Dentry d;
+    const DirCache::Answer a = locked ? dir_cache_->LookupAt(parent, record, name, &d)
+                                      : dir_cache_->Lookup(parent, name, &d);
+    if (a == DirCache::Answer::kPresent) return d;
+    if (a == DirCache::Answer::kAbsent) return Err(Code::kNotFound);
+    // Not cached: the whole directory, once (one scan instead of a round trip per name).
+    if (round > 0 || dir_cache_->Has(parent) || !dir_cache_->Loadable(parent) ||
+        !LoadDir(parent).ok()) {
+      break;
+    }
+  }
+  return meta_->GetDentry(parent, name);
+}
+
+Status FileSystem::LoadDir(uint64_t parent) {
+  dir_cache_->Begin(parent);
+  const int64_t started = MonotonicNs();
+  std::optional<std::vector<std::pair<std::string, meta::Dentry>>> entries;
+  std::string record;
+  Status st = [&]() -> Status {
+    // The record first, then the entries: the entries are then at least as new as the record,
+    // and a change that expects the record cannot commit against older ones (dir_cache.h).
+    CAIRN_ASSIGN_OR_RETURN(record, kv_->Get(meta::InodeKey(parent)));
+    CAIRN_ASSIGN_OR_RETURN(meta::Inode dir, meta::DecodeInode(parent, record));
+    if (!dir.IsDir()) return Status(Code::kNotDir, "");
+    entries.emplace();
+    std::string after;
+    for (;;) {
+      CAIRN_ASSIGN_OR_RETURN(auto page, meta_->ListDir(parent, after, 4096));
+      for (auto& e : page) entries->push_back(std::move(e));
+      if (entries->size() > dir_cache_->max_dir()) {
+        entries.reset();  // too large to keep: its lookups read the store
+        dir_cache_->TooLarge(parent);
+        return Status::Ok();
+      }
+      if (page.size() < 4096) break;
+      after = entries->back().first;
+    }
+    return Status::Ok();
+  }();
+  if (!st.ok()) entries.reset();
+  std::vector<std::pair<std::string, meta::Dentry>> loaded;
+  if (entries) loaded = *entries;
+  dir_cache_->End(parent, record, std::move(entries), started);
+  CAIRN_RETURN_IF_ERROR(st);
+  PrimeInodes(loaded, started);
+  return Status::Ok();
+}
+
+void FileSystem::PrimeDir(uint64_t parent) {
+  const int64_t started = MonotonicNs();
+  auto entries = dir_cache_->List(parent);
+  if (entries) PrimeInodes(*entries, started);
+}
+
+void FileSystem::PrimeInodes(const std::vector<std::pair<std::string, meta::Dentry>>& entries,
+                             int64_t started) {
+  // The entries' records, in one round trip, for the stat or open that usually follows a lookup;
+  // not kept when another node's inode change was heard since `started` (its notice may have
+  // found no state to mark).
+  std::vector<std::string> keys;
+  for (const auto& [name, d] : entries) {
+    if (!cache_->Peek(d.ino)) keys.push_back(meta::InodeKey(d.ino));
+  }
+  if (keys.empty()) return;
+  auto values = kv_->MultiGet(keys);
+  if (!values || inode_noticed_at_.load() >= started) return;
+  for (size_t i = 0; i < keys.size(); ++i) {
+    if (!(*values)[i]) continue;
+    auto inode = meta::DecodeInode(meta::KeyU64(keys[i]), *(*values)[i]);
+    if (inode) cache_->Prime(*inode, started);
+  }
+}
+
+Result<bool> FileSystem::DirEmpty(Txn& txn, uint64_t dir) {
+  // Cluster: a directory cached at the record this Txn locked answers without a scan.
+  if (dir_cache_) {
+    CAIRN_ASSIGN_OR_RETURN(meta::Inode * locked, txn.Get(dir));
+    (void)locked;
+    if (auto empty = dir_cache_->EmptyAt(dir, txn.Original(dir))) return *empty;
+  }
+  return meta_->DirIsEmpty(dir);
+}
+
+bool FileSystem::Listening() const { return pg_ && options_.notify && pg_->Listening(); }
+
+double FileSystem::KernelTimeout(double configured) const {
+  if (!cluster_) return configured;
+  return Listening() ? std::max(options_.lease_s, options_.notice_timeout_s)
+                     : std::min(configured, options_.lease_s);
+}
 
 Result<std::shared_ptr<InodeState>> FileSystem::Dir(uint64_t ino) {
   CAIRN_ASSIGN_OR_RETURN(auto state, cache_->Get(ino));
@@ -22,11 +134,11 @@ Result<struct stat> FileSystem::MakeNode(const Context& ctx, uint64_t parent, st
   if (IsSnapIno(parent)) return Err(Code::kReadOnly, "snapshots are read-only");
   if (parent == meta::kRootIno && name == kSnapDirName) return Err(Code::kExists);
   CAIRN_RETURN_IF_ERROR(meta::CheckName(name));
-  return WithTxn([&](Txn & txn) -> Result<struct stat> {
+  return RunChange([&](Txn & txn) -> Result<struct stat> {
     CAIRN_ASSIGN_OR_RETURN(meta::Inode * dir, txn.Get(parent));
     if (!dir->IsDir()) return Err(Code::kNotDir);
     if (dir->nlink == 0) return Err(Code::kNotFound, "directory was removed");
-    auto existing = meta_->GetDentry(parent, name);
+    auto existing = txn.GetDentry(parent, name);
     if (existing) return Err(Code::kExists);
     if (existing.error().code() != Code::kNotFound) return Err(existing.error());
     CAIRN_ASSIGN_OR_RETURN(uint64_t ino, inos_->Next());
@@ -43,6 +155,7 @@ Result<struct stat> FileSystem::MakeNode(const Context& ctx, uint64_t parent, st
       if (S_ISDIR(mode)) inode.mode |= S_ISGID;
     }
     inode.rdev = rdev;
+    inode.no_xattrs = true;
     inode.atime = inode.mtime = inode.ctime = meta::Now();
     if (S_ISDIR(mode)) {
       inode.nlink = 2;
@@ -58,11 +171,8 @@ Result<struct stat> FileSystem::MakeNode(const Context& ctx, uint64_t parent, st
       inode.size = symlink_target.size();
     }
     dir->mtime = dir->ctime = inode.ctime;
-    txn.batch().Put(meta::DentryKey(parent, name),
-                    meta::EncodeDentry({ino, meta::DirentType(inode.mode)}));
-    meta::Inode* added = txn.Add(std::move(inode), 1);
-    CAIRN_RETURN_IF_ERROR(txn.Commit());
-    return ToStat(*added);
+    txn.PutDentry(parent, name, {ino, meta::DirentType(inode.mode)});
+    return ToStat(*txn.Add(std::move(inode), 1));
   });
 }
 
@@ -102,15 +212,14 @@ Result<struct stat> FileSystem::Link(uint64_t ino, uint64_t new_parent, std::str
     if (inode->IsDir()) return Err(Code::kPermission, "hard links to directories are not allowed");
     if (inode->nlink == 0) return Err(Code::kNotFound);
     if (inode->nlink >= 65000) return Err(Code::kTooManyLinks);
-    auto existing = meta_->GetDentry(new_parent, new_name);
+    auto existing = txn.GetDentry(new_parent, new_name);
     if (existing) return Err(Code::kExists);
     if (existing.error().code() != Code::kNotFound) return Err(existing.error());
     meta::Timespec now = meta::Now();
     ++inode->nlink;
     inode->ctime = now;
     dir->mtime = dir->ctime = now;
-    txn.batch().Put(meta::DentryKey(new_parent, new_name),
-                    meta::EncodeDentry({ino, meta::DirentType(inode->mode)}));
+    txn.PutDentry(new_parent, new_name, {ino, meta::DirentType(inode->mode)});
     CAIRN_RETURN_IF_ERROR(txn.Commit());
     struct stat st = ToStat(*inode);
     CAIRN_ASSIGN_OR_RETURN(auto state, cache_->Get(ino, 1));  // the kernel's new reference
@@ -133,30 +242,35 @@ Status FileSystem::RemoveEntry(uint64_t parent, std::string_view name, bool dir)
   if (name.size() > meta::kMaxNameLength) return Status(Code::kNameTooLong, "");
   if (dir && name == ".") return Status(Code::kInvalid, "cannot remove '.'");
   if (dir && name == "..") return Status(Code::kNotEmpty, "cannot remove '..'");
-  return WithTxn([&](Txn& txn) -> Status {
+  auto removed = RunChange([&](Txn & txn) -> Result<struct stat> {
     CAIRN_ASSIGN_OR_RETURN(meta::Inode * p, txn.Get(parent));
-    if (!p->IsDir()) return Status(Code::kNotDir, "");
-    CAIRN_ASSIGN_OR_RETURN(meta::Dentry d, meta_->GetDentry(parent, name));
+    if (!p->IsDir()) return Err(Code::kNotDir);
+    CAIRN_ASSIGN_OR_RETURN(meta::Dentry d, txn.GetDentry(parent, name));
     CAIRN_ASSIGN_OR_RETURN(meta::Inode * child, txn.Get(d.ino));
+    if (dir) {
+      if (!child->IsDir()) return Err(Code::kNotDir);
+      CAIRN_ASSIGN_OR_RETURN(bool empty, DirEmpty(txn, d.ino));
+      if (!empty) return Err(Code::kNotEmpty);
+    } else if (child->IsDir()) {
+      return Err(Code::kIsDir);
+    }
+    // Checked: from here on the change only stages.
     meta::Timespec now = meta::Now();
     if (dir) {
-      if (!child->IsDir()) return Status(Code::kNotDir, "");
-      CAIRN_ASSIGN_OR_RETURN(bool empty, meta_->DirIsEmpty(d.ino));
-      if (!empty) return Status(Code::kNotEmpty, "");
       child->nlink = 0;
       --p->nlink;
     } else {
-      if (child->IsDir()) return Status(Code::kIsDir, "");
       --child->nlink;
     }
     child->ctime = now;
     p->mtime = p->ctime = now;
-    txn.batch().Delete(meta::DentryKey(parent, name));
+    txn.DeleteDentry(parent, name);
     // An inode without links lives on while open; the orphan record reclaims it after a crash.
     if (child->nlink == 0)
       txn.batch().Put(meta::OrphanKey(d.ino), meta::OrphanValue(super_.cluster.node));
-    return txn.Commit();
+    return (struct stat){};
   });
+  return removed ? Status::Ok() : removed.error();
 }
 
 Result<std::string> FileSystem::Readlink(uint64_t ino) {
@@ -179,6 +293,20 @@ Result<uint64_t> FileSystem::OpenDir(uint64_t ino) {
   auto entries = std::make_shared<std::vector<DirEntry>>();
   entries->push_back({".", ino, DT_DIR});
   entries->push_back({"..", parent, DT_DIR});
+  if (dir_cache_) {
+    // Cluster: the node's copy of the directory, loaded whole when it has none.
+    auto cached = dir_cache_->List(ino);
+    if (!cached && dir_cache_->Loadable(ino) && LoadDir(ino).ok()) cached = dir_cache_->List(ino);
+    if (cached) {
+      // readdirplus hands out every entry's attributes: their records in one round trip.
+      PrimeInodes(*cached, MonotonicNs());
+      for (auto& [name, d] : *cached) entries->push_back({std::move(name), d.ino, d.type});
+      std::lock_guard lock(dirs_mu_);
+      const uint64_t handle = next_dir_handle_++;
+      dirs_[handle] = std::move(entries);
+      return handle;
+    }
+  }
   std::string after;
   for (;;) {
     CAIRN_ASSIGN_OR_RETURN(auto page, meta_->ListDir(ino, after, 4096));

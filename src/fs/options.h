@@ -77,6 +77,10 @@ struct MountOptions {
   // Cluster mode: announce this node's namespace and attribute changes to the other nodes and
   // hear theirs (PostgreSQL NOTIFY), so that they show at once rather than within the lease.
   bool notify = true;
+  // Cluster mode, while the node hears the notices: how long the kernel keeps names and
+  // attributes, and the node its cached records and directories (a notice drops them at once).
+  // When notices may be missed (the listener is away, or notify is off) it is the lease.
+  double notice_timeout_s = 30.0;
   // Cluster mode: how often the node records that it is up and its I/O rates ('H' record).
   double heartbeat_s = 5.0;
 };

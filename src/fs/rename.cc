@@ -31,8 +31,8 @@ Status FileSystem::Rename(uint64_t parent, std::string_view name, uint64_t new_p
   // that no directory moves under itself; the Txn then confirms, with both directories locked,
   // that the names still say what the look saw, or the rename starts over.
   for (;;) {
-    CAIRN_ASSIGN_OR_RETURN(meta::Dentry seen_src, meta_->GetDentry(parent, name));
-    auto seen_dst = meta_->GetDentry(new_parent, new_name);
+    CAIRN_ASSIGN_OR_RETURN(meta::Dentry seen_src, DentryFor(parent, nullptr, name));
+    auto seen_dst = DentryFor(new_parent, nullptr, new_name);
     if (!seen_dst && seen_dst.error().code() != Code::kNotFound) return seen_dst.error();
     const bool moves_dir =
         parent != new_parent &&
@@ -69,8 +69,8 @@ Status FileSystem::RenameLocked(Txn& txn, uint64_t parent, std::string_view name
   if (!from_dir->IsDir() || !to_dir->IsDir()) return Status(Code::kNotDir, "");
   if (to_dir->nlink == 0) return Status(Code::kNotFound, "directory was removed");
   // Both directories are locked: their entries hold still now.
-  CAIRN_ASSIGN_OR_RETURN(meta::Dentry src, meta_->GetDentry(parent, name));
-  auto dst_lookup = meta_->GetDentry(new_parent, new_name);
+  CAIRN_ASSIGN_OR_RETURN(meta::Dentry src, txn.GetDentry(parent, name));
+  auto dst_lookup = txn.GetDentry(new_parent, new_name);
   if (!dst_lookup && dst_lookup.error().code() != Code::kNotFound) return dst_lookup.error();
   const bool dst_exists = dst_lookup.has_value();
   const meta::Dentry dst = dst_exists ? *dst_lookup : meta::Dentry{};
@@ -93,8 +93,8 @@ Status FileSystem::RenameLocked(Txn& txn, uint64_t parent, std::string_view name
 
   if (flags & RENAME_EXCHANGE) {
     CAIRN_ASSIGN_OR_RETURN(meta::Inode * other, txn.Get(dst.ino));
-    batch.Put(meta::DentryKey(parent, name), meta::EncodeDentry(dst));
-    batch.Put(meta::DentryKey(new_parent, new_name), meta::EncodeDentry(src));
+    txn.PutDentry(parent, name, dst);
+    txn.PutDentry(new_parent, new_name, src);
     if (parent != new_parent) {
       if (src_is_dir) {
         moved->parent = new_parent;
@@ -125,8 +125,8 @@ Status FileSystem::RenameLocked(Txn& txn, uint64_t parent, std::string_view name
       if (victim->nlink == 0)
         batch.Put(meta::OrphanKey(dst.ino), meta::OrphanValue(super_.cluster.node));
     }
-    batch.Delete(meta::DentryKey(parent, name));
-    batch.Put(meta::DentryKey(new_parent, new_name), meta::EncodeDentry(src));
+    txn.DeleteDentry(parent, name);
+    txn.PutDentry(new_parent, new_name, src);
     if (src_is_dir && parent != new_parent) {
       moved->parent = new_parent;
       --from_dir->nlink;

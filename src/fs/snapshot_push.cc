@@ -65,8 +65,8 @@ Status FileSystem::PushSegments(std::string_view name, const std::set<uint64_t>&
                                 PushReport* report_out, const PushProgress& progress) {
   std::vector<snap::SegmentRef>& segs = *segs_out;
   PushReport& report = *report_out;
-  // Segments are immutable once sealed: the open one seals now if the snapshot points into it.
-  if (ids.count(segments_->active_id())) {
+  // Segments are immutable once sealed: the open ones seal now if the snapshot points into one.
+  if (std::ranges::any_of(ids, [&](uint64_t id) { return segments_->IsActive(id); })) {
     CAIRN_ASSIGN_OR_RETURN(bool sealed, segments_->SealIfOlderThan(0));
     (void)sealed;
   }

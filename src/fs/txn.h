@@ -17,6 +17,7 @@
 #pragma once
 
 #include <map>
+#include <optional>
 #include <set>
 #include <thread>
 
@@ -71,6 +72,32 @@ class FileSystem::Txn {
     e.copy = std::move(inode);
     return &entries_.emplace(e.copy.ino, std::move(e)).first->second.copy;
   }
+  // The entry parent/name as this change sees it: what it staged itself, else what the node
+  // knows (FileSystem::DentryFor, at the record of parent this Txn locked). REQUIRES: parent
+  // locked by this Txn (Get(parent) succeeded).
+  Result<meta::Dentry> GetDentry(uint64_t parent, std::string_view name) {
+    if (auto it = dentries_.find(std::pair(parent, std::string(name))); it != dentries_.end()) {
+      if (!it->second) return Err(Code::kNotFound);
+      return *it->second;
+    }
+    auto e = entries_.find(parent);
+    return fs_->DentryFor(parent, e == entries_.end() ? nullptr : &e->second.state->inode, name);
+  }
+  // The encoded record of ino as this Txn found it (empty unless Get(ino) locked it).
+  std::string Original(uint64_t ino) const {
+    auto e = entries_.find(ino);
+    if (e == entries_.end() || e->second.gone || e->second.is_new) return {};
+    return meta::EncodeInode(e->second.state->inode);
+  }
+  // Stages a new or changed entry, or its removal.
+  void PutDentry(uint64_t parent, std::string_view name, const meta::Dentry& d) {
+    batch_.Put(meta::DentryKey(parent, name), meta::EncodeDentry(d));
+    dentries_.insert_or_assign(std::pair(parent, std::string(name)), d);
+  }
+  void DeleteDentry(uint64_t parent, std::string_view name) {
+    batch_.Delete(meta::DentryKey(parent, name));
+    dentries_.insert_or_assign(std::pair(parent, std::string(name)), std::nullopt);
+  }
   kv::WriteBatch& batch() { return batch_; }
   bool conflicted() const { return conflicted_; }
   bool stale() const { return stale_; }
@@ -100,7 +127,10 @@ class FileSystem::Txn {
     Status st = fs_->kv_->Write(batch_, sync);
     if (st.code() == Code::kConflict) {
       for (auto& [ino, e] : entries_) {
-        if (!e.gone && !e.is_new) fs_->Reload(*e.state);
+        if (e.gone || e.is_new) continue;
+        fs_->Reload(*e.state);
+        // Its entries may have changed with it: read them again too.
+        if (fs_->dir_cache_ && e.copy.IsDir()) fs_->dir_cache_->Drop(ino);
       }
       if (stale_runs_ + 1 < FileSystem::kMaxConflictRuns) {
         conflicted_ = stale_ = true;  // WithTxn runs the change again
@@ -110,6 +140,7 @@ class FileSystem::Txn {
     }
     CAIRN_RETURN_IF_ERROR(st);
     fs_->Apply(acc);
+    if (fs_->dir_cache_) NoteDentries();
     for (auto& [ino, e] : entries_) {
       if (e.gone) continue;
       if (e.is_new) {
@@ -142,6 +173,26 @@ class FileSystem::Txn {
     uint64_t lookups = 0;
   };
 
+  // Cluster mode: the node's directory cache follows the entries this change committed.
+  void NoteDentries() {
+    for (const auto& [ino, e] : entries_) {
+      if (e.is_new && e.copy.IsDir()) {
+        fs_->dir_cache_->Created(ino, meta::EncodeInode(e.copy), MonotonicNs());
+      }
+    }
+    std::map<uint64_t, std::vector<DirCache::Change>> per_dir;
+    for (const auto& [key, d] : dentries_) per_dir[key.first].push_back({key.second, d});
+    for (auto& [parent, changes] : per_dir) {
+      auto e = entries_.find(parent);
+      if (e == entries_.end() || e->second.gone || e->second.is_new) {
+        fs_->dir_cache_->Drop(parent);
+        continue;
+      }
+      fs_->dir_cache_->Commit(parent, meta::EncodeInode(e->second.state->inode),
+                              meta::EncodeInode(e->second.copy), changes);
+    }
+  }
+
   // Takes ino's lock: waiting for it, or only trying. False when the try failed.
   bool Lock(uint64_t ino, std::shared_ptr<InodeState> state, bool wait) {
     Entry e;
@@ -169,6 +220,8 @@ class FileSystem::Txn {
   bool stale_ = false;  // the commit met another node's change
   Accounting accounting_;
   kv::WriteBatch batch_;
+  // Entries this change staged (nullopt: removed), by (parent, name).
+  std::map<std::pair<uint64_t, std::string>, std::optional<meta::Dentry>> dentries_;
 };
 
 // Runs fn(Txn&) until it ran without a lock-order conflict; returns what that run returned.

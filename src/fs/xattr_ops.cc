@@ -26,6 +26,7 @@ Status FileSystem::SetXattr(uint64_t ino, std::string_view name, std::string_vie
     if ((flags & XATTR_REPLACE) && !existing) return Status(Code::kNoData, "");
     meta::Inode copy = state->inode;
     copy.ctime = meta::Now();
+    copy.no_xattrs = false;
     kv::WriteBatch batch;
     batch.Put(meta::XattrKey(ino, name), std::string(value));
     return CommitData(*state, copy, &batch, {});
@@ -39,6 +40,10 @@ Result<std::string> FileSystem::GetXattr(uint64_t ino, std::string_view name) {
     return v;
   }
   if (name.size() > kMaxXattrName) return Err(Code::kRange);
+  // The kernel asks for security.capability before every write: an inode known to have no
+  // attributes answers from its cached record.
+  CAIRN_ASSIGN_OR_RETURN(const bool none, HasNoXattrs(ino));
+  if (none) return Err(Code::kNoData);
   auto v = meta_->GetXattr(ino, name);
   if (!v && v.error().code() == Code::kNotFound) return Err(Code::kNoData);
   return v;
@@ -46,7 +51,22 @@ Result<std::string> FileSystem::GetXattr(uint64_t ino, std::string_view name) {
 
 Result<std::vector<std::string>> FileSystem::ListXattr(uint64_t ino) {
   if (IsSnapIno(ino)) return SnapListXattr(ino);
+  CAIRN_ASSIGN_OR_RETURN(const bool none, HasNoXattrs(ino));
+  if (none) return std::vector<std::string>();
   return meta_->ListXattrs(ino);
+}
+
+Result<bool> FileSystem::HasNoXattrs(uint64_t ino) {
+  CAIRN_ASSIGN_OR_RETURN(auto state, cache_->Get(ino));
+  CAIRN_RETURN_IF_ERROR(Revalidate(*state));
+  bool none;
+  {
+    std::shared_lock lock(state->lock);
+    if (state->deleted) return Err(Code::kNotFound);
+    none = state->inode.no_xattrs;
+  }
+  cache_->TryEvict(ino, &state);
+  return none;
 }
 
 Status FileSystem::RemoveXattr(uint64_t ino, std::string_view name) {

@@ -16,6 +16,23 @@ Result<int64_t> DecodeCounter(std::string_view value) {
   return static_cast<int64_t>(v);
 }
 
+Result<std::vector<std::optional<std::string>>> KvStore::MultiGet(
+    const std::vector<std::string>& keys) {
+  std::vector<std::optional<std::string>> out;
+  out.reserve(keys.size());
+  for (const auto& k : keys) {
+    auto v = Get(k);
+    if (v) {
+      out.emplace_back(std::move(*v));
+    } else if (v.error().code() == Code::kNotFound) {
+      out.emplace_back();
+    } else {
+      return Err(v.error());
+    }
+  }
+  return out;
+}
+
 Result<std::vector<std::pair<std::string, std::string>>> ScanRange(KvStore& kv,
                                                                    std::string_view begin,
                                                                    std::string_view end) {

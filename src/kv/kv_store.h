@@ -13,6 +13,7 @@
 // consistent snapshot taken when it was created and is used by one thread.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
@@ -90,6 +91,10 @@ class KvStore {
   virtual ~KvStore() = default;
   // The value of key, or Code::kNotFound.
   virtual Result<std::string> Get(std::string_view key) = 0;
+  // The values of keys (nullopt: absent), in the order asked: one round trip where the store
+  // has round trips (PostgreSQL), one Get each elsewhere.
+  virtual Result<std::vector<std::optional<std::string>>> MultiGet(
+      const std::vector<std::string>& keys);
   // Applies batch atomically. sync: durable (WAL fsync'd) when this returns. kConflict (nothing
   // applied) when one of the batch's expectations does not hold.
   virtual Status Write(const WriteBatch& batch, bool sync) = 0;

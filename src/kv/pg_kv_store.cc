@@ -10,6 +10,9 @@
 #include <atomic>
 #include <optional>
 #include <thread>
+#include <tuple>
+#include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "common/logging.h"
@@ -21,6 +24,16 @@ constexpr int kPageRows = 256;
 // A commit group carries at most this many batches, and once it holds this many operations it
 // takes no more (a single larger batch still goes, alone).
 constexpr size_t kMaxGroup = 256;
+// Groups in flight at once (each on its own connection): a lone writer never waits for a slot,
+// and the server's cores work on several groups; writers that find every slot busy queue and go
+// together in the next group.
+int MaxInFlight() {
+  static const int n = [] {
+    const char* e = ::getenv("CAIRN_PG_GROUPS");
+    return e ? std::max(1, std::atoi(e)) : 4;
+  }();
+  return n;
+}
 constexpr size_t kMaxGroupOps = 20000;
 constexpr unsigned kByteaOid = 17;
 constexpr unsigned kTextOid = 25;
@@ -81,6 +94,7 @@ BEGIN
   SELECT epoch, last_snap INTO ep, lsnap FROM cairn_kv_epoch WHERE id = 1;
   PERFORM set_config('cairn.epoch', ep::text, true);
   PERFORM set_config('cairn.last_snap', lsnap::text, true);
+  PERFORM set_config('cairn.applied', '', true);
 END $$;
 -- Advisory locks on keys, in the order given (sorted by the caller): a group with several
 -- batches that expect values takes them all first, so two groups never wait for each other in
@@ -113,8 +127,14 @@ BEGIN
     PERFORM pg_advisory_xact_lock(hashtextextended(encode(r.key, 'hex'), 0));
     cur := NULL;
     SELECT t.v INTO cur FROM cairn_kv t WHERE t.k = r.key FOR UPDATE;
-    IF cur IS DISTINCT FROM r.want THEN RETURN false; END IF;
+    IF cur IS DISTINCT FROM r.want THEN
+      PERFORM set_config('cairn.applied',
+                         coalesce(current_setting('cairn.applied', true), '') || '0', true);
+      RETURN false;
+    END IF;
   END LOOP;
+  PERFORM set_config('cairn.applied',
+                     coalesce(current_setting('cairn.applied', true), '') || '1', true);
   FOR r IN SELECT x.lo, x.hi FROM unnest(rb, re) AS x(lo, hi) LOOP
     IF lsnap > 0 THEN
       INSERT INTO cairn_kv_hist (k, upto, born, v)
@@ -149,6 +169,28 @@ BEGIN
            ELSE current_setting('cairn.notice', true) || ',' || notice END, true);
   END IF;
   RETURN true;
+END $$;
+-- The counter adds of a group's batches, summed per key and applied in key order at the end of
+-- the transaction (so that two groups never take counter rows in opposite orders): owners[i] is
+-- the position of the batch that adds deltas[i] to keys[i], counted only when it applied.
+CREATE OR REPLACE FUNCTION cairn_kv_adds(keys bytea[], deltas bytea[], owners int[])
+RETURNS void LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+  ep bigint := current_setting('cairn.epoch')::bigint;
+  lsnap bigint := current_setting('cairn.last_snap')::bigint;
+  applied text := coalesce(current_setting('cairn.applied', true), '');
+  r record;
+BEGIN
+  FOR r IN SELECT x.key, x.delta FROM unnest(keys, deltas, owners) AS x(key, delta, owner)
+           WHERE substr(applied, x.owner + 1, 1) = '1' LOOP
+    IF lsnap > 0 THEN
+      INSERT INTO cairn_kv_hist (k, upto, born, v)
+        SELECT t.k, ep, t.born, t.v FROM cairn_kv t WHERE t.k = r.key AND t.born <= lsnap
+        ON CONFLICT DO NOTHING;
+    END IF;
+    INSERT INTO cairn_kv AS t (k, v, born) VALUES (r.key, r.delta, ep)
+      ON CONFLICT (k) DO UPDATE SET v = cairn_kv_add(t.v, EXCLUDED.v), born = EXCLUDED.born;
+  END LOOP;
 END $$;
 -- Last in a write transaction: one notice for every batch of it that applied.
 CREATE OR REPLACE FUNCTION cairn_kv_notify(channel text, origin text) RETURNS void
@@ -370,11 +412,12 @@ class ByteaArray {
   bool nulls_ = false;
 };
 
-// One batch as the arguments of cairn_kv_batch.
+// One batch as the arguments of cairn_kv_batch. defer_adds: its counter adds are left out (the
+// group applies them at its end, CommitGroup).
 struct EncodedBatch {
   std::string ek, ev, rb, re, kinds, ks, vs;
   bool writes = false;
-  explicit EncodedBatch(const WriteBatch& batch) {
+  EncodedBatch(const WriteBatch& batch, bool defer_adds) {
     // Expectations in key order, so that two batches lock shared keys in the same order.
     std::vector<const std::pair<std::string, std::optional<std::string>>*> expects;
     for (const auto& e : batch.expects()) expects.push_back(&e);
@@ -389,6 +432,8 @@ struct EncodedBatch {
       his.Add(hi);
     }
     for (const auto& op : batch.ops()) {
+      writes = true;
+      if (defer_adds && op.kind == WriteBatch::Kind::kAdd) continue;
       okeys.Add(op.key);
       ovals.Add(op.value);
       kinds.push_back(op.kind == WriteBatch::Kind::kPut      ? 'p'
@@ -401,11 +446,10 @@ struct EncodedBatch {
     re = his.Encode();
     ks = okeys.Encode();
     vs = ovals.Encode();
-    writes = !batch.ops().empty() || !batch.ranges().empty();
+    writes |= !batch.ranges().empty();
   }
-  // required: the transaction fails unless the batch applies.
-  // notice: the keys to announce if it applies (hex, comma separated; "*": anything), as a
-  // NUL-terminated text.
+  // required: the transaction fails unless the batch applies. notice: the keys to announce if it
+  // applies (hex, comma separated; "*": anything), as a NUL-terminated text.
   Statement Call(bool required = false, const char* notice = "") const {
     return {required ? "SELECT cairn_kv_require(cairn_kv_batch($1, $2, $3, $4, $5, $6, $7, $8))"
                      : "SELECT cairn_kv_batch($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -413,6 +457,23 @@ struct EncodedBatch {
              Param::Array(ks), Param::Array(vs), Param::Text(notice)}};
   }
 };
+
+// Whether a group's counter adds may wait to its end: they commute with each other, but not with
+// a put or delete of the same key, nor with a range delete (the rare batches that write counters
+// outright: an upgrade's totals, a restore's copy).
+bool CanDeferAdds(const std::vector<const WriteBatch*>& batches) {
+  std::unordered_set<std::string_view> added, written;
+  for (const WriteBatch* b : batches) {
+    if (!b->ranges().empty()) return false;
+    for (const auto& op : b->ops()) {
+      (op.kind == WriteBatch::Kind::kAdd ? added : written).insert(op.key);
+    }
+  }
+  for (std::string_view k : added) {
+    if (written.count(k)) return false;
+  }
+  return true;
+}
 
 // Sends statements as one pipeline (one round trip) and collects one result per statement. The
 // first failure is returned; statements after it in the same transaction did not run.
@@ -472,7 +533,32 @@ bool Healthy(PGconn* pg) {
 
 struct Conn {
   PGconn* pg = nullptr;
+  // Results still to be read (an iterator's ROLLBACK, sent in pipeline mode without waiting; its
+  // sync point counts as one); Pool::Take reads them before the connection is used again.
+  int unread = 0;
 };
+
+namespace {
+
+// Reads what an earlier user left unread and leaves pipeline mode; false when the connection is
+// broken or left in a transaction.
+bool Settle(Conn* c) {
+  while (c->unread > 0) {
+    PGresult* r = PQgetResult(c->pg);
+    if (r == nullptr) {
+      if (PQstatus(c->pg) != CONNECTION_OK) return false;
+      --c->unread;
+      continue;
+    }
+    const ExecStatusType st = PQresultStatus(r);
+    PQclear(r);
+    if (st == PGRES_PIPELINE_SYNC) --c->unread;  // a sync point ends with no null after it
+  }
+  if (PQpipelineStatus(c->pg) != PQ_PIPELINE_OFF && PQexitPipelineMode(c->pg) != 1) return false;
+  return PQstatus(c->pg) == CONNECTION_OK && PQtransactionStatus(c->pg) == PQTRANS_IDLE;
+}
+
+}  // namespace
 
 class PgKvStore::Pool {
  public:
@@ -498,7 +584,7 @@ class PgKvStore::Pool {
       return Err(st);
     }
     PQsetNoticeProcessor(pg, IgnoreNotice, nullptr);
-    return new Conn{pg};
+    return new Conn{pg, 0};
   }
 
   Result<Conn*> Take() {
@@ -508,7 +594,7 @@ class PgKvStore::Pool {
       if (idle_.empty()) break;
       Conn* c = idle_.back();
       idle_.pop_back();
-      if (Healthy(c->pg)) return c;
+      if (Settle(c) && Healthy(c->pg)) return c;
       Close(c);
       --open_;
     }
@@ -525,7 +611,8 @@ class PgKvStore::Pool {
 
   void Give(Conn* c) {
     std::lock_guard lock(mu_);
-    if (PQstatus(c->pg) == CONNECTION_OK && PQtransactionStatus(c->pg) == PQTRANS_IDLE) {
+    if (PQstatus(c->pg) == CONNECTION_OK &&
+        (c->unread > 0 || PQtransactionStatus(c->pg) == PQTRANS_IDLE)) {
       idle_.push_back(c);
     } else {
       Close(c);  // broken, or left inside a transaction: a fresh one next time
@@ -578,6 +665,11 @@ class Lease {
   Status status_;
 };
 
+// The iterator speaks to its connection in pipeline mode, so that a scan of one page (the usual
+// case: one file's extents, one directory page) costs one round trip: BEGIN and the query that
+// takes the snapshot are sent at creation without waiting, the first page's query follows them
+// at the first seek, and ROLLBACK is sent at the end without waiting (the next user of the
+// connection reads its result).
 class PgIterator final : public Iterator {
  public:
   // sql: forward inclusive, forward exclusive, backward inclusive, backward exclusive.
@@ -586,14 +678,28 @@ class PgIterator final : public Iterator {
       : lease_(pool), sql_(sql), lower_(lower), upper_(upper) {
     status_ = lease_.status();
     if (!status_.ok()) return;
-    // The snapshot is taken by the first query of the transaction, so one runs at once.
-    PgResult r(PQexec(pg(), "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SELECT 1"));
-    status_ = ResultStatus(pg(), r.get(), "begin snapshot");
+    // The snapshot is taken by the first query of the transaction, so one goes at once.
+    if (PQenterPipelineMode(pg()) != 1 ||
+        PQsendQueryParams(pg(), "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", 0, nullptr,
+                          nullptr, nullptr, nullptr, 0) != 1 ||
+        PQsendQueryParams(pg(), "SELECT 1", 0, nullptr, nullptr, nullptr, nullptr, 0) != 1 ||
+        PQsendFlushRequest(pg()) != 1 || PQflush(pg()) != 0) {
+      status_ = ConnError(pg(), "begin snapshot");
+      return;
+    }
+    unread_ = 2;
   }
   ~PgIterator() override {
-    if (lease_.conn() != nullptr && PQtransactionStatus(pg()) != PQTRANS_IDLE) {
-      PgResult r(PQexec(pg(), "ROLLBACK"));
+    if (lease_.conn() == nullptr) return;
+    PGconn* c = pg();
+    if (status_.ok() && PQpipelineStatus(c) != PQ_PIPELINE_OFF &&
+        PQsendQueryParams(c, "ROLLBACK", 0, nullptr, nullptr, nullptr, nullptr, 0) == 1 &&
+        PQpipelineSync(c) == 1) {
+      // Its results are read by the connection's next user (Pool::Take).
+      lease_.conn()->unread += unread_ + 2;
+      return;
     }
+    // Broken: the pool closes a connection left in a transaction or a pipeline.
   }
 
   void Seek(std::string_view key) override { Load(true, std::string(key), true); }
@@ -620,6 +726,26 @@ class PgIterator final : public Iterator {
     }
   }
 
+  // Reads the results of every query sent so far but the last, then the last's rows.
+  PgResult Collect() {
+    PgResult last;
+    while (unread_ > 0) {
+      PgResult r(PQgetResult(pg()));
+      if (!r) {
+        if (PQstatus(pg()) != CONNECTION_OK) {
+          status_ = ConnError(pg(), "scan");
+          return nullptr;
+        }
+        --unread_;  // the end of one query's results
+        continue;
+      }
+      Status st = ResultStatus(pg(), r.get(), "scan");
+      if (!st.ok() && status_.ok()) status_ = st;
+      last = std::move(r);
+    }
+    return last;
+  }
+
   // Loads the page that starts at key (inclusive or not), walking forward or backward.
   void Load(bool forward, std::string key, bool inclusive) {
     rows_.clear();
@@ -640,9 +766,20 @@ class PgIterator final : public Iterator {
       st.sql = (*sql_)[inclusive ? 2 : 3].c_str();
       st.params = {key, Param(lower_), upper};
     }
-    PgResult r = Exec(pg(), st);
-    status_ = ResultStatus(pg(), r.get(), "scan");
+    Params p(st.params);
+    if (PQsendQueryParams(pg(), st.sql, static_cast<int>(p.values.size()), p.types.data(),
+                          p.values.data(), p.lengths.data(), p.formats.data(), 1) != 1 ||
+        PQsendFlushRequest(pg()) != 1 || PQflush(pg()) != 0) {
+      status_ = ConnError(pg(), "scan");
+      return;
+    }
+    ++unread_;
+    PgResult r = Collect();
     if (!status_.ok()) return;
+    if (!r) {
+      status_ = ConnError(pg(), "scan");
+      return;
+    }
     const int n = PQntuples(r.get());
     rows_.reserve(n);
     for (int i = 0; i < n; ++i) {
@@ -657,6 +794,7 @@ class PgIterator final : public Iterator {
   const std::string lower_;
   const std::string upper_;
   Status status_;
+  int unread_ = 0;  // queries sent whose results are not read yet
   std::vector<std::pair<std::string, std::string>> rows_;
   size_t pos_ = 0;
   bool forward_ = true;
@@ -704,6 +842,7 @@ struct PgKvStore::Writer {
 PgKvStore::PgKvStore(std::shared_ptr<Pool> pool, Source source)
     : pool_(std::move(pool)), source_(std::move(source)) {
   get_sql_ = SourceRows(source_, "k = $1");
+  multi_get_sql_ = SourceRows(source_, "k = ANY($1)");
   const auto page = [this](const char* where, const char* order) {
     return fmt::format("SELECT k, v FROM ({}) x ORDER BY k {} LIMIT {}", SourceRows(source_, where),
                        order, kPageRows);
@@ -781,30 +920,70 @@ Result<std::string> PgKvStore::Get(std::string_view key) {
   }
 }
 
+Result<std::vector<std::optional<std::string>>> PgKvStore::MultiGet(
+    const std::vector<std::string>& keys) {
+  std::vector<std::optional<std::string>> out(keys.size());
+  if (keys.empty()) return out;
+  ByteaArray array;
+  for (const auto& k : keys) array.Add(k);
+  const std::string encoded = array.Encode();
+  for (int attempt = 0;; ++attempt) {
+    Lease lease(pool_.get());
+    CAIRN_RETURN_IF_ERROR(lease.status());
+    PGconn* pg = lease.pg();
+    PgResult r = Exec(pg, {multi_get_sql_.c_str(), {Param::Array(encoded)}});
+    Status st = ResultStatus(pg, r.get(), "get");
+    if (!st.ok() && PQstatus(pg) != CONNECTION_OK && attempt == 0) continue;
+    CAIRN_RETURN_IF_ERROR(st);
+    std::unordered_map<std::string_view, size_t> index;
+    for (size_t i = 0; i < keys.size(); ++i) index.emplace(keys[i], i);
+    for (int row = 0; row < PQntuples(r.get()); ++row) {
+      auto it =
+          index.find(std::string_view(PQgetvalue(r.get(), row, 0), PQgetlength(r.get(), row, 0)));
+      if (it == index.end()) continue;
+      out[it->second].emplace(PQgetvalue(r.get(), row, 1), PQgetlength(r.get(), row, 1));
+    }
+    // A key asked twice gets its value once in the index: fill the repeats.
+    for (size_t i = 0; i < keys.size(); ++i) {
+      if (!out[i]) {
+        auto it = index.find(keys[i]);
+        if (it != index.end() && it->second != i) out[i] = out[it->second];
+      }
+    }
+    return out;
+  }
+}
+
 Status PgKvStore::Write(const WriteBatch& batch, bool sync) {
   if (source_.snapshot != 0) return ReadOnly();
   if (batch.empty() && !sync) return Status::Ok();
   Writer w{&batch, sync};
   std::unique_lock lock(write_mu_);
   writers_.push_back(&w);
-  while (!w.done && writers_.front() != &w) w.cv.wait(lock);
+  // Lead a group when first in line and a commit slot is free; otherwise wait to be carried by
+  // another leader's group or to come first.
+  while (!w.done && !(writers_.front() == &w && in_flight_ < MaxInFlight())) w.cv.wait(lock);
   if (w.done) return w.status;
-  // The leader: it and the writers queued behind it, within the group's limits.
   std::vector<Writer*> group;
   size_t ops = 0;
-  for (Writer* x : writers_) {
+  while (!writers_.empty()) {
+    Writer* x = writers_.front();
     const size_t n = x->batch->size() + x->batch->expects().size();
     if (!group.empty() && (group.size() >= kMaxGroup || ops + n > kMaxGroupOps)) break;
     group.push_back(x);
     ops += n;
+    writers_.pop_front();
   }
+  ++in_flight_;
   ++group_stats_.groups;
   group_stats_.batches += group.size();
+  // The next in line may lead a group of its own while this one is away, if a slot is free.
+  if (!writers_.empty()) writers_.front()->cv.notify_one();
   lock.unlock();
   CommitGroup(group);
   lock.lock();
+  --in_flight_;
   for (Writer* x : group) {
-    writers_.pop_front();
     x->done = true;
     if (x != &w) x->cv.notify_one();
   }
@@ -814,19 +993,31 @@ Status PgKvStore::Write(const WriteBatch& batch, bool sync) {
 
 void PgKvStore::CommitGroup(const std::vector<Writer*>& group) {
   bool sync = false, writes = false, notices = false;
+  std::vector<const WriteBatch*> batches;
+  for (Writer* w : group) batches.push_back(w->batch);
+  const bool defer_adds = CanDeferAdds(batches);
   std::vector<EncodedBatch> encoded;
   std::vector<std::string> notice_keys(group.size());
   encoded.reserve(group.size());
   std::vector<std::string> expect_keys;
   size_t expecting = 0;
+  // The deferred adds: (key, delta, batch).
+  std::vector<std::tuple<std::string_view, std::string_view, int32_t>> adds;
   for (size_t i = 0; i < group.size(); ++i) {
     const WriteBatch& batch = *group[i]->batch;
     sync |= group[i]->sync;
-    encoded.emplace_back(batch);
+    encoded.emplace_back(batch, defer_adds);
     writes |= encoded.back().writes;
     if (!batch.expects().empty()) {
       ++expecting;
       for (const auto& e : batch.expects()) expect_keys.push_back(e.first);
+    }
+    if (defer_adds) {
+      for (const auto& op : batch.ops()) {
+        if (op.kind == WriteBatch::Kind::kAdd) {
+          adds.emplace_back(op.key, op.value, static_cast<int32_t>(i));
+        }
+      }
     }
     bool all = false;
     NoticeKeys(batch, &notice_keys[i], &all);
@@ -848,6 +1039,35 @@ void PgKvStore::CommitGroup(const std::vector<Writer*>& group) {
   const size_t first_batch = statements.size();
   for (size_t i = 0; i < group.size(); ++i) {
     statements.push_back(encoded[i].Call(false, notice_keys[i].c_str()));
+  }
+  std::string add_keys, add_deltas, add_owners;
+  if (!adds.empty()) {
+    std::stable_sort(adds.begin(), adds.end(),
+                     [](const auto& a, const auto& b) { return std::get<0>(a) < std::get<0>(b); });
+    ByteaArray keys, deltas;
+    // int4[] in the binary array format: one dimension, no nulls, element type int4 (23).
+    std::string owners;
+    const auto put = [&owners](int32_t x) {
+      for (int i = 3; i >= 0; --i) owners.push_back(static_cast<char>((x >> (8 * i)) & 0xff));
+    };
+    put(1);
+    put(0);
+    put(23);
+    put(static_cast<int32_t>(adds.size()));
+    put(1);
+    for (const auto& [key, delta, owner] : adds) {
+      keys.Add(key);
+      deltas.Add(delta);
+      put(4);
+      put(owner);
+    }
+    add_keys = keys.Encode();
+    add_deltas = deltas.Encode();
+    add_owners = std::move(owners);
+    Param owner_param(add_owners);
+    owner_param.oid = 1007;  // int4[]
+    statements.push_back({"SELECT cairn_kv_adds($1, $2, $3)",
+                          {Param::Array(add_keys), Param::Array(add_deltas), owner_param}});
   }
   if (sync && !writes) statements.push_back({"SELECT cairn_kv_synced()", {}});
   if (notices) {
@@ -905,7 +1125,7 @@ Status PgKvStore::CreateSnapshot(uint64_t id, const WriteBatch& then) {
   Lease lease(pool_.get());
   CAIRN_RETURN_IF_ERROR(lease.status());
   const std::string create = fmt::format("SELECT cairn_kv_snapshot_create({})", id);
-  EncodedBatch encoded(then);
+  EncodedBatch encoded(then, false);
   std::vector<Statement> statements = {{"BEGIN", {}}, {create.c_str(), {}}};
   // One transaction: when `then` does not apply, the snapshot is not taken either.
   if (!then.empty() || !then.expects().empty()) statements.push_back(encoded.Call(true));

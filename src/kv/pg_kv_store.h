@@ -4,13 +4,16 @@
 //
 // - Group commit: concurrent Write calls of one store go to PostgreSQL together, as ONE
 //   transaction sent as one pipeline (one round trip), the way LevelDB groups its writers: the
-//   first writer in line leads, sends every batch queued behind it (up to kMaxGroup), and tells
-//   each its outcome; the batches that came while it was away form the next group. A lone write
-//   does not wait. Each batch is one call of the server function cairn_kv_batch, which checks the
-//   batch's expectations before it writes anything and returns false when one does not hold:
-//   that batch applies nothing and gets kConflict, the others of its group commit. A group that
-//   fails as a whole on a deadlock is sent again batch by batch. Counter adds run in the server
-//   (cairn_kv_add), so adds from many nodes never lose each other.
+//   first writer in line leads, sends every batch queued behind it (up to 256), and tells each
+//   its outcome; the batches that came while it was away form the next group. A lone write
+//   does not wait; up to four groups are in flight at once, each on a connection of its own, and
+//   writers that find them all busy form the next group. Each batch is one call of the server
+//   function cairn_kv_batch, which checks the batch's expectations before it writes anything and
+//   returns false when one does not hold: that batch applies nothing and gets kConflict, the others
+//   of its group commit. A group that fails as a whole on a deadlock is sent again batch by batch.
+//   Counter adds run in the server (cairn_kv_add), so adds from many nodes never lose each other; a
+//   group sums its adds per key and applies them last, in key order, so that groups never wait for
+//   each other's counter rows in a cycle.
 // - Durability: Write(sync=false) commits with synchronous_commit off (set for the transaction
 //   only, so a pooler in transaction mode never leaves it set on a server connection): after a
 //   server crash the store is consistent, but the last such commits may be gone, as with
@@ -81,6 +84,8 @@ class PgKvStore final : public KvStore {
   ~PgKvStore() override;
 
   Result<std::string> Get(std::string_view key) override;
+  Result<std::vector<std::optional<std::string>>> MultiGet(
+      const std::vector<std::string>& keys) override;
   Status Write(const WriteBatch& batch, bool sync) override;
   std::unique_ptr<Iterator> NewIterator(std::string_view lower, std::string_view upper) override;
   using KvStore::NewIterator;
@@ -130,13 +135,14 @@ class PgKvStore final : public KvStore {
   std::shared_ptr<Pool> pool_;
   const Source source_;
   // The reads of the source: get, then scans forward and backward (inclusive, exclusive).
-  std::string get_sql_;
+  std::string get_sql_, multi_get_sql_;
   std::array<std::string, 4> scan_sql_;
   PgNotices notices_;
   std::unique_ptr<Listener> listener_;
 
   std::mutex write_mu_;
-  std::deque<Writer*> writers_;  // GUARDED_BY(write_mu_): the front one leads
+  std::deque<Writer*> writers_;  // GUARDED_BY(write_mu_): waiting; the front one leads next
+  int in_flight_ = 0;            // GUARDED_BY(write_mu_): groups being committed
   GroupStats group_stats_;       // GUARDED_BY(write_mu_)
 };
 

@@ -117,7 +117,8 @@ std::string EncodeInode(const Inode& inode) {
   std::string out;
   out.reserve(88 + inode.inline_data.size());
   out.push_back(static_cast<char>(kInodeVersion));
-  out.push_back(static_cast<char>((inode.is_inline ? 1 : 0) | (inode.is_remote ? 2 : 0)));
+  out.push_back(static_cast<char>((inode.is_inline ? 1 : 0) | (inode.is_remote ? 2 : 0) |
+                                  (inode.no_xattrs ? 4 : 0)));
   PutFixed32(&out, inode.mode);
   PutFixed32(&out, inode.uid);
   PutFixed32(&out, inode.gid);
@@ -149,6 +150,7 @@ Result<Inode> DecodeInode(uint64_t ino, std::string_view value) {
   if (version == kInodeVersion && !d.Get64(&inode.stored)) return Err(Corrupt("inode", ino));
   inode.is_inline = flags & 1;
   inode.is_remote = flags & 2;
+  inode.no_xattrs = flags & 4;
   inode.inline_data.assign(d.rest());
   if (inode.is_inline && inode.inline_data.size() != inode.size && !inode.IsSymlink()) {
     return Err(Corrupt("inode (inline size)", ino));

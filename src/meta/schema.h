@@ -103,6 +103,10 @@ struct Inode {
   // An imported file: its bytes are one object of an import (ObjectRef under 'R' ino), fetched on
   // first read. Writing to it copies the bytes into segments first and clears the flag.
   bool is_remote = false;
+  // Known to have no extended attributes (set for new inodes, cleared by the first setxattr), so
+  // that getxattr, which the kernel sends before every write, needs no metadata read. A record
+  // without it (older, or of an inode that had attributes) may have some.
+  bool no_xattrs = false;
   // Bytes the file's extents map (regular files; holes and inline data are not counted): what
   // st_blocks reports. UINT64_MAX when not known (a version 1 record, until the mount that
   // upgrades it).

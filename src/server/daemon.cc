@@ -392,8 +392,9 @@ int Serve(const DaemonOptions& o, int ready_fd) {
   }
   fuse::FuseOptions fuse_options = o.fuse;
   if ((*fs)->superblock().cluster.enabled()) {
-    // Other nodes change the namespace: the kernel keeps names and attributes only for the lease
-    // and drops a file's pages at open.
+    // Other nodes change the namespace: the kernel keeps names and attributes for the lease, or
+    // longer while their changes are heard (FileSystem::KernelTimeout), and drops a file's pages
+    // at open.
     fuse_options.entry_timeout_s = std::min(fuse_options.entry_timeout_s, o.mount.lease_s);
     fuse_options.attr_timeout_s = std::min(fuse_options.attr_timeout_s, o.mount.lease_s);
     fuse_options.keep_cache = false;

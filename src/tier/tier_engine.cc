@@ -115,10 +115,9 @@ void TierEngine::Tick(bool flush) {
   const uint64_t high = static_cast<uint64_t>(capacity_.load() * options_.high_watermark);
   const uint64_t low = static_cast<uint64_t>(capacity_.load() * options_.low_watermark);
   const bool pressure = LocalBytes() >= high;
-  const uint64_t active = segments_->active_id();
   std::vector<data::SegmentInfo> retention_victims;
   for (const auto& seg : segments_->List()) {
-    if (seg.id == active || !options_.upload) continue;
+    if (!options_.upload || segments_->IsActive(seg.id)) continue;
     if (seg.state == meta::SegmentState::kSealed) {
       const bool due = flush || pressure || now - seg.state_since >= options_.tiering_delay_s;
       if (due) StartUpload(seg.id, seg.size);

@@ -69,6 +69,12 @@ TEST(Schema, InodeGoldenBytes) {
   auto back = DecodeInode(42, EncodeInode(sample));
   ASSERT_TRUE(back);
   EXPECT_EQ(*back, sample);
+  // Flag bit 2: known to have no extended attributes.
+  sample.no_xattrs = true;
+  EXPECT_EQ(Hex(EncodeInode(sample)).substr(0, 4), "0205");
+  back = DecodeInode(42, EncodeInode(sample));
+  ASSERT_TRUE(back);
+  EXPECT_TRUE(back->no_xattrs);
 }
 
 TEST(Schema, InodeVersion1IsReadWithStoredUnknown) {
