@@ -45,6 +45,7 @@ struct Options {
   bool json = false;
   bool skip_unlink = false;  // leave the files (and their directories) in place
   std::string phases = "create,rename,stat,unlink";
+  std::string prefix;  // prepended to the names of the directories it makes
 };
 
 // The operations, on either target. Paths are "dir/name" with dir "a<k>" or "b<k>".
@@ -205,8 +206,9 @@ int Run(const Options& o) {
   }
   const int dir_sets = o.shared ? 1 : o.threads;
   for (int k = 0; k < dir_sets; ++k) {
-    if (!target->Mkdir(fmt::format("a{}", k)) || !target->Mkdir(fmt::format("b{}", k)) ||
-        !target->Mkdir(fmt::format("c{}", k))) {
+    if (!target->Mkdir(fmt::format("{}a{}", o.prefix, k)) ||
+        !target->Mkdir(fmt::format("{}b{}", o.prefix, k)) ||
+        !target->Mkdir(fmt::format("{}c{}", o.prefix, k))) {
       fmt::print(stderr, "meta_bench: cannot make the directories under {}{} (not empty?)\n",
                  o.root, o.data);
       return 1;
@@ -224,7 +226,8 @@ int Run(const Options& o) {
     for (int t = 0; t < o.threads; ++t) {
       threads.emplace_back([&, t] {
         const int k = o.shared ? 0 : t;
-        const std::string a = fmt::format("a{}", k), b = fmt::format("b{}", k);
+        const std::string a = fmt::format("{}a{}", o.prefix, k);
+        const std::string b = fmt::format("{}b{}", o.prefix, k);
         for (uint64_t i = 0; i < per_thread; ++i) {
           if (!op(t, a, b, name(t, i))) errors.fetch_add(1);
         }
@@ -238,7 +241,9 @@ int Run(const Options& o) {
   const auto wanted = [&](std::string_view p) {
     return ("," + o.phases + ",").find("," + std::string(p) + ",") != std::string::npos;
   };
-  const auto dir_of = [&](int t, char set) { return fmt::format("{}{}", set, o.shared ? 0 : t); };
+  const auto dir_of = [&](int t, char set) {
+    return fmt::format("{}{}{}", o.prefix, set, o.shared ? 0 : t);
+  };
   if (wanted("mkdir")) {
     phase("mkdir", [&](int t, const std::string&, const std::string&, const std::string& n) {
       return target->MkdirIn(dir_of(t, 'c'), n);
@@ -272,7 +277,7 @@ int Run(const Options& o) {
     std::vector<std::thread> threads;
     for (int t = 0; t < dir_sets; ++t) {
       threads.emplace_back([&, t] {
-        const int64_t n = target->List(fmt::format("{}{}", moved ? 'b' : 'a', t));
+        const int64_t n = target->List(fmt::format("{}{}{}", o.prefix, moved ? 'b' : 'a', t));
         if (n < 0) {
           errors.fetch_add(1);
         } else {
@@ -296,9 +301,7 @@ int Run(const Options& o) {
       });
     }
     for (int k = 0; k < dir_sets; ++k) {
-      (void)target->Rmdir(fmt::format("a{}", k));
-      (void)target->Rmdir(fmt::format("b{}", k));
-      (void)target->Rmdir(fmt::format("c{}", k));
+      for (char set : {'a', 'b', 'c'}) (void)target->Rmdir(fmt::format("{}{}{}", o.prefix, set, k));
     }
   }
   uint64_t errors = 0;
@@ -331,6 +334,7 @@ void Usage(FILE* out) {
   --threads T       threads (default 4)
   --layout L        private (each thread its own directories, default) or shared
   --no-unlink       skip the unlink phase (the files stay)
+  --prefix P        prepend P to the names of the directories it makes (runs beside others)
   --phases LIST     which of mkdir,rename,stat-cold,stat,readdir to run besides create and
                     unlink (default rename,stat)
   --json            one JSON array instead of text
@@ -389,6 +393,8 @@ int main(int argc, char** argv) {
           return 2;
         }
       }
+    } else if (flag == "--prefix") {
+      o.prefix = value();
     } else if (flag == "--no-unlink") {
       o.skip_unlink = true;
     } else if (flag == "--json") {

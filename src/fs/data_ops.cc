@@ -86,7 +86,7 @@ Result<size_t> FileSystem::Read(uint64_t ino, uint64_t offset, size_t size, char
   std::shared_lock lock(state->lock);
   if (state->deleted) return Err(Code::kNotFound);
   if (state->inode.IsDir()) return Err(Code::kIsDir);
-  auto n = ReadLocked(state->inode, offset, size, out);
+  auto n = ReadLocked(state->inode, offset, size, out, nullptr, 0, state.get());
   if (n) {
     io_.reads.Add();
     io_.read_bytes.Add(*n);
@@ -94,8 +94,37 @@ Result<size_t> FileSystem::Read(uint64_t ino, uint64_t offset, size_t size, char
   return n;
 }
 
+Result<std::vector<meta::Extent>> FileSystem::CachedExtents(InodeState& state, uint64_t begin,
+                                                            uint64_t end) {
+  constexpr size_t kMaxCachedExtents = 4096;
+  const uint64_t ino = state.inode.ino;
+  std::shared_ptr<const std::vector<meta::Extent>> all;
+  {
+    const std::string at = meta::EncodeInode(state.inode);
+    std::lock_guard lock(state.extents_mu);
+    if (state.extents && state.extents_at == at) {
+      all = state.extents;
+    } else {
+      CAIRN_ASSIGN_OR_RETURN(auto read, meta_->GetExtents(ino, 0, UINT64_MAX));
+      if (read.size() > kMaxCachedExtents) {
+        state.extents.reset();
+        return meta_->GetExtents(ino, begin, end);
+      }
+      state.extents = all = std::make_shared<const std::vector<meta::Extent>>(std::move(read));
+      state.extents_at = at;
+    }
+  }
+  std::vector<meta::Extent> out;
+  // Extents are in file order and do not overlap: the first that ends past begin, onward.
+  auto it = std::partition_point(all->begin(), all->end(),
+                                 [begin](const meta::Extent& e) { return e.end() <= begin; });
+  for (; it != all->end() && it->file_offset < end; ++it) out.push_back(*it);
+  return out;
+}
+
 Result<size_t> FileSystem::ReadLocked(const meta::Inode& inode, uint64_t offset, size_t size,
-                                      char* out, meta::MetaStore* meta, uint64_t cache_ino) {
+                                      char* out, meta::MetaStore* meta, uint64_t cache_ino,
+                                      InodeState* state) {
   if (!meta) meta = meta_.get();
   if (cache_ino == 0) cache_ino = inode.ino;
   if (offset >= inode.size || size == 0) return 0;
@@ -115,7 +144,8 @@ Result<size_t> FileSystem::ReadLocked(const meta::Inode& inode, uint64_t offset,
     return n;
   }
   const uint64_t end = offset + n;
-  CAIRN_ASSIGN_OR_RETURN(auto extents, meta->GetExtents(inode.ino, offset, end));
+  CAIRN_ASSIGN_OR_RETURN(auto extents, state ? CachedExtents(*state, offset, end)
+                                             : meta->GetExtents(inode.ino, offset, end));
   uint64_t pos = offset;
   for (const auto& e : extents) {
     const uint64_t b = std::max(offset, e.file_offset);
@@ -570,6 +600,14 @@ Status FileSystem::MoveBlobLocked(uint64_t segment_id, const data::RecordHeader&
     batch.Put(meta::ExtentKey(header.ino, e.file_offset), meta::EncodeExtent(e));
   }
   Stage(acc, &batch);
+  {
+    // The record stays as it is: the cached extents must go by hand.
+    auto state = cache_->Peek(header.ino);
+    if (state) {
+      std::lock_guard lock(state->extents_mu);
+      state->extents.reset();
+    }
+  }
   CAIRN_RETURN_IF_ERROR(kv_->Write(batch, false));
   Apply(acc);
   *moved += blob.size();

@@ -376,9 +376,13 @@ class FileSystem {
   Status CommitData(InodeState& state, const meta::Inode& updated, kv::WriteBatch* batch,
                     const LiveDeltas& live);
   // meta: where the inode's extents are (nullptr: the live store); cache_ino: the inode number
-  // that names an imported file's cached object.
+  // that names an imported file's cached object; state: the live inode's state, whose cached
+  // extents serve the read (REQUIRES: its lock held, shared is enough).
   Result<size_t> ReadLocked(const meta::Inode& inode, uint64_t offset, size_t size, char* out,
-                            meta::MetaStore* meta = nullptr, uint64_t cache_ino = 0);
+                            meta::MetaStore* meta = nullptr, uint64_t cache_ino = 0,
+                            InodeState* state = nullptr);
+  // The extents of state's file overlapping [begin, end), from its cache (filled when stale).
+  Result<std::vector<meta::Extent>> CachedExtents(InodeState& state, uint64_t begin, uint64_t end);
   Status CompactSegment(uint64_t segment_id);
   // Copies an imported file's bytes into segments (before its first change). REQUIRES: the
   // inode's lock held exclusive.

@@ -41,6 +41,13 @@ struct InodeState {
   // Cluster mode: when a notice of another node's change to this inode was heard. A notice heard
   // while a read was under way is later than that read's read_at, so the read does not hide it.
   std::atomic<int64_t> changed_at{0};
+  // A regular file's extents, read once per version of its record (extents_at: the encoded
+  // record they were read at), so that reads of a file cost one metadata read, not one per read
+  // request. Every change of extents changes the record, but compaction's move of a blob, which
+  // resets them. Used under `lock` (shared is enough).
+  std::mutex extents_mu;
+  std::shared_ptr<const std::vector<meta::Extent>> extents;  // GUARDED_BY(extents_mu)
+  std::string extents_at;                                    // GUARDED_BY(extents_mu)
 };
 
 class InodeCache {

@@ -24,16 +24,7 @@ constexpr int kPageRows = 256;
 // A commit group carries at most this many batches, and once it holds this many operations it
 // takes no more (a single larger batch still goes, alone).
 constexpr size_t kMaxGroup = 256;
-// Groups in flight at once (each on its own connection): a lone writer never waits for a slot,
-// and the server's cores work on several groups; writers that find every slot busy queue and go
-// together in the next group.
-int MaxInFlight() {
-  static const int n = [] {
-    const char* e = ::getenv("CAIRN_PG_GROUPS");
-    return e ? std::max(1, std::atoi(e)) : 4;
-  }();
-  return n;
-}
+
 constexpr size_t kMaxGroupOps = 20000;
 constexpr unsigned kByteaOid = 17;
 constexpr unsigned kTextOid = 25;
@@ -839,8 +830,8 @@ struct PgKvStore::Writer {
   std::condition_variable cv;
 };
 
-PgKvStore::PgKvStore(std::shared_ptr<Pool> pool, Source source)
-    : pool_(std::move(pool)), source_(std::move(source)) {
+PgKvStore::PgKvStore(std::shared_ptr<Pool> pool, Source source, int max_groups)
+    : pool_(std::move(pool)), source_(std::move(source)), max_groups_(max_groups) {
   get_sql_ = SourceRows(source_, "k = $1");
   multi_get_sql_ = SourceRows(source_, "k = ANY($1)");
   const auto page = [this](const char* where, const char* order) {
@@ -857,6 +848,9 @@ PgKvStore::~PgKvStore() { StopListening(); }
 Result<std::unique_ptr<PgKvStore>> PgKvStore::Open(const std::string& conninfo,
                                                    const PgOptions& options) {
   if (options.max_connections < 1) return Err(Code::kInvalid, "max_connections must be >= 1");
+  if (options.max_groups_in_flight < 1) {
+    return Err(Code::kInvalid, "max_groups_in_flight must be >= 1");
+  }
   auto pool = std::make_shared<Pool>(conninfo, options.max_connections);
   Lease lease(pool.get());
   CAIRN_RETURN_IF_ERROR(lease.status());
@@ -898,14 +892,67 @@ Result<std::unique_ptr<PgKvStore>> PgKvStore::Open(const std::string& conninfo,
     PgResult ddl(PQexec(pg, kSchema));
     CAIRN_RETURN_IF_ERROR(ResultStatus(pg, ddl.get(), "create schema"));
   }
-  return std::unique_ptr<PgKvStore>(new PgKvStore(std::move(pool), Source{}));
+  return std::unique_ptr<PgKvStore>(
+      new PgKvStore(std::move(pool), Source{}, options.max_groups_in_flight));
 }
 
 Status PgKvStore::ReadOnly() const {
   return Status(Code::kReadOnly, fmt::format("snapshot {} is read-only", source_.snapshot));
 }
 
+struct PgKvStore::Reader {
+  std::string_view key;
+  Result<std::string> value = Err(Code::kIo, "not read");
+  bool done = false;
+  std::condition_variable cv;
+};
+
 Result<std::string> PgKvStore::Get(std::string_view key) {
+  // Concurrent point reads share round trips, as writes share commits: a read that finds every
+  // slot busy waits, and the next leader reads every waiting key with one query.
+  Reader me{key};
+  std::unique_lock lock(read_mu_);
+  readers_.push_back(&me);
+  while (!me.done && !(readers_.front() == &me && reads_in_flight_ < max_groups_)) {
+    me.cv.wait(lock);
+  }
+  if (me.done) return std::move(me.value);
+  std::vector<Reader*> group;
+  while (!readers_.empty() && group.size() < kMaxGroup) {
+    group.push_back(readers_.front());
+    readers_.pop_front();
+  }
+  ++reads_in_flight_;
+  if (!readers_.empty()) readers_.front()->cv.notify_one();
+  lock.unlock();
+  if (group.size() == 1) {
+    me.value = GetOne(key);
+  } else {
+    std::vector<std::string> keys;
+    keys.reserve(group.size());
+    for (Reader* r : group) keys.emplace_back(r->key);
+    auto values = MultiGet(keys);
+    for (size_t i = 0; i < group.size(); ++i) {
+      if (!values) {
+        group[i]->value = Err(values.error());
+      } else if ((*values)[i]) {
+        group[i]->value = std::move(*(*values)[i]);
+      } else {
+        group[i]->value = Err(Code::kNotFound);
+      }
+    }
+  }
+  lock.lock();
+  --reads_in_flight_;
+  for (Reader* r : group) {
+    r->done = true;
+    if (r != &me) r->cv.notify_one();
+  }
+  if (!readers_.empty()) readers_.front()->cv.notify_one();
+  return std::move(me.value);
+}
+
+Result<std::string> PgKvStore::GetOne(std::string_view key) {
   for (int attempt = 0;; ++attempt) {
     Lease lease(pool_.get());
     CAIRN_RETURN_IF_ERROR(lease.status());
@@ -962,7 +1009,7 @@ Status PgKvStore::Write(const WriteBatch& batch, bool sync) {
   writers_.push_back(&w);
   // Lead a group when first in line and a commit slot is free; otherwise wait to be carried by
   // another leader's group or to come first.
-  while (!w.done && !(writers_.front() == &w && in_flight_ < MaxInFlight())) w.cv.wait(lock);
+  while (!w.done && !(writers_.front() == &w && in_flight_ < max_groups_)) w.cv.wait(lock);
   if (w.done) return w.status;
   std::vector<Writer*> group;
   size_t ops = 0;
@@ -1151,7 +1198,7 @@ Result<std::unique_ptr<KvStore>> PgKvStore::OpenSnapshot(uint64_t id) {
     }
     source.table = table;  // a table copy made by an older Cairn
   }
-  return std::unique_ptr<KvStore>(new PgKvStore(pool_, std::move(source)));
+  return std::unique_ptr<KvStore>(new PgKvStore(pool_, std::move(source), 1));
 }
 
 Status PgKvStore::DropSnapshot(uint64_t id) {

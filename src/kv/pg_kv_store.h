@@ -26,6 +26,7 @@
 //   live table stays as it is. A read at S sees a live row born at or before S, else the history
 //   version valid at S. Dropping S deletes the history no remaining snapshot needs. Snapshots
 //   made by an older Cairn (whole-table copies cairn_snap_<id>) are still served and dropped.
+// - Point reads (Get) that come together share one query the same way (k = ANY(...)).
 // - An iterator holds one connection with a REPEATABLE READ, read-only transaction open: the
 //   snapshot of the database when it was made. Rows come in pages of 256.
 // - Change notices (PostgreSQL LISTEN/NOTIFY), once Announce is set: a group that changes keys
@@ -62,6 +63,10 @@ struct PgOptions {
   bool create_if_missing = false;
   // Connections kept open at most; a caller waits when all are busy.
   int max_connections = 32;
+  // Commit groups in flight at once, each on a connection of its own: a lone writer never waits
+  // for one, the server's cores work on several, and writers that find all of them busy queue
+  // and go together in the next group.
+  int max_groups_in_flight = 4;
 };
 
 // What a store announces and hears (LISTEN/NOTIFY).
@@ -105,6 +110,7 @@ class PgKvStore final : public KvStore {
   Status Listen(const PgNotices& notices, PgNoticeHandler handler);
   // Whether the listener is connected now (notices are being heard).
   bool Listening() const;
+
   // Stops the listener and waits for it (also done by the destructor).
   void StopListening();
 
@@ -117,6 +123,7 @@ class PgKvStore final : public KvStore {
   class Pool;
   class Listener;
   struct Writer;
+  struct Reader;
   // What the store serves: the live table, or a snapshot (an epoch, or an older table copy).
   struct Source {
     uint64_t snapshot = 0;  // 0: the live table
@@ -124,16 +131,18 @@ class PgKvStore final : public KvStore {
   };
 
  private:
-  PgKvStore(std::shared_ptr<Pool> pool, Source source);
+  PgKvStore(std::shared_ptr<Pool> pool, Source source, int max_groups);
   // Whether the batch changes a watched key; then the keys are appended to *keys (hex, comma
   // separated) and *all set when there are too many to name.
   void NoticeKeys(const WriteBatch& batch, std::string* keys, bool* all) const;
   // Sends the group's batches as one transaction; sets each writer's status.
   void CommitGroup(const std::vector<Writer*>& group);
+  Result<std::string> GetOne(std::string_view key);
   Status ReadOnly() const;
 
   std::shared_ptr<Pool> pool_;
   const Source source_;
+  const int max_groups_;
   // The reads of the source: get, then scans forward and backward (inclusive, exclusive).
   std::string get_sql_, multi_get_sql_;
   std::array<std::string, 4> scan_sql_;
@@ -143,6 +152,9 @@ class PgKvStore final : public KvStore {
   std::mutex write_mu_;
   std::deque<Writer*> writers_;  // GUARDED_BY(write_mu_): waiting; the front one leads next
   int in_flight_ = 0;            // GUARDED_BY(write_mu_): groups being committed
+  std::mutex read_mu_;
+  std::deque<Reader*> readers_;  // GUARDED_BY(read_mu_): point reads waiting for a slot
+  int reads_in_flight_ = 0;      // GUARDED_BY(read_mu_)
   GroupStats group_stats_;       // GUARDED_BY(write_mu_)
 };
 
