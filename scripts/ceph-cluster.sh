@@ -83,6 +83,17 @@ cephc() {
   timeout 60 ceph -c "$CONF" --connect-timeout 30 "$@" 2>>"$DIR/log/cli.log"
 }
 
+# Where the Python `ceph` CLI is not installed (a machine that carries only the daemons'
+# binaries), the few monitor commands a cluster needs go through cairn-cephctl (librados,
+# tests/tools/cephctl.cc; $CAIRN_CEPHCTL), no manager runs, and a pool is ready when an object
+# can be written to it.
+NO_CLI=0
+if ! command -v ceph >/dev/null 2>&1 || [ -n "${CAIRN_CEPHCTL_ONLY:-}" ]; then NO_CLI=1; fi
+monc() {
+  echo "+ mon $1" >>"$DIR/log/cli.log"
+  timeout 90 "${CAIRN_CEPHCTL:-cairn-cephctl}" "$CONF" "$1" 2>>"$DIR/log/cli.log"
+}
+
 set_dir() {
   [ -n "${1:-}" ] || usage
   DIR=$(realpath -m -- "$1")
@@ -321,6 +332,11 @@ mkfs_mon() {
 register_osd() {
   local id=$1 uuid=$2
   CURRENT_LOG="$DIR/log/cli.log"
+  if ((NO_CLI)); then
+    monc "{\"prefix\": \"osd new\", \"uuid\": \"$uuid\", \"id\": $id}" >/dev/null ||
+      die "osd new for osd.$id failed"
+    return
+  fi
   cephc osd new "$uuid" "$id" >/dev/null ||
     die "ceph osd new for osd.$id failed"
 }
@@ -354,6 +370,16 @@ create_osds() {
 create_pool() {
   local pool=$1 pg_num=$2 ec=${3:-} k m
   CURRENT_LOG="$DIR/log/cli.log"
+  if ((NO_CLI)); then
+    [ -z "$ec" ] || die "--ec needs the ceph CLI"
+    monc "{\"prefix\": \"osd pool create\", \"pool\": \"$pool\", \"pg_num\": $pg_num, \"pgp_num\": $pg_num, \"pool_type\": \"replicated\", \"autoscale_mode\": \"off\"}" \
+      >/dev/null || die "osd pool create $pool failed"
+    monc "{\"prefix\": \"osd pool application enable\", \"pool\": \"$pool\", \"app\": \"cairn\"}" \
+      >/dev/null || die "osd pool application enable $pool cairn failed"
+    monc "{\"prefix\": \"osd pool get\", \"pool\": \"$pool\", \"var\": \"size\", \"format\": \"json\"}" |
+      python3 -c 'import json,sys; print(json.load(sys.stdin)["size"])'
+    return
+  fi
   if [ -z "$ec" ]; then
     cephc osd pool create "$pool" "$pg_num" "$pg_num" replicated --autoscale-mode=off >/dev/null ||
       die "ceph osd pool create $pool failed"
@@ -395,6 +421,19 @@ sys.exit(0 if len(pgs) >= int(sys.argv[1]) and len(ok) == len(pgs) else 1)
 # are up).
 wait_active_clean() {
   local pool=$1 pg_num=$2 size=$3 deadline=$((SECONDS + START_TIMEOUT)) i id
+  if ((NO_CLI)); then
+    # No manager to report PG states: the pool is ready when an object can be written to it
+    # (a write needs its PG active with min_size OSDs) and read back.
+    CURRENT_LOG="$DIR/log/cli.log"
+    while ((SECONDS < deadline)); do
+      if timeout 20 rados -c "$CONF" -p "$pool" put cairn-probe "$CONF" 2>>"$DIR/log/cli.log" &&
+        timeout 20 rados -c "$CONF" -p "$pool" rm cairn-probe 2>>"$DIR/log/cli.log"; then
+        return 0
+      fi
+      sleep 0.5
+    done
+    die "pool $pool did not take a write after ${START_TIMEOUT}s"
+  fi
   CURRENT_LOG="$DIR/log/mgr.$MGR_ID.log"
   id=$(cephc osd pool ls detail -f json | python3 -c '
 import json, sys
@@ -472,8 +511,10 @@ cmd_start() {
   # Module options are read from the monitor's config database, not from ceph.conf. Without
   # this, devicehealth makes a pool of its own (device_health_metrics).
   CURRENT_LOG="$DIR/log/cli.log"
-  cephc config set mgr mgr/devicehealth/enable_monitoring false --force >/dev/null
-  start_daemon mgr "$MGR_ID"
+  if ((!NO_CLI)); then
+    cephc config set mgr mgr/devicehealth/enable_monitoring false --force >/dev/null
+    start_daemon mgr "$MGR_ID"
+  fi
 
   create_osds "$OSDS"
 

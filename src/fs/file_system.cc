@@ -420,14 +420,55 @@ Status FileSystem::Revalidate(InodeState& state, bool force, bool* changed) {
 
 void FileSystem::SetKernelCache(KernelCache* kernel) {
   if (pg_) pg_->StopListening();  // before the kernel cache it calls goes
+  if (invalidator_.joinable()) {
+    {
+      std::lock_guard lock(inval_mu_);
+      inval_stop_ = true;
+    }
+    inval_cv_.notify_all();
+    invalidator_.join();
+  }
   kernel_ = kernel;
-  if (!cluster_ || !options_.notify || !pg_ || !kernel) return;
+  if (!kernel) return;
+  {
+    std::lock_guard lock(inval_mu_);
+    inval_stop_ = false;
+    inval_queue_.clear();
+  }
+  invalidator_ = std::thread([this] { InvalidatorLoop(); });
+  if (!cluster_ || !options_.notify || !pg_) return;
   kv::PgNotices n;
   n.origin = std::to_string(super_.cluster.node);
   Status st =
       pg_->Listen(n, [this](const std::vector<std::string>* keys) { OnOtherNodesChanges(keys); });
   if (!st.ok()) {
     log::Warn("not hearing other nodes' changes (they show within the lease): {}", st.ToString());
+  }
+}
+
+void FileSystem::InvalidateLater(uint64_t ino, std::string name) {
+  {
+    std::lock_guard lock(inval_mu_);
+    if (!invalidator_.joinable() || inval_stop_) return;
+    inval_queue_.emplace_back(ino, std::move(name));
+  }
+  inval_cv_.notify_one();
+}
+
+void FileSystem::InvalidatorLoop() {
+  std::unique_lock lock(inval_mu_);
+  for (;;) {
+    inval_cv_.wait(lock, [this] { return inval_stop_ || !inval_queue_.empty(); });
+    if (inval_stop_) return;  // the mount is going: nothing is left to drop
+    auto [ino, name] = std::move(inval_queue_.front());
+    inval_queue_.pop_front();
+    lock.unlock();
+    if (name.empty()) {
+      kernel_->InvalidateInode(ino);
+    } else {
+      kernel_->InvalidateEntry(ino, name);
+    }
+    lock.lock();
   }
 }
 
@@ -448,11 +489,11 @@ void FileSystem::OnOtherNodesChanges(const std::vector<std::string>* keys) {
     if (key[0] == 'I') {
       inode_noticed_at_ = MonotonicNs();
       if (auto state = cache_->Peek(ino)) state->changed_at = MonotonicNs();
-      if (cache_->InUse(ino)) kernel_->InvalidateInode(ino);
+      if (cache_->InUse(ino)) InvalidateLater(ino);
     } else if (key[0] == 'D') {
       const std::string_view name = std::string_view(key).substr(9);
       dir_cache_->Changed(ino, name);
-      if (cache_->InUse(ino)) kernel_->InvalidateEntry(ino, name);
+      if (cache_->InUse(ino)) InvalidateLater(ino, std::string(name));
     }
   }
 }
@@ -701,7 +742,7 @@ Status FileSystem::Shutdown() {
     if (!hb.ok()) log::Warn("last heartbeat: {}", hb.ToString());
   }
   if (tier_) tier_->Stop();
-  if (pg_) pg_->StopListening();
+  SetKernelCache(nullptr);  // the listener and the invalidation thread stop
   // The kernel has released every handle: files unlinked while open go now.
   auto reclaimed = ReclaimOrphans();
   if (!reclaimed) log::Error("reclaim orphans: {}", reclaimed.error().ToString());

@@ -17,6 +17,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -460,6 +461,12 @@ class FileSystem {
   void Reload(InodeState& state);
   // Cluster mode: another node changed these keys (null: anything may have changed).
   void OnOtherNodesChanges(const std::vector<std::string>* keys);
+  // Drops what the kernel holds of an entry (name non-empty) or an inode, soon, on the
+  // invalidation thread: the kernel takes the directory's lock to drop an entry, and the process
+  // that holds it may be waiting for this node (a lookup in .snapshots while a refresh drops a
+  // deleted snapshot's name would wait for itself). Without a kernel cache, nothing.
+  void InvalidateLater(uint64_t ino, std::string name = {});
+  void InvalidatorLoop();
   // Cluster mode: writes this node's heartbeat every MountOptions::heartbeat_s until Shutdown.
   void HeartbeatLoop();
   // Runs op until its commit did not meet another node's change of the same inode (kConflict);
@@ -505,6 +512,12 @@ class FileSystem {
   std::unique_ptr<tier::TierEngine> tier_;
   KernelCache* kernel_ = nullptr;
   Counters counters_;
+  // The invalidation thread and its queue (InvalidateLater), running while kernel_ is set.
+  std::mutex inval_mu_;
+  std::condition_variable inval_cv_;
+  std::deque<std::pair<uint64_t, std::string>> inval_queue_;  // GUARDED_BY(inval_mu_)
+  bool inval_stop_ = false;                                   // GUARDED_BY(inval_mu_)
+  std::thread invalidator_;
 
   // Held by renames that move a directory to another parent: they alone change parent pointers,
   // so with it held the loop check's walk up the tree stays true until the rename commits.

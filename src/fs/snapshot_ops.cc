@@ -221,7 +221,7 @@ Status FileSystem::DeleteSnapshot(std::string_view name) {
     // is freed; segments it alone held go at the next compaction.
     CAIRN_RETURN_IF_ERROR(kv_->DropSnapshot(view->record().index));
   }
-  if (kernel_) kernel_->InvalidateEntry(kSnapDirIno, name);
+  InvalidateLater(kSnapDirIno, std::string(name));
   log::Info("snapshot '{}' deleted", name);
   return Status::Ok();
 }
@@ -277,9 +277,7 @@ Status FileSystem::RefreshSnapshotsLocked() {
     }
     RecomputePinsLocked();
   }
-  if (kernel_) {
-    for (const auto& n : gone) kernel_->InvalidateEntry(kSnapDirIno, n);
-  }
+  for (const auto& n : gone) InvalidateLater(kSnapDirIno, n);
   return Status::Ok();
 }
 

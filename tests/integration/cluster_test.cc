@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -1002,6 +1003,192 @@ TEST_F(ClusterTest, SnapshotsAreOnePointInTimeForEveryNode) {
     EXPECT_TRUE(FileHasContent(ma + "/" + n, content(n, n == "g0" ? 2 : 1))) << n;
   }
   EXPECT_TRUE(own.UnmountAndFsck());
+}
+
+// A snapshot taken while all three nodes write is one point in time: the test writes a chain
+// a<i> on node 1, then b<i> on node 2, then c<i> on node 3 (each write returns once committed),
+// so a snapshot that holds c<i> must hold b<i> and a<i>, and every link before them whole. Only
+// the last link it holds may be caught between its create and its write (empty or short).
+TEST_F(ClusterTest, ASnapshotTakenWhileThreeNodesWriteIsOnePointInTime) {
+  for (int k = 1; k <= kNodes; ++k)
+    ASSERT_EQ(::mkdir(P(k, fmt::format("chain{}", k)).c_str(), 0755), 0);
+  std::atomic<bool> stop{false};
+  std::atomic<int> written{0}, failures{0};
+  std::thread writer([&] {
+    for (int i = 0; !stop; ++i) {
+      for (int k = 1; k <= kNodes; ++k) {
+        const std::string path = P(k, fmt::format("chain{}/{}{:05}", k, char('a' + k - 1), i));
+        if (WriteFile(path, PatternBytes(i * 10 + k, 3000 + i % 7 * 1000)) != 0) ++failures;
+      }
+      written = i + 1;
+    }
+  });
+  // Snapshots from each node in turn while the chain grows.
+  std::vector<std::string> names;
+  for (int s = 0; s < 3; ++s) {
+    ASSERT_TRUE(Eventually([&] { return written.load() > (s + 1) * 20; }, 120s));
+    const std::string name = fmt::format("chain-{}", s);
+    CommandResult snap = RunCairn({"snap", "create", Mnt(s % kNodes + 1), name}, 120s);
+    ASSERT_TRUE(snap.ok()) << snap.Describe();
+    names.push_back(name);
+  }
+  stop = true;
+  writer.join();
+  EXPECT_EQ(failures.load(), 0);
+  for (const auto& name : names) {
+    // Seen from node 3, whichever node took it.
+    int links[kNodes] = {0, 0, 0};
+    for (int k = 1; k <= kNodes; ++k) {
+      auto entries = ListDir(P(3, fmt::format(".snapshots/{}/chain{}", name, k)));
+      ASSERT_TRUE(entries.has_value()) << name;
+      links[k - 1] = static_cast<int>(entries->size());
+    }
+    // The links in chain order: file i of node k is link 3 i + k - 1; the last one held may be
+    // short, every other one is whole.
+    const int held = links[0] + links[1] + links[2];
+    for (int n = 0; n < held; ++n) {
+      const int i = n / kNodes, k = n % kNodes + 1;
+      const std::string path =
+          P(3, fmt::format(".snapshots/{}/chain{}/{}{:05}", name, k, char('a' + k - 1), i));
+      const std::string want = PatternBytes(i * 10 + k, 3000 + i % 7 * 1000);
+      if (n + 1 < held) {
+        EXPECT_TRUE(FileHasContent(path, want)) << path;
+      } else {
+        auto got = ReadFile(path);
+        ASSERT_TRUE(got.has_value()) << path;
+        EXPECT_EQ(*got, want.substr(0, got->size())) << path;
+      }
+    }
+    // a >= b >= c, and no link lost: a chain cut at one point.
+    EXPECT_GE(links[0], links[1]) << name;
+    EXPECT_GE(links[1], links[2]) << name;
+    EXPECT_LE(links[0] - links[2], 1) << name;
+    EXPECT_GT(links[2], 0) << name;
+  }
+  for (const auto& name : names) ASSERT_TRUE(RunCairn({"snap", "delete", Mnt(1), name}, 120s).ok());
+  for (int k = 1; k <= kNodes; ++k) {
+    CommandResult rm = RunCommand({"rm", "-rf", P(k, fmt::format("chain{}", k))}, 120s);
+    ASSERT_TRUE(rm.ok()) << rm.Describe();
+  }
+}
+
+// A snapshot of a namespace that then changes a lot, on every node, reads exactly what was there:
+// names, types, modes, sizes, times, links, xattrs and bytes. Deleting it frees the history the
+// changes made the database keep.
+TEST_F(ClusterTest, ASnapshotOfAManyTimesChangedNamespaceReadsExactlyWhatWasThere) {
+  const std::string root = P(1, "busy");
+  ASSERT_EQ(::mkdir(root.c_str(), 0755), 0);
+  for (int d = 0; d < 4; ++d) {
+    const std::string dir = fmt::format("{}/d{}", root, d);
+    ASSERT_EQ(::mkdir(dir.c_str(), 0750 + d), 0);
+    for (int i = 0; i < 60; ++i) {
+      const std::string f = fmt::format("{}/f{:03}", dir, i);
+      // Inline (up to 4 KiB) and segment files.
+      ASSERT_EQ(WriteFile(f, PatternBytes(d * 1000 + i, i % 3 == 0 ? 90000 : 500 + i)), 0);
+    }
+    ASSERT_EQ(::symlink("f000", (dir + "/link").c_str()), 0);
+    ASSERT_EQ(::link((dir + "/f001").c_str(), (dir + "/hard").c_str()), 0);
+    ASSERT_EQ(::setxattr((dir + "/f002").c_str(), "user.tag", "v1", 2, 0), 0);
+  }
+  const auto before = Walk(root);
+  ASSERT_TRUE(RunCairn({"snap", "create", Mnt(2), "busy"}, 120s).ok());
+  auto history = [&] {
+    CommandResult r =
+        RunCommand({"psql", "-h", "127.0.0.1", "-p", env_.at("PG_PORT"), "-U", "postgres", "-d",
+                    "cairn", "-tAc", "SELECT count(*) FROM cairn_kv_hist"},
+                   60s);
+    return r.ok() ? std::stoll(r.out) : -1;
+  };
+  // Taking it copied nothing (a background write, a heartbeat, may have kept a row since).
+  EXPECT_LT(history(), 10);
+  // Every kind of change, from every node.
+  for (int d = 0; d < 4; ++d) {
+    const int k = d % kNodes + 1;
+    const std::string dir = P(k, fmt::format("busy/d{}", d));
+    for (int i = 0; i < 60; ++i) {
+      const std::string f = fmt::format("{}/f{:03}", dir, i);
+      switch (i % 5) {
+        case 0:
+          ASSERT_EQ(WriteFile(f, PatternBytes(7 + i, 2000)), 0);
+          break;  // rewritten
+        case 1:
+          ASSERT_EQ(::unlink(f.c_str()), 0);
+          break;
+        case 2:
+          ASSERT_EQ(::rename(f.c_str(), (f + ".moved").c_str()), 0);
+          break;
+        case 3:
+          ASSERT_EQ(::chmod(f.c_str(), 0600), 0);
+          break;
+        default:
+          ASSERT_EQ(::truncate(f.c_str(), 10), 0);
+          break;
+      }
+    }
+    ASSERT_EQ(::setxattr((dir + "/f002.moved").c_str(), "user.tag", "v2", 2, 0), 0);
+    ASSERT_EQ(WriteFile(dir + "/new", "new"), 0);
+  }
+  ASSERT_EQ(::rename(P(3, "busy/d3").c_str(), P(3, "busy/d3-renamed").c_str()), 0);
+  EXPECT_GT(history(), 100);
+  for (int k = 1; k <= kNodes; ++k) {
+    ExpectSameTree(before, Walk(P(k, ".snapshots/busy/busy")));
+  }
+  ASSERT_TRUE(RunCairn({"snap", "delete", Mnt(3), "busy"}, 120s).ok());
+  EXPECT_EQ(history(), 0);
+  CommandResult rm = RunCommand({"rm", "-rf", root}, 120s);
+  ASSERT_TRUE(rm.ok()) << rm.Describe();
+}
+
+// Many fsyncs at once share their commits; every file fsync'd before a kill -9 of the node is
+// whole on the other nodes.
+TEST_F(ClusterTest, FsyncsSharingCommitsSurviveKillingTheNode) {
+  ASSERT_EQ(::mkdir(P(2, "fsynced").c_str(), 0755), 0);
+  std::vector<std::thread> writers;
+  std::atomic<int> failures{0};
+  std::mutex mu;
+  std::vector<int> done;  // files whose fsync returned
+  std::atomic<bool> stop{false};
+  for (int t = 0; t < 8; ++t) {
+    writers.emplace_back([&, t] {
+      for (int i = 0; !stop && i < 1000; ++i) {
+        const int id = t * 1000 + i;
+        const std::string path = P(2, fmt::format("fsynced/f{:05}", id));
+        const int fd = ::open(path.c_str(), O_CREAT | O_WRONLY | O_TRUNC, 0644);
+        if (fd < 0) return;  // the node is gone
+        const std::string data = PatternBytes(id, 1000 + id % 5000);
+        const bool ok =
+            ::write(fd, data.data(), data.size()) == static_cast<ssize_t>(data.size()) &&
+            ::fsync(fd) == 0;
+        ::close(fd);
+        if (!ok) return;
+        std::lock_guard lock(mu);
+        done.push_back(id);
+      }
+    });
+  }
+  ASSERT_TRUE(Eventually(
+      [&] {
+        std::lock_guard lock(mu);
+        return done.size() >= 200;
+      },
+      120s));
+  ASSERT_TRUE(Script({"kill-node", dir_->path(), "2"}).ok());
+  stop = true;
+  for (auto& w : writers) w.join();
+  std::vector<int> synced;
+  {
+    std::lock_guard lock(mu);
+    synced = done;
+  }
+  for (int id : synced) {
+    EXPECT_TRUE(
+        FileHasContent(P(1, fmt::format("fsynced/f{:05}", id)), PatternBytes(id, 1000 + id % 5000)))
+        << id;
+  }
+  CommandResult mount = Script({"mount-node", dir_->path(), "2"});
+  ASSERT_TRUE(mount.ok()) << mount.Describe();
+  CommandResult rm = RunCommand({"rm", "-rf", P(1, "fsynced")}, 120s);
+  ASSERT_TRUE(rm.ok()) << rm.Describe();
 }
 
 TEST_F(ClusterTest, BadEndpointsAndForeignNodesGetClearErrorsAndChangeNothing) {

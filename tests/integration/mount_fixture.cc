@@ -7,6 +7,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -667,6 +668,79 @@ void MountedTest::TearDown() { mount_.reset(); }
 ::testing::AssertionResult MountedTest::Remount() {
   if (auto unmounted = UnmountOnly(); !unmounted) return unmounted;
   return MountOnly();
+}
+
+std::map<std::string, Entry> Walk(const std::string& root) {
+  std::map<std::string, Entry> out;
+  std::vector<std::string> todo = {""};
+  while (!todo.empty()) {
+    std::string rel = todo.back();
+    todo.pop_back();
+    auto names = ListDir(root + rel);
+    EXPECT_TRUE(names.has_value()) << root + rel;
+    if (!names) continue;
+    for (const auto& n : *names) {
+      std::string r = rel + "/" + n;
+      std::string p = root + r;
+      Entry e;
+      EXPECT_EQ(lstat(p.c_str(), &e.st), 0) << p;
+      if (S_ISDIR(e.st.st_mode)) todo.push_back(r);
+      if (S_ISLNK(e.st.st_mode)) {
+        char buf[4096];
+        ssize_t len = readlink(p.c_str(), buf, sizeof(buf));
+        if (len > 0) e.target.assign(buf, static_cast<size_t>(len));
+      } else {
+        char list[4096];
+        ssize_t len = llistxattr(p.c_str(), list, sizeof(list));
+        for (ssize_t i = 0; i < len;) {
+          std::string name(list + i);
+          char value[4096];
+          ssize_t vl = lgetxattr(p.c_str(), name.c_str(), value, sizeof(value));
+          if (vl >= 0) e.xattrs[name] = std::string(value, static_cast<size_t>(vl));
+          i += static_cast<ssize_t>(name.size()) + 1;
+        }
+      }
+      if (S_ISREG(e.st.st_mode)) {
+        auto data = ReadFile(p);
+        EXPECT_TRUE(data.has_value()) << p << ": " << (data ? 0 : data.error());
+        if (data)
+          e.content = std::to_string(HashString(*data)) + ":" + std::to_string(data->size());
+      }
+      out[r] = std::move(e);
+    }
+  }
+  return out;
+}
+
+void ExpectSameTreeImpl(const std::map<std::string, Entry>& a,
+                        const std::map<std::string, Entry>& b) {
+  ASSERT_EQ(a.size(), b.size());
+  std::map<ino_t, std::string> first_a;
+  std::map<ino_t, std::string> first_b;
+  for (const auto& [name, x] : a) {
+    auto it = b.find(name);
+    ASSERT_NE(it, b.end()) << name;
+    const Entry& y = it->second;
+    EXPECT_EQ(x.st.st_mode, y.st.st_mode) << name;
+    EXPECT_EQ(x.st.st_uid, y.st.st_uid) << name;
+    EXPECT_EQ(x.st.st_gid, y.st.st_gid) << name;
+    EXPECT_EQ(x.st.st_nlink, y.st.st_nlink) << name;
+    EXPECT_EQ(x.st.st_rdev, y.st.st_rdev) << name;
+    if (!S_ISDIR(x.st.st_mode)) {
+      EXPECT_EQ(x.st.st_size, y.st.st_size) << name;
+      EXPECT_EQ(x.st.st_mtim.tv_sec, y.st.st_mtim.tv_sec) << name;
+      EXPECT_EQ(x.st.st_mtim.tv_nsec, y.st.st_mtim.tv_nsec) << name;
+    }
+    EXPECT_EQ(x.target, y.target) << name;
+    EXPECT_EQ(x.xattrs, y.xattrs) << name;
+    EXPECT_EQ(x.content, y.content) << name;
+    auto [ia, new_a] = first_a.emplace(x.st.st_ino, name);
+    auto [ib, new_b] = first_b.emplace(y.st.st_ino, name);
+    EXPECT_EQ(new_a, new_b) << name;
+    if (!new_a && !new_b) {
+      EXPECT_EQ(ia->second, ib->second) << name;
+    }
+  }
 }
 
 }  // namespace cairn::integration

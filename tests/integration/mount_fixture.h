@@ -9,12 +9,14 @@
 #pragma once
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include <chrono>
 #include <cstdint>
 #include <expected>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -211,5 +213,25 @@ class MountedTest : public ::testing::Test {
 
   std::unique_ptr<CairnMount> mount_;
 };
+
+// One entry of a tree as a user sees it: type, permissions, owner, size, times, links, target,
+// xattrs and content (a hash and the size for regular files).
+struct Entry {
+  struct stat st {};
+  std::string target;
+  std::map<std::string, std::string> xattrs;
+  std::string content;
+};
+// Every entry under root, by path relative to it ("/a/b").
+std::map<std::string, Entry> Walk(const std::string& root);
+// Same content and metadata; hard links: names that share an inode on one side share one on the
+// other (inode numbers themselves may differ between a snapshot view and a restored tree).
+void ExpectSameTreeImpl(const std::map<std::string, Entry>& a,
+                        const std::map<std::string, Entry>& b);
+#define ExpectSameTree(a, b)    \
+  do {                          \
+    SCOPED_TRACE(#a " vs " #b); \
+    ExpectSameTreeImpl(a, b);   \
+  } while (0)
 
 }  // namespace cairn::integration
