@@ -228,7 +228,8 @@ log "cluster node 1, snapshots of 10k..$snap_max files (on a file system of its 
 source "$workdir/cluster/env"
 snap_db=snapbench
 as_pg() { if [[ $(id -u) == 0 ]]; then runuser -u postgres -- "$@"; else "$@"; fi; }
-as_pg psql -h 127.0.0.1 -p "$PG_PORT" -U postgres -qc "CREATE DATABASE $snap_db" >/dev/null
+as_pg /usr/lib/postgresql/15/bin/psql -h 127.0.0.1 -p "$PG_PORT" -U postgres \
+  -qc "CREATE DATABASE $snap_db" >/dev/null
 snap_meta="host=127.0.0.1 port=$PG_PORT user=postgres dbname=$snap_db"
 "$cairn" format "$workdir/cluster-snap" --meta "$snap_meta" --ceph-conf "$CEPH_CONF" \
   --pool cairn >/dev/null

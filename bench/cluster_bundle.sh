@@ -24,7 +24,7 @@ done
 pg=/usr/lib/postgresql/15
 files=(/usr/bin/ceph-mon /usr/bin/ceph-osd /usr/bin/monmaptool /usr/bin/ceph-authtool
   /usr/bin/rados "$pg/bin/postgres" "$pg/bin/initdb" "$pg/bin/pg_ctl" "$pg/bin/psql"
-  "$pg/bin/createdb")
+  "$pg/bin/createdb" /usr/bin/jq /usr/bin/fusermount3)
 for f in "${files[@]}"; do
   mkdir -p "$b/root$(dirname "$f")"
   cp "$f" "$b/root$f"
