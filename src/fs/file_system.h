@@ -219,10 +219,11 @@ class FileSystem {
   // Cluster mode only (kInvalid otherwise).
   Result<ClusterStats> GetClusterStats();
 
-  // How long the kernel may keep a name or attributes it was given (FUSE entry and attribute
-  // timeouts): `configured` on a single node; on a cluster MountOptions::notice_timeout_s while
-  // other nodes' changes are heard, else the lease.
-  double KernelTimeout(double configured) const;
+  // How long the kernel may keep a name or attributes it was given of inode ino (0: an absence)
+  // (FUSE entry and attribute timeouts): `configured` on a single node and for what a snapshot
+  // holds (it never changes); on a cluster MountOptions::notice_timeout_s while other nodes'
+  // changes are heard, else the lease.
+  double KernelTimeout(double configured, uint64_t ino) const;
 
   // The object tier (fs/tier_ops.cc). ino names a file or the root of a tree.
   tier::TierEngine& tier() { return *tier_; }

@@ -114,8 +114,8 @@ Result<bool> FileSystem::DirEmpty(Txn& txn, uint64_t dir) {
 
 bool FileSystem::Listening() const { return pg_ && options_.notify && pg_->Listening(); }
 
-double FileSystem::KernelTimeout(double configured) const {
-  if (!cluster_) return configured;
+double FileSystem::KernelTimeout(double configured, uint64_t ino) const {
+  if (!cluster_ || (IsSnapIno(ino) && ino != kSnapDirIno)) return configured;
   return Listening() ? std::max(options_.lease_s, options_.notice_timeout_s)
                      : std::min(configured, options_.lease_s);
 }

@@ -24,6 +24,7 @@
 #include "common/file.h"
 #include "common/logging.h"
 #include "fs/file_system.h"
+#include "kv/read_cache.h"
 #include "kv/rocksdb_kv_store.h"
 #include "snap/manifest.h"
 
@@ -228,7 +229,12 @@ Status FileSystem::DeleteSnapshot(std::string_view name) {
 
 std::shared_ptr<SnapshotView> FileSystem::NewView(const meta::SnapshotRecord& rec) {
   const std::string dir = fmt::format("{}/{}", SnapshotsDir(data_dir_), rec.index);
-  SnapshotOpener open = [kv = kv_.get(), index = rec.index] { return kv->OpenSnapshot(index); };
+  // A snapshot never changes: its view keeps what it read (kv::ReadCache).
+  SnapshotOpener open = [kv = kv_.get(),
+                         index = rec.index]() -> Result<std::unique_ptr<kv::KvStore>> {
+    CAIRN_ASSIGN_OR_RETURN(auto view, kv->OpenSnapshot(index));
+    return std::unique_ptr<kv::KvStore>(std::make_unique<kv::ReadCache>(std::move(view)));
+  };
   return std::make_shared<SnapshotView>(rec, dir, std::move(open));
 }
 

@@ -90,13 +90,13 @@ class OpTimer {
 
 Context* Ctx(fuse_req_t req) { return static_cast<Context*>(fuse_req_userdata(req)); }
 fs::FileSystem* Fs(fuse_req_t req) { return Ctx(req)->fs; }
-// How long the kernel keeps what a reply tells it (on a cluster, depends on whether this node
-// hears the others' changes now: FileSystem::KernelTimeout).
-double AttrTimeout(fuse_req_t req) {
-  return Fs(req)->KernelTimeout(Ctx(req)->options.attr_timeout_s);
+// How long the kernel keeps what a reply tells it of inode ino (0: an absence): on a cluster it
+// depends on whether this node hears the others' changes now (FileSystem::KernelTimeout).
+double AttrTimeout(fuse_req_t req, uint64_t ino) {
+  return Fs(req)->KernelTimeout(Ctx(req)->options.attr_timeout_s, ino);
 }
-double EntryTimeout(fuse_req_t req) {
-  return Fs(req)->KernelTimeout(Ctx(req)->options.entry_timeout_s);
+double EntryTimeout(fuse_req_t req, uint64_t ino) {
+  return Fs(req)->KernelTimeout(Ctx(req)->options.entry_timeout_s, ino);
 }
 
 void ReplyStatus(fuse_req_t req, const Status& st) {
@@ -112,8 +112,8 @@ void ReplyEntry(fuse_req_t req, const Result<struct stat>& st) {
   e.ino = st->st_ino;
   e.generation = 1;  // inode numbers are never reused
   e.attr = *st;
-  e.attr_timeout = AttrTimeout(req);
-  e.entry_timeout = EntryTimeout(req);
+  e.attr_timeout = AttrTimeout(req, e.ino);
+  e.entry_timeout = EntryTimeout(req, e.ino);
   fuse_reply_entry(req, &e);
 }
 
@@ -155,7 +155,7 @@ void Lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
   if (!st && st.error().code() == Code::kNotFound) {
     // A negative entry: the kernel remembers the absence (Cairn is the only writer).
     fuse_entry_param e{};
-    e.entry_timeout = EntryTimeout(req);
+    e.entry_timeout = EntryTimeout(req, 0);
     fuse_reply_entry(req, &e);
     return;
   }
@@ -178,7 +178,7 @@ void GetAttr(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
   OpTimer timer(kGetAttr);
   auto st = Fs(req)->GetAttr(ino);
   if (!st) return (void)fuse_reply_err(req, ToErrno(st.error().code()));
-  fuse_reply_attr(req, &*st, AttrTimeout(req));
+  fuse_reply_attr(req, &*st, AttrTimeout(req, ino));
 }
 
 void SetAttr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fuse_file_info*) {
@@ -200,7 +200,7 @@ void SetAttr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fuse
   }
   auto st = Fs(req)->SetAttr(ino, r);
   if (!st) return (void)fuse_reply_err(req, ToErrno(st.error().code()));
-  fuse_reply_attr(req, &*st, AttrTimeout(req));
+  fuse_reply_attr(req, &*st, AttrTimeout(req, ino));
 }
 
 void Readlink(fuse_req_t req, fuse_ino_t ino) {
@@ -262,8 +262,8 @@ void Create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, fu
   e.ino = st->st_ino;
   e.generation = 1;
   e.attr = *st;
-  e.attr_timeout = AttrTimeout(req);
-  e.entry_timeout = EntryTimeout(req);
+  e.attr_timeout = AttrTimeout(req, e.ino);
+  e.entry_timeout = EntryTimeout(req, e.ino);
   fi->keep_cache = Ctx(req)->options.keep_cache;
   if (fuse_reply_create(req, &e, fi) != 0) {
     // The kernel did not take the handle (interrupted): undo the open and the lookup.
@@ -337,8 +337,8 @@ void ReadDirCommon(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_file
       e.ino = d.ino;
       e.generation = 1;
       e.attr = *st;
-      e.attr_timeout = AttrTimeout(req);
-      e.entry_timeout = EntryTimeout(req);
+      e.attr_timeout = AttrTimeout(req, e.ino);
+      e.entry_timeout = EntryTimeout(req, e.ino);
       need = fuse_add_direntry_plus(req, buf.data() + used, size - used, d.name.c_str(), &e, next);
       if (need > size - used) {
         Fs(req)->Forget(d.ino, 1);

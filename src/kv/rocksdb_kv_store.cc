@@ -135,12 +135,15 @@ Result<std::unique_ptr<RocksDbKvStore>> RocksDbKvStore::Open(const std::string& 
   if (!options.snapshot_dir.empty() && !options.read_only) {
     const std::string& sd = options.snapshot_dir;
     if (::mkdir(sd.c_str(), 0700) != 0 && errno != EEXIST) return Err(ErrnoStatus("create " + sd));
-    // Leftovers of a crash: a checkpoint not finished, a dropped one not yet removed.
+    // Leftovers of a crash: a checkpoint not finished, a dropped one not yet removed, a LAST
+    // being rewritten.
     if (DIR* d = ::opendir(sd.c_str())) {
       std::vector<std::string> stray;
       while (struct dirent* e = ::readdir(d)) {
         std::string_view n = e->d_name;
-        if (n.starts_with(".tmp-") || n.starts_with(".dropped-")) stray.emplace_back(n);
+        if (n.starts_with(".tmp-") || n.starts_with(".dropped-") || n == "LAST.tmp") {
+          stray.emplace_back(n);
+        }
       }
       ::closedir(d);
       for (const auto& n : stray) CAIRN_RETURN_IF_ERROR(RemoveTree(sd + "/" + n));

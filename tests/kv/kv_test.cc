@@ -12,6 +12,7 @@
 
 #include "kv/memory_kv_store.h"
 #include "kv/pg_kv_store.h"
+#include "kv/read_cache.h"
 #include "kv/rocksdb_kv_store.h"
 #include "pg_server.h"
 
@@ -344,6 +345,37 @@ TYPED_TEST(KvStoreTest, SnapshotIdsIncreaseAndDroppedViewsFail) {
   // Ids are never reused, even of a dropped snapshot.
   EXPECT_EQ(this->kv->CreateSnapshot(5, WriteBatch()).code(), Code::kInvalid);
   ASSERT_TRUE(this->kv->CreateSnapshot(6, WriteBatch()).ok());
+}
+
+// A snapshot's view keeps what it read: point reads, found or not, and small ranges; a range past
+// the limit is read through every time.
+TEST(ReadCache, KeepsPointReadsAndSmallRangesOfAnUnchangingStore) {
+  MemoryKvStore base;
+  WriteBatch w;
+  w.Put("a", "1");
+  for (int i = 0; i < 2000; ++i) w.Put(fmt::format("big{:04}", i), "v");
+  for (int i = 0; i < 10; ++i) w.Put(fmt::format("e{:02}", i), std::to_string(i));
+  ASSERT_TRUE(base.Write(w, false).ok());
+  ASSERT_TRUE(base.CreateSnapshot(1, WriteBatch()).ok());
+  ReadCache cache(*base.OpenSnapshot(1));
+  EXPECT_EQ(*cache.Get("a"), "1");
+  EXPECT_EQ(cache.Get("nope").error().code(), Code::kNotFound);
+  auto small = ScanRange(cache, "e", "f");
+  ASSERT_TRUE(small);
+  EXPECT_EQ(small->size(), 10u);
+  auto it = cache.NewIterator("e", "f");
+  it->SeekForPrev("e05x");
+  ASSERT_TRUE(it->Valid());
+  EXPECT_EQ(it->key(), "e05");
+  it->Prev();
+  EXPECT_EQ(it->key(), "e04");
+  // The snapshot goes: what was kept still answers, what was not does not.
+  ASSERT_TRUE(base.DropSnapshot(1).ok());
+  EXPECT_EQ(*cache.Get("a"), "1");
+  EXPECT_EQ(cache.Get("nope").error().code(), Code::kNotFound);
+  EXPECT_EQ(ScanRange(cache, "e", "f")->size(), 10u);
+  EXPECT_FALSE(cache.Get("e03"));                                 // never asked for before
+  EXPECT_FALSE(ScanRange(cache, "big", "bih")->size() == 2000u);  // too large to keep
 }
 
 class PgKvStoreTest : public ::testing::Test {
