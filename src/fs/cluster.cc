@@ -75,14 +75,11 @@ void StageMember(kv::WriteBatch* batch, uint32_t node, const std::string& data_d
 
 }  // namespace
 
-Result<std::unique_ptr<kv::KvStore>> OpenMetaStore(const std::string& data_dir,
-                                                   const Superblock& super) {
-  if (!super.cluster.enabled()) {
-    kv::RocksDbOptions o;
-    o.snapshot_dir = data_dir + "/snapshots";
-    CAIRN_ASSIGN_OR_RETURN(auto kv, kv::RocksDbKvStore::Open(data_dir + "/meta", o));
-    return std::unique_ptr<kv::KvStore>(std::move(kv));
-  }
+namespace {
+
+// The cluster's PostgreSQL store, checked to hold this file system.
+Result<std::unique_ptr<kv::PgKvStore>> OpenSharedMetaStore(const std::string& data_dir,
+                                                           const Superblock& super) {
   CAIRN_ASSIGN_OR_RETURN(auto kv, OpenPg(super.cluster, false));
   // The database must hold this file system, not another one formatted over it since.
   auto text = kv->Get(kSharedSuperblockKey);
@@ -97,6 +94,39 @@ Result<std::unique_ptr<kv::KvStore>> OpenMetaStore(const std::string& data_dir,
                            "file system {}",
                            data_dir, super.uuid, shared.uuid));
   }
+  return kv;
+}
+
+Result<std::unique_ptr<kv::RocksDbKvStore>> OpenLocalMetaStore(const std::string& data_dir) {
+  kv::RocksDbOptions o;
+  o.snapshot_dir = data_dir + "/snapshots";
+  return kv::RocksDbKvStore::Open(data_dir + "/meta", o);
+}
+
+}  // namespace
+
+Result<Engines> OpenEngines(const std::string& data_dir, const Superblock& super) {
+  Engines e;
+  if (!super.cluster.enabled()) {
+    CAIRN_ASSIGN_OR_RETURN(e.kv, OpenLocalMetaStore(data_dir));
+    return e;
+  }
+  CAIRN_ASSIGN_OR_RETURN(auto pg, OpenSharedMetaStore(data_dir, super));
+  e.pg = pg.get();
+  e.kv = std::move(pg);
+  CAIRN_ASSIGN_OR_RETURN(auto pool, OpenPool(super.cluster, super.uuid));
+  e.rados = pool.get();
+  e.segments = std::move(pool);
+  return e;
+}
+
+Result<std::unique_ptr<kv::KvStore>> OpenMetaStore(const std::string& data_dir,
+                                                   const Superblock& super) {
+  if (!super.cluster.enabled()) {
+    CAIRN_ASSIGN_OR_RETURN(auto kv, OpenLocalMetaStore(data_dir));
+    return std::unique_ptr<kv::KvStore>(std::move(kv));
+  }
+  CAIRN_ASSIGN_OR_RETURN(auto kv, OpenSharedMetaStore(data_dir, super));
   return std::unique_ptr<kv::KvStore>(std::move(kv));
 }
 

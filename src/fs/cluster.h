@@ -18,7 +18,27 @@
 #include "fs/options.h"
 #include "kv/kv_store.h"
 
+namespace cairn::kv {
+class PgKvStore;
+}
+namespace cairn::data {
+class RadosSegments;
+}
+
 namespace cairn::fs {
+
+// The engines a file system runs on. FileSystem::Open builds them from the superblock
+// (OpenEngines); a test may hand in its own (an in-memory metadata store, say).
+struct Engines {
+  std::unique_ptr<kv::KvStore> kv;
+  std::shared_ptr<data::SegmentBackend> segments;  // null: the data directory's files
+  // The same engines as what they are, where a feature needs that (else null): a cluster hears
+  // other nodes' changes through PostgreSQL's notices and asks RADOS for the pool's usage.
+  kv::PgKvStore* pg = nullptr;
+  data::RadosSegments* rados = nullptr;
+};
+// The metadata store and segment backend a superblock names (below).
+Result<Engines> OpenEngines(const std::string& data_dir, const Superblock& super);
 
 // The metadata store of a file system: DATA_DIR/meta (RocksDB), or the cluster's PostgreSQL.
 Result<std::unique_ptr<kv::KvStore>> OpenMetaStore(const std::string& data_dir,

@@ -38,9 +38,31 @@ FileSystem::~FileSystem() {
 Result<std::unique_ptr<FileSystem>> FileSystem::Open(const std::string& data_dir,
                                                      const MountOptions& options) {
   CAIRN_ASSIGN_OR_RETURN(Superblock super, ReadSuperblock(data_dir));
-  std::unique_ptr<FileSystem> fs(new FileSystem(data_dir, super, options));
-  CAIRN_ASSIGN_OR_RETURN(fs->lock_fd_, LockDataDir(data_dir));
-  CAIRN_RETURN_IF_ERROR(fs->Load());
+  // The data directory's lock first: its metadata (RocksDB) takes one too, with a worse message.
+  CAIRN_ASSIGN_OR_RETURN(int lock_fd, LockDataDir(data_dir));
+  auto engines = OpenEngines(data_dir, super);
+  if (!engines) {
+    ::close(lock_fd);
+    return Err(engines.error());
+  }
+  return OpenLocked(data_dir, std::move(super), lock_fd, std::move(*engines), options);
+}
+
+Result<std::unique_ptr<FileSystem>> FileSystem::OpenWith(const std::string& data_dir,
+                                                         Engines engines,
+                                                         const MountOptions& options) {
+  CAIRN_ASSIGN_OR_RETURN(Superblock super, ReadSuperblock(data_dir));
+  CAIRN_ASSIGN_OR_RETURN(int lock_fd, LockDataDir(data_dir));
+  return OpenLocked(data_dir, std::move(super), lock_fd, std::move(engines), options);
+}
+
+Result<std::unique_ptr<FileSystem>> FileSystem::OpenLocked(const std::string& data_dir,
+                                                           Superblock super, int lock_fd,
+                                                           Engines engines,
+                                                           const MountOptions& options) {
+  std::unique_ptr<FileSystem> fs(new FileSystem(data_dir, std::move(super), options));
+  fs->lock_fd_ = lock_fd;
+  CAIRN_RETURN_IF_ERROR(fs->Load(std::move(engines)));
   // In cluster mode compaction only removes the node's segments that nothing maps any more
   // (CompactOnce; docs/ARCHITECTURE.md, "Cluster").
   if (options.compaction_interval_s > 0) {
@@ -52,9 +74,12 @@ Result<std::unique_ptr<FileSystem>> FileSystem::Open(const std::string& data_dir
   return fs;
 }
 
-Status FileSystem::Load() {
-  CAIRN_ASSIGN_OR_RETURN(kv_, OpenMetaStore(data_dir_, super_));
-  pg_ = dynamic_cast<kv::PgKvStore*>(kv_.get());
+Status FileSystem::Load(Engines engines) {
+  kv_ = std::move(engines.kv);
+  pg_ = engines.pg;
+  backend_ = std::move(engines.segments);
+  rados_ = engines.rados;
+  if (!kv_) return Err(Code::kInvalid, "no metadata store");
   if (cluster_ && !pg_) return Err(Code::kInvalid, "cluster metadata is not in PostgreSQL");
   if (pg_ && options_.notify) {
     // Changes of inode records and names are announced to the other nodes (SetKernelCache).
@@ -82,8 +107,6 @@ Status FileSystem::Load() {
                               : static_cast<unsigned>(std::clamp<uint64_t>(
                                     cap / (4 * super_.segment_size), 1, kClusterWriteLanes));
   }
-  CAIRN_ASSIGN_OR_RETURN(backend_, OpenSegmentBackend(super_));
-  rados_ = dynamic_cast<data::RadosSegments*>(backend_.get());
   seg_opts.backend = backend_;
   if (cluster_) CAIRN_RETURN_IF_ERROR(RecordMount(kv_.get(), super_, data_dir_));
   CAIRN_ASSIGN_OR_RETURN(segments_, data::SegmentStore::Open(data_dir_, kv_.get(), seg_opts));

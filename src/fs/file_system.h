@@ -160,12 +160,19 @@ struct Accounting {
   void Add(const meta::Inode* before, const meta::Inode* after);
 };
 
+struct Engines;
+
 class FileSystem {
  public:
-  // Opens a formatted data directory and takes its lock (kBusy when another process holds it).
-  // Orphans left by a crash are reclaimed here.
+  // Opens a formatted data directory and takes its lock (kBusy when another process holds it),
+  // over the engines its superblock names (OpenEngines). Orphans left by a crash are reclaimed
+  // here.
   static Result<std::unique_ptr<FileSystem>> Open(const std::string& data_dir,
                                                   const MountOptions& options = {});
+  // The same over engines the caller built (a test's in-memory metadata store): the metadata
+  // must hold a formatted file system (a root directory at least).
+  static Result<std::unique_ptr<FileSystem>> OpenWith(const std::string& data_dir, Engines engines,
+                                                      const MountOptions& options = {});
   ~FileSystem();
 
   const std::string& data_dir() const { return data_dir_; }
@@ -311,7 +318,11 @@ class FileSystem {
   };
 
   FileSystem(std::string data_dir, Superblock super, MountOptions options);
-  Status Load();
+  static Result<std::unique_ptr<FileSystem>> OpenLocked(const std::string& data_dir,
+                                                        Superblock super, int lock_fd,
+                                                        Engines engines,
+                                                        const MountOptions& options);
+  Status Load(Engines engines);
   Status StartCompactor();
   void CompactorLoop();
 
