@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -100,6 +101,16 @@ bool PgServer::CrashAndRestart(std::string* why) {
     ::usleep(100'000);
   }
   return Launch(why);
+}
+
+PgServer* SharedPgServer() {
+  static std::unique_ptr<PgServer> server = [] {
+    std::string why;
+    auto s = PgServer::Start(&why);
+    if (!s) std::fprintf(stderr, "PostgreSQL did not start: %s\n", why.c_str());
+    return s;
+  }();
+  return server.get();
 }
 
 }  // namespace cairn::testing

@@ -40,4 +40,8 @@ class PgServer {
   bool running_ = false;
 };
 
+// One server for the whole test binary, started on first use (nullptr when it did not start;
+// the reason is reported as a test failure once).
+PgServer* SharedPgServer();
+
 }  // namespace cairn::testing

@@ -123,6 +123,26 @@ class KvStore {
   virtual Result<bool> SnapshotsHold(std::string_view key) = 0;
 };
 
+// A snapshot's view (KvStore::OpenSnapshot): what every view answers alike. Writes and snapshots
+// of it are refused (kReadOnly); it holds no snapshots; durability has nothing to do.
+class SnapshotViewStore : public KvStore {
+ public:
+  Status Write(const WriteBatch&, bool) override { return ReadOnly(); }
+  using KvStore::NewIterator;
+  Status SyncWal() override { return Status::Ok(); }
+  Status Flush() override { return Status::Ok(); }
+  Status CreateSnapshot(uint64_t, const WriteBatch&) override { return ReadOnly(); }
+  Result<std::unique_ptr<KvStore>> OpenSnapshot(uint64_t) override { return Err(ReadOnly()); }
+  Status DropSnapshot(uint64_t) override { return ReadOnly(); }
+  Result<std::vector<uint64_t>> ListSnapshots() override { return std::vector<uint64_t>(); }
+  Result<bool> SnapshotsHold(std::string_view) override { return false; }
+
+ protected:
+  static Status ReadOnly() { return Status(Code::kReadOnly, "a snapshot is read-only"); }
+  // What a read of a view whose snapshot was dropped since says.
+  static Status Dropped() { return Status(Code::kNotFound, "the snapshot was deleted"); }
+};
+
 // Collects every key-value pair in [begin, end); cold paths and tests.
 Result<std::vector<std::pair<std::string, std::string>>> ScanRange(KvStore& kv,
                                                                    std::string_view begin,

@@ -100,7 +100,7 @@ std::unique_ptr<Iterator> MemoryKvStore::NewIterator(std::string_view lower,
 namespace {
 
 // A read-only view of a snapshot's copy of the map. Reads fail once the snapshot is dropped.
-class MemorySnapshotView final : public KvStore {
+class MemorySnapshotView final : public SnapshotViewStore {
  public:
   explicit MemorySnapshotView(std::shared_ptr<MemoryKvStore::Snapshot> snap)
       : snap_(std::move(snap)) {}
@@ -110,9 +110,6 @@ class MemorySnapshotView final : public KvStore {
     if (it == snap_->map.end()) return Err(Code::kNotFound);
     return it->second;
   }
-  Status Write(const WriteBatch&, bool) override {
-    return Status(Code::kReadOnly, "a snapshot is read-only");
-  }
   std::unique_ptr<Iterator> NewIterator(std::string_view lower, std::string_view upper) override {
     const Map& m = snap_->map;
     auto end = upper.empty() ? m.end() : m.lower_bound(upper);
@@ -121,21 +118,9 @@ class MemorySnapshotView final : public KvStore {
     if (!Alive().ok()) begin = end;  // a dropped snapshot shows nothing
     return std::make_unique<MemoryIterator>(Map(begin, end));
   }
-  using KvStore::NewIterator;
-  Status SyncWal() override { return Status::Ok(); }
-  Status Flush() override { return Status::Ok(); }
-  Status CreateSnapshot(uint64_t, const WriteBatch&) override { return ReadOnly(); }
-  Result<std::unique_ptr<KvStore>> OpenSnapshot(uint64_t) override { return Err(ReadOnly()); }
-  Status DropSnapshot(uint64_t) override { return ReadOnly(); }
-  Result<std::vector<uint64_t>> ListSnapshots() override { return std::vector<uint64_t>(); }
-  Result<bool> SnapshotsHold(std::string_view) override { return false; }
 
  private:
-  Status Alive() const {
-    if (snap_->dropped) return Status(Code::kNotFound, "the snapshot was deleted");
-    return Status::Ok();
-  }
-  static Status ReadOnly() { return Status(Code::kReadOnly, "a snapshot is read-only"); }
+  Status Alive() const { return snap_->dropped ? Dropped() : Status::Ok(); }
   std::shared_ptr<MemoryKvStore::Snapshot> snap_;
 };
 

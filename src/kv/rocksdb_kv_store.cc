@@ -230,7 +230,7 @@ struct RocksDbKvStore::SnapshotHandle {
 namespace {
 
 // A view of one snapshot: reads go to its shared handle, and fail once it is dropped.
-class RocksSnapshotView final : public KvStore {
+class RocksSnapshotView final : public SnapshotViewStore {
  public:
   explicit RocksSnapshotView(std::shared_ptr<RocksDbKvStore::SnapshotHandle> h)
       : h_(std::move(h)) {}
@@ -238,25 +238,12 @@ class RocksSnapshotView final : public KvStore {
     CAIRN_RETURN_IF_ERROR(Alive());
     return h_->db->Get(key);
   }
-  Status Write(const WriteBatch&, bool) override { return ReadOnly(); }
   std::unique_ptr<Iterator> NewIterator(std::string_view lower, std::string_view upper) override {
     return h_->db->NewIterator(lower, upper);
   }
-  using KvStore::NewIterator;
-  Status SyncWal() override { return Status::Ok(); }
-  Status Flush() override { return Status::Ok(); }
-  Status CreateSnapshot(uint64_t, const WriteBatch&) override { return ReadOnly(); }
-  Result<std::unique_ptr<KvStore>> OpenSnapshot(uint64_t) override { return Err(ReadOnly()); }
-  Status DropSnapshot(uint64_t) override { return ReadOnly(); }
-  Result<std::vector<uint64_t>> ListSnapshots() override { return std::vector<uint64_t>(); }
-  Result<bool> SnapshotsHold(std::string_view) override { return false; }
 
  private:
-  Status Alive() const {
-    if (h_->dropped) return Status(Code::kNotFound, "the snapshot was deleted");
-    return Status::Ok();
-  }
-  static Status ReadOnly() { return Status(Code::kReadOnly, "a snapshot is read-only"); }
+  Status Alive() const { return h_->dropped ? Dropped() : Status::Ok(); }
   std::shared_ptr<RocksDbKvStore::SnapshotHandle> h_;
 };
 

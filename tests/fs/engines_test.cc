@@ -23,15 +23,7 @@ namespace {
 
 constexpr uint64_t kRoot = meta::kRootIno;
 
-testing::PgServer* Pg() {
-  static std::unique_ptr<testing::PgServer> server = [] {
-    std::string why;
-    auto s = testing::PgServer::Start(&why);
-    if (!s) ADD_FAILURE() << "PostgreSQL did not start: " << why;
-    return s;
-  }();
-  return server.get();
-}
+testing::PgServer* Pg() { return testing::SharedPgServer(); }
 
 // Each store: its engines over a formatted data directory (whose own RocksDB metadata the
 // in-memory and PostgreSQL stores stand in for: they get a root directory of their own).

@@ -44,20 +44,15 @@ struct RocksFactory {
 };
 
 // One PostgreSQL server for the whole binary; each store gets a database of its own.
-testing::PgServer* Pg() {
-  static std::unique_ptr<testing::PgServer> server = [] {
-    std::string why;
-    auto s = testing::PgServer::Start(&why);
-    if (!s) ADD_FAILURE() << "PostgreSQL did not start: " << why;
-    return s;
-  }();
-  return server.get();
-}
+testing::PgServer* Pg() { return testing::SharedPgServer(); }
 
 struct PgFactory {
   std::string db = "kv" + std::to_string(::getpid()) + "_" + std::to_string(counter++);
   std::unique_ptr<KvStore> Make() {
-    if (Pg() == nullptr) return std::make_unique<MemoryKvStore>();  // failure already reported
+    if (Pg() == nullptr) {
+      ADD_FAILURE() << "no PostgreSQL server";
+      return std::make_unique<MemoryKvStore>();
+    }
     std::string why;
     EXPECT_TRUE(Pg()->CreateDatabase(db, &why)) << why;
     PgOptions o;
