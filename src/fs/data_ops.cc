@@ -14,6 +14,7 @@
 
 #include "common/logging.h"
 #include "fs/file_system.h"
+#include "fs/txn.h"
 
 namespace cairn::fs {
 namespace {
@@ -34,7 +35,7 @@ Status FileSystem::Open(uint64_t ino, int flags) {
   // The kernel's size and times of the file are stale: it asks again before it reads.
   if (changed && kernel_) kernel_->InvalidateAttributes(ino);
   if (st.ok() && (flags & O_TRUNC) && (flags & O_ACCMODE) != O_RDONLY) {
-    st = RetryOnConflict([&]() -> Status {
+    st = RunOp([&]() -> Status {
       std::unique_lock lock(state->lock);
       if (state->deleted) return Status(Code::kNotFound, "");
       if (!state->inode.IsReg() || state->inode.size == 0) return Status::Ok();
@@ -168,7 +169,7 @@ Result<size_t> FileSystem::Write(uint64_t ino, uint64_t offset, const char* data
   if (IsSnapIno(ino)) return Err(Code::kReadOnly, "snapshots are read-only");
   if (offset > kMaxFileSize || size > kMaxFileSize - offset) return Err(Code::kTooBig);
   tier_->WaitForSpace();  // backpressure while NVMe is full of data not yet uploaded
-  auto written = RetryOnConflict([&]() -> Result<size_t> {
+  auto written = RunOp([&]() -> Result<size_t> {
     CAIRN_ASSIGN_OR_RETURN(auto state, cache_->Get(ino));
     const auto check = [&]() -> Status {
       if (state->deleted) return Status(Code::kNotFound, "");
@@ -404,7 +405,7 @@ Status FileSystem::Fallocate(uint64_t ino, int mode, uint64_t offset, uint64_t l
   if (mode != 0 && mode != FALLOC_FL_KEEP_SIZE && !punch) {
     return Status(Code::kNotSupported, "fallocate mode");
   }
-  return RetryOnConflict([&]() -> Status {
+  return RunOp([&]() -> Status {
     CAIRN_ASSIGN_OR_RETURN(auto state, cache_->Get(ino));
     std::unique_lock lock(state->lock);
     if (state->deleted) return Status(Code::kNotFound, "");

@@ -537,7 +537,6 @@ void FileSystem::Reload(InodeState& state) {
 void FileSystem::ConflictRetried() {
   static metrics::Counter& retries = metrics::GetCounter("cairn_cluster_conflict_retries_total");
   retries.Add();
-  std::this_thread::yield();
 }
 
 Status FileSystem::OpenTier() {
@@ -618,7 +617,7 @@ Result<struct stat> FileSystem::GetAttr(uint64_t ino) {
 
 Result<struct stat> FileSystem::SetAttr(uint64_t ino, const SetAttrRequest& req) {
   if (IsSnapIno(ino)) return Err(Code::kReadOnly, "snapshots are read-only");
-  return RetryOnConflict([&]() -> Result<struct stat> {
+  return RunOp([&]() -> Result<struct stat> {
     CAIRN_ASSIGN_OR_RETURN(auto state, cache_->Get(ino));
     std::unique_lock lock(state->lock);
     if (state->deleted) return Err(Code::kNotFound);

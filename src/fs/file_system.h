@@ -290,11 +290,12 @@ class FileSystem {
 
  private:
   class Txn;
-  // Runs fn(Txn&) until it ran without a lock-order conflict (fs/txn.h).
-  template <typename Fn>
-  auto WithTxn(Fn&& fn) -> decltype(fn(std::declval<Txn&>()));
-  // One namespace change: body stages it into the Txn it is given; RunChange commits it (and runs
-  // body again, in a new Txn, when the Txn must run again).
+  // The one retry driver: runs op(Txn&) or op() until it neither met a lock-order conflict nor
+  // (cluster) another node's change (fs/txn.h).
+  template <typename Op>
+  auto RunOp(Op&& op);
+  // One namespace change: body stages it into the Txn it is given (a meta/ops.h operation);
+  // RunChange commits it, through RunOp.
   using ChangeBody = std::function<Result<struct stat>(Txn&)>;
   Result<struct stat> RunChange(const ChangeBody& body);
   // The entry parent/name as the node knows it. locked: parent's record as a Txn that holds its
@@ -308,8 +309,6 @@ class FileSystem {
   void PrimeDir(uint64_t parent);
   void PrimeInodes(const std::vector<std::pair<std::string, meta::Dentry>>& entries,
                    int64_t started);
-  // Whether directory dir (locked by txn) has no entries.
-  Result<bool> DirEmpty(Txn& txn, uint64_t dir);
   // Cluster mode: whether other nodes' changes are being heard now.
   bool Listening() const;
   struct Counters {  // the in-memory totals (Stats); persisted copies in 'M' keys
@@ -341,11 +340,6 @@ class FileSystem {
   Result<struct stat> MakeNode(const Context& ctx, uint64_t parent, std::string_view name,
                                uint32_t mode, uint64_t rdev, std::string_view symlink_target);
   Status RemoveEntry(uint64_t parent, std::string_view name, bool dir);
-  // One run of a rename with the names' earlier look (fs/rename.cc); sets *changed when the
-  // names no longer say what the look saw.
-  Status RenameLocked(Txn& txn, uint64_t parent, std::string_view name, uint64_t new_parent,
-                      std::string_view new_name, unsigned flags, const meta::Dentry& seen_src,
-                      const std::optional<meta::Dentry>& seen_dst, bool* changed);
   // Reclaims an unlinked inode once nothing refers to it.
   void MaybeReclaim(uint64_t ino, const std::shared_ptr<InodeState>& state);
   Status ReclaimLocked(InodeState& state);  // REQUIRES: state.lock held exclusive
@@ -481,24 +475,8 @@ class FileSystem {
   void InvalidatorLoop();
   // Cluster mode: writes this node's heartbeat every MountOptions::heartbeat_s until Shutdown.
   void HeartbeatLoop();
-  // Runs op until its commit did not meet another node's change of the same inode (kConflict);
-  // each run starts from the record as stored.
-  // Gives up (kConflict) after many runs: only a record that does not read back as written
-  // could keep conflicting.
-  template <typename Op>
-  auto RetryOnConflict(Op&& op) -> decltype(op()) {
-    for (int run = 1;; ++run) {
-      auto r = op();
-      if constexpr (std::is_same_v<decltype(r), Status>) {
-        if (r.code() != Code::kConflict || run == kMaxConflictRuns) return r;
-      } else {
-        if (r || r.error().code() != Code::kConflict || run == kMaxConflictRuns) return r;
-      }
-      ConflictRetried();
-    }
-  }
   static constexpr int kMaxConflictRuns = 1000;
-  static void ConflictRetried();  // counts the run again and yields
+  static void ConflictRetried();  // counts a run again after another node's change
 
   const std::string data_dir_;
   const Superblock super_;

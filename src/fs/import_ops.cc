@@ -143,7 +143,7 @@ Result<ImportReport> FileSystem::Import(const Context& ctx, uint64_t dest, const
         std::vector<std::pair<uint64_t, std::string>> invalidate;
         std::vector<meta::Inode> created;
       } b;
-      Status batch_status = WithTxn([&](Txn& txn) -> Status {
+      Status batch_status = RunOp([&](Txn& txn) -> Status {
         b = BatchReport{};
         auto skip_entry = [&](const tier::ImportEntry& e, std::string reason) {
           b.skipped.emplace_back(e.info.key, std::move(reason));

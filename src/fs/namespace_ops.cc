@@ -1,8 +1,9 @@
 // Namespace changes other than rename: create, mkdir, mknod, symlink, link, unlink, rmdir, and
 // directory listings. Each change is one Txn: one atomic batch, with the inodes it touches locked.
 //
-// A change is a body that stages it into a Txn and returns; RunChange commits it, and runs it
-// again when the Txn met a lock-order conflict or (cluster) another node's change. There is no
+// A change is an operation of meta/ops.h that stages it into a Txn and returns; RunChange commits
+// it, and RunOp runs it again when the Txn met a lock-order conflict or (cluster) another node's
+// change. What stays here is the node's part: snapshot names, kernel references, caches. There is no
 // grouping of one directory's changes here: the kernel holds a directory's lock exclusively for
 // create, mkdir, unlink and rename in it, so they never arrive together. Concurrent changes of
 // different directories share commits in the metadata store (kv/pg_kv_store.h).
@@ -12,11 +13,12 @@
 #include "fs/file_system.h"
 #include "fs/txn.h"
 #include "kv/pg_kv_store.h"
+#include "meta/ops.h"
 
 namespace cairn::fs {
 
 Result<struct stat> FileSystem::RunChange(const ChangeBody& body) {
-  return WithTxn([&](Txn & txn) -> Result<struct stat> {
+  return RunOp([&](Txn & txn) -> Result<struct stat> {
     CAIRN_ASSIGN_OR_RETURN(struct stat st, body(txn));
     CAIRN_RETURN_IF_ERROR(txn.Commit());
     return st;
@@ -102,16 +104,6 @@ void FileSystem::PrimeInodes(const std::vector<std::pair<std::string, meta::Dent
   }
 }
 
-Result<bool> FileSystem::DirEmpty(Txn& txn, uint64_t dir) {
-  // Cluster: a directory cached at the record this Txn locked answers without a scan.
-  if (dir_cache_) {
-    CAIRN_ASSIGN_OR_RETURN(meta::Inode * locked, txn.Get(dir));
-    (void)locked;
-    if (auto empty = dir_cache_->EmptyAt(dir, txn.Original(dir))) return *empty;
-  }
-  return meta_->DirIsEmpty(dir);
-}
-
 bool FileSystem::Listening() const { return pg_ && options_.notify && pg_->Listening(); }
 
 double FileSystem::KernelTimeout(double configured, uint64_t ino) const {
@@ -133,46 +125,10 @@ Result<struct stat> FileSystem::MakeNode(const Context& ctx, uint64_t parent, st
                                          std::string_view symlink_target) {
   if (IsSnapIno(parent)) return Err(Code::kReadOnly, "snapshots are read-only");
   if (parent == meta::kRootIno && name == kSnapDirName) return Err(Code::kExists);
-  CAIRN_RETURN_IF_ERROR(meta::CheckName(name));
+  const meta::NewNode node{mode, ctx.uid, ctx.gid, rdev, symlink_target};
   return RunChange([&](Txn & txn) -> Result<struct stat> {
-    CAIRN_ASSIGN_OR_RETURN(meta::Inode * dir, txn.Get(parent));
-    if (!dir->IsDir()) return Err(Code::kNotDir);
-    if (dir->nlink == 0) return Err(Code::kNotFound, "directory was removed");
-    auto existing = txn.GetDentry(parent, name);
-    if (existing) return Err(Code::kExists);
-    if (existing.error().code() != Code::kNotFound) return Err(existing.error());
-    CAIRN_ASSIGN_OR_RETURN(uint64_t ino, inos_->Next());
-    if (ino > kMaxLiveIno) return Err(Code::kNoSpace, "out of inode numbers");
-
-    meta::Inode inode;
-    inode.ino = ino;
-    inode.mode = mode;
-    inode.uid = ctx.uid;
-    inode.gid = ctx.gid;
-    if (dir->mode & S_ISGID) {
-      // BSD group semantics under a set-group-ID directory, as Linux file systems do.
-      inode.gid = dir->gid;
-      if (S_ISDIR(mode)) inode.mode |= S_ISGID;
-    }
-    inode.rdev = rdev;
-    inode.no_xattrs = true;
-    inode.atime = inode.mtime = inode.ctime = meta::Now();
-    if (S_ISDIR(mode)) {
-      inode.nlink = 2;
-      inode.parent = parent;
-      ++dir->nlink;
-    } else {
-      inode.nlink = 1;
-    }
-    if (S_ISREG(mode)) inode.is_inline = true;
-    if (S_ISLNK(mode)) {
-      inode.is_inline = true;
-      inode.inline_data.assign(symlink_target);
-      inode.size = symlink_target.size();
-    }
-    dir->mtime = dir->ctime = inode.ctime;
-    txn.PutDentry(parent, name, {ino, meta::DirentType(inode.mode)});
-    return ToStat(*txn.Add(std::move(inode), 1));
+    CAIRN_ASSIGN_OR_RETURN(meta::Inode * inode, meta::MakeNode(txn, parent, name, node));
+    return ToStat(*inode);
   });
 }
 
@@ -203,29 +159,14 @@ Result<struct stat> FileSystem::Link(uint64_t ino, uint64_t new_parent, std::str
   if (IsSnapIno(ino) || IsSnapIno(new_parent))
     return Err(Code::kReadOnly, "snapshots are read-only");
   if (new_parent == meta::kRootIno && new_name == kSnapDirName) return Err(Code::kExists);
-  CAIRN_RETURN_IF_ERROR(meta::CheckName(new_name));
-  return WithTxn([&](Txn & txn) -> Result<struct stat> {
-    CAIRN_ASSIGN_OR_RETURN(meta::Inode * dir, txn.Get(new_parent));
-    if (!dir->IsDir()) return Err(Code::kNotDir);
-    if (dir->nlink == 0) return Err(Code::kNotFound, "directory was removed");
-    CAIRN_ASSIGN_OR_RETURN(meta::Inode * inode, txn.Get(ino));
-    if (inode->IsDir()) return Err(Code::kPermission, "hard links to directories are not allowed");
-    if (inode->nlink == 0) return Err(Code::kNotFound);
-    if (inode->nlink >= 65000) return Err(Code::kTooManyLinks);
-    auto existing = txn.GetDentry(new_parent, new_name);
-    if (existing) return Err(Code::kExists);
-    if (existing.error().code() != Code::kNotFound) return Err(existing.error());
-    meta::Timespec now = meta::Now();
-    ++inode->nlink;
-    inode->ctime = now;
-    dir->mtime = dir->ctime = now;
-    txn.PutDentry(new_parent, new_name, {ino, meta::DirentType(inode->mode)});
-    CAIRN_RETURN_IF_ERROR(txn.Commit());
-    struct stat st = ToStat(*inode);
-    CAIRN_ASSIGN_OR_RETURN(auto state, cache_->Get(ino, 1));  // the kernel's new reference
-    (void)state;
-    return st;
-  });
+  CAIRN_ASSIGN_OR_RETURN(struct stat st, RunChange([&](Txn & txn) -> Result<struct stat> {
+                           CAIRN_ASSIGN_OR_RETURN(meta::Inode * inode,
+                                                  meta::Link(txn, ino, new_parent, new_name));
+                           return ToStat(*inode);
+                         }));
+  CAIRN_ASSIGN_OR_RETURN(auto state, cache_->Get(ino, 1));  // the kernel's new reference
+  (void)state;
+  return st;
 }
 
 Status FileSystem::Unlink(uint64_t parent, std::string_view name) {
@@ -239,35 +180,8 @@ Status FileSystem::RemoveEntry(uint64_t parent, std::string_view name, bool dir)
   if (IsSnapIno(parent) || (parent == meta::kRootIno && name == kSnapDirName)) {
     return Status(Code::kReadOnly, "snapshots are read-only");
   }
-  if (name.size() > meta::kMaxNameLength) return Status(Code::kNameTooLong, "");
-  if (dir && name == ".") return Status(Code::kInvalid, "cannot remove '.'");
-  if (dir && name == "..") return Status(Code::kNotEmpty, "cannot remove '..'");
   auto removed = RunChange([&](Txn & txn) -> Result<struct stat> {
-    CAIRN_ASSIGN_OR_RETURN(meta::Inode * p, txn.Get(parent));
-    if (!p->IsDir()) return Err(Code::kNotDir);
-    CAIRN_ASSIGN_OR_RETURN(meta::Dentry d, txn.GetDentry(parent, name));
-    CAIRN_ASSIGN_OR_RETURN(meta::Inode * child, txn.Get(d.ino));
-    if (dir) {
-      if (!child->IsDir()) return Err(Code::kNotDir);
-      CAIRN_ASSIGN_OR_RETURN(bool empty, DirEmpty(txn, d.ino));
-      if (!empty) return Err(Code::kNotEmpty);
-    } else if (child->IsDir()) {
-      return Err(Code::kIsDir);
-    }
-    // Checked: from here on the change only stages.
-    meta::Timespec now = meta::Now();
-    if (dir) {
-      child->nlink = 0;
-      --p->nlink;
-    } else {
-      --child->nlink;
-    }
-    child->ctime = now;
-    p->mtime = p->ctime = now;
-    txn.DeleteDentry(parent, name);
-    // An inode without links lives on while open; the orphan record reclaims it after a crash.
-    if (child->nlink == 0)
-      txn.batch().Put(meta::OrphanKey(d.ino), meta::OrphanValue(super_.cluster.node));
+    CAIRN_RETURN_IF_ERROR(meta::RemoveEntry(txn, parent, name, dir));
     return (struct stat){};
   });
   return removed ? Status::Ok() : removed.error();

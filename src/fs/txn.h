@@ -1,12 +1,12 @@
-// FileSystem::Txn: one namespace change under construction. It locks every inode it touches
-// (exclusive, held until it ends), works on copies of their records, and on Commit writes them
-// with the rest of its batch atomically, then installs the copies in the cache. On failure nothing
-// in memory changed.
+// FileSystem::Txn: the node's meta::Txn (meta/txn.h), one namespace change under construction. It
+// locks every inode it touches (exclusive, held until it ends), works on copies of their records,
+// and on Commit writes them with the rest of its batch atomically, then installs the copies in the
+// cache. On failure nothing in memory changed.
 //
 // Lock order (no global namespace lock): a Txn waits for an inode lock only when that inode's
 // number is above every number it holds, so waits always go up and no cycle can form. An inode
 // below what it holds is only tried; when that fails the Txn is marked conflicted, the operation
-// gives everything back and runs again (FileSystem::WithTxn) with every inode it learned of
+// gives everything back and runs again (FileSystem::RunOp) with every inode it learned of
 // locked up front in ascending order, the way ext4 and XFS order inode locks by number. The
 // caller re-reads what it read before (entries under a locked directory) on each run.
 //
@@ -23,13 +23,14 @@
 
 #include "common/metrics.h"
 #include "fs/file_system.h"
+#include "fs/snapshot_view.h"
+#include "meta/txn.h"
 
 namespace cairn::fs {
 
-class FileSystem::Txn {
+class FileSystem::Txn final : public meta::Txn {
  public:
-  // stale_runs: how many runs before this one met another node's change (cluster mode).
-  explicit Txn(FileSystem* fs, int stale_runs = 0) : fs_(fs), stale_runs_(stale_runs) {}
+  explicit Txn(FileSystem* fs) : fs_(fs) {}
   Txn(const Txn&) = delete;
   Txn& operator=(const Txn&) = delete;
 
@@ -48,7 +49,7 @@ class FileSystem::Txn {
 
   // A mutable copy of ino's record (loaded and locked on first use). kBusy with conflicted()
   // set when taking the lock now could deadlock: the caller must give up and run again.
-  Result<meta::Inode*> Get(uint64_t ino) {
+  Result<meta::Inode*> Get(uint64_t ino) override {
     if (auto it = entries_.find(ino); it != entries_.end()) {
       if (it->second.gone) return Err(Code::kNotFound, "inode was removed");
       return &it->second.copy;
@@ -64,18 +65,24 @@ class FileSystem::Txn {
     if (e.gone) return Err(Code::kNotFound, "inode was removed");
     return &e.copy;
   }
-  // Adds a new inode, to be inserted in the cache with `lookups` kernel references.
-  meta::Inode* Add(meta::Inode inode, uint64_t lookups) {
+  // Adds a new inode, to be inserted in the cache with one kernel reference (the entry the
+  // operation's reply hands out).
+  meta::Inode* Add(meta::Inode inode) override {
     Entry e;
     e.is_new = true;
-    e.lookups = lookups;
+    e.lookups = 1;
     e.copy = std::move(inode);
     return &entries_.emplace(e.copy.ino, std::move(e)).first->second.copy;
   }
   // The entry parent/name as this change sees it: what it staged itself, else what the node
   // knows (FileSystem::DentryFor, at the record of parent this Txn locked). REQUIRES: parent
   // locked by this Txn (Get(parent) succeeded).
-  Result<meta::Dentry> GetDentry(uint64_t parent, std::string_view name) {
+  Result<uint64_t> NewIno() override {
+    CAIRN_ASSIGN_OR_RETURN(uint64_t ino, fs_->inos_->Next());
+    if (ino > kMaxLiveIno) return Err(Code::kNoSpace, "out of inode numbers");
+    return ino;
+  }
+  Result<meta::Dentry> GetDentry(uint64_t parent, std::string_view name) override {
     if (auto it = dentries_.find(std::pair(parent, std::string(name))); it != dentries_.end()) {
       if (!it->second) return Err(Code::kNotFound);
       return *it->second;
@@ -90,17 +97,29 @@ class FileSystem::Txn {
     return meta::EncodeInode(e->second.state->inode);
   }
   // Stages a new or changed entry, or its removal.
-  void PutDentry(uint64_t parent, std::string_view name, const meta::Dentry& d) {
+  void PutDentry(uint64_t parent, std::string_view name, const meta::Dentry& d) override {
     batch_.Put(meta::DentryKey(parent, name), meta::EncodeDentry(d));
     dentries_.insert_or_assign(std::pair(parent, std::string(name)), d);
   }
-  void DeleteDentry(uint64_t parent, std::string_view name) {
+  void DeleteDentry(uint64_t parent, std::string_view name) override {
     batch_.Delete(meta::DentryKey(parent, name));
     dentries_.insert_or_assign(std::pair(parent, std::string(name)), std::nullopt);
   }
-  kv::WriteBatch& batch() { return batch_; }
+  // Cluster: a directory cached at the record this Txn locked answers without a scan.
+  Result<bool> DirEmpty(uint64_t dir) override {
+    if (fs_->dir_cache_) {
+      CAIRN_ASSIGN_OR_RETURN(meta::Inode * locked, Get(dir));
+      (void)locked;
+      if (auto empty = fs_->dir_cache_->EmptyAt(dir, Original(dir))) return *empty;
+    }
+    return fs_->meta_->DirIsEmpty(dir);
+  }
+  void MarkOrphan(uint64_t ino) override {
+    batch_.Put(meta::OrphanKey(ino), meta::OrphanValue(fs_->super_.cluster.node));
+  }
+  kv::WriteBatch& batch() override { return batch_; }
+  // The operation must run again (a lock taken out of order): its result means nothing.
   bool conflicted() const { return conflicted_; }
-  bool stale() const { return stale_; }
   const std::set<uint64_t>& wanted() const { return wanted_; }
 
   // Counts an inode that the caller writes into batch() itself (not through Get or Add).
@@ -108,6 +127,8 @@ class FileSystem::Txn {
     accounting_.Add(before, after);
   }
 
+  // kConflict (cluster): a record this change read was changed by another node; the cache now
+  // holds the stored records, and RunOp runs the operation again.
   Status Commit(bool sync = false) {
     Accounting acc = accounting_;
     for (auto& [ino, e] : entries_) {
@@ -131,11 +152,6 @@ class FileSystem::Txn {
         fs_->Reload(*e.state);
         // Its entries may have changed with it: read them again too.
         if (fs_->dir_cache_ && e.copy.IsDir()) fs_->dir_cache_->Drop(ino);
-      }
-      if (stale_runs_ + 1 < FileSystem::kMaxConflictRuns) {
-        conflicted_ = stale_ = true;  // WithTxn runs the change again
-        FileSystem::ConflictRetried();
-        return Status(Code::kBusy, "another node changed an inode; the operation runs again");
       }
     }
     CAIRN_RETURN_IF_ERROR(st);
@@ -216,30 +232,50 @@ class FileSystem::Txn {
   std::set<uint64_t> wanted_;  // every inode Get was asked for
   uint64_t max_locked_ = 0;
   bool conflicted_ = false;
-  const int stale_runs_;
-  bool stale_ = false;  // the commit met another node's change
   Accounting accounting_;
   kv::WriteBatch batch_;
   // Entries this change staged (nullopt: removed), by (parent, name).
   std::map<std::pair<uint64_t, std::string>, std::optional<meta::Dentry>> dentries_;
 };
 
-// Runs fn(Txn&) until it ran without a lock-order conflict; returns what that run returned.
-template <typename Fn>
-auto FileSystem::WithTxn(Fn&& fn) -> decltype(fn(std::declval<Txn&>())) {
-  static metrics::Counter& retries = metrics::GetCounter("cairn_namespace_lock_retries_total");
+// One driver for every change: runs op until a run neither met a lock-order conflict nor
+// (cluster) found at its commit that another node changed a record it read (kConflict); each
+// run starts from the records as stored, with every inode an earlier run wanted locked up front.
+// Gives up (kConflict) after kMaxConflictRuns such runs: only a record that does not read back
+// as written could keep conflicting. op takes a Txn& (namespace changes), or nothing (changes
+// that commit one inode under its own lock, CommitData).
+template <typename Op>
+auto FileSystem::RunOp(Op&& op) {
+  static metrics::Counter& lock_retries =
+      metrics::GetCounter("cairn_namespace_lock_retries_total");
+  constexpr bool kTakesTxn = std::is_invocable_v<Op&, Txn&>;
   std::set<uint64_t> prelock;
-  int stale_runs = 0;
-  for (;;) {
+  for (int stale_runs = 0;;) {
     {
-      Txn txn(this, stale_runs);
+      Txn txn(this);
       txn.Prelock(prelock);
-      auto result = fn(txn);
-      if (!txn.conflicted()) return result;
-      if (txn.stale()) ++stale_runs;
+      auto result = [&] {
+        if constexpr (kTakesTxn) {
+          return op(txn);
+        } else {
+          return op();
+        }
+      }();
+      bool stale;
+      if constexpr (std::is_same_v<decltype(result), Status>) {
+        stale = result.code() == Code::kConflict;
+      } else {
+        stale = !result && result.error().code() == Code::kConflict;
+      }
+      if (txn.conflicted()) {
+        lock_retries.Add();
+      } else if (stale && ++stale_runs < kMaxConflictRuns) {
+        ConflictRetried();
+      } else {
+        return result;
+      }
       prelock.insert(txn.wanted().begin(), txn.wanted().end());
     }
-    retries.Add();
     std::this_thread::yield();
   }
 }

@@ -3,6 +3,7 @@
 #include <sys/xattr.h>
 
 #include "fs/file_system.h"
+#include "fs/txn.h"
 
 namespace cairn::fs {
 namespace {
@@ -16,7 +17,7 @@ Status FileSystem::SetXattr(uint64_t ino, std::string_view name, std::string_vie
   if (name.empty()) return Status(Code::kInvalid, "empty attribute name");
   if (name.size() > kMaxXattrName) return Status(Code::kRange, "attribute name too long");
   if (value.size() > kMaxXattrValue) return Status(Code::kNoSpace, "attribute value too large");
-  return RetryOnConflict([&]() -> Status {
+  return RunOp([&]() -> Status {
     CAIRN_ASSIGN_OR_RETURN(auto state, cache_->Get(ino));
     std::unique_lock lock(state->lock);
     if (state->deleted) return Status(Code::kNotFound, "");
@@ -71,7 +72,7 @@ Result<bool> FileSystem::HasNoXattrs(uint64_t ino) {
 
 Status FileSystem::RemoveXattr(uint64_t ino, std::string_view name) {
   if (IsSnapIno(ino)) return Status(Code::kReadOnly, "snapshots are read-only");
-  return RetryOnConflict([&]() -> Status {
+  return RunOp([&]() -> Status {
     CAIRN_ASSIGN_OR_RETURN(auto state, cache_->Get(ino));
     std::unique_lock lock(state->lock);
     if (state->deleted) return Status(Code::kNotFound, "");

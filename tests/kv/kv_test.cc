@@ -14,56 +14,16 @@
 #include "kv/pg_kv_store.h"
 #include "kv/read_cache.h"
 #include "kv/rocksdb_kv_store.h"
+#include "kv_factories.h"
 #include "pg_server.h"
 
 namespace cairn::kv {
 namespace {
 
-struct MemoryFactory {
-  std::unique_ptr<KvStore> Make() { return std::make_unique<MemoryKvStore>(); }
-};
-
-struct RocksFactory {
-  std::string dir;
-  RocksFactory() {
-    dir = std::filesystem::temp_directory_path() /
-          ("cairn-kv-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
-    std::filesystem::remove_all(dir);
-  }
-  ~RocksFactory() {
-    std::filesystem::remove_all(dir);
-    std::filesystem::remove_all(dir + "-snapshots");
-  }
-  std::unique_ptr<KvStore> Make() {
-    RocksDbOptions o;
-    o.create_if_missing = true;
-    o.snapshot_dir = dir + "-snapshots";
-    return std::move(*RocksDbKvStore::Open(dir, o));
-  }
-  static inline int counter = 0;
-};
-
-// One PostgreSQL server for the whole binary; each store gets a database of its own.
-testing::PgServer* Pg() { return testing::SharedPgServer(); }
-
-struct PgFactory {
-  std::string db = "kv" + std::to_string(::getpid()) + "_" + std::to_string(counter++);
-  std::unique_ptr<KvStore> Make() {
-    if (Pg() == nullptr) {
-      ADD_FAILURE() << "no PostgreSQL server";
-      return std::make_unique<MemoryKvStore>();
-    }
-    std::string why;
-    EXPECT_TRUE(Pg()->CreateDatabase(db, &why)) << why;
-    PgOptions o;
-    o.create_if_missing = true;
-    auto kv = PgKvStore::Open(Pg()->ConnInfo(db), o);
-    EXPECT_TRUE(kv) << kv.error().ToString();
-    if (!kv) return std::make_unique<MemoryKvStore>();
-    return std::move(*kv);
-  }
-  static inline int counter = 0;
-};
+using testing::MemoryFactory;
+using testing::Pg;
+using testing::PgFactory;
+using testing::RocksFactory;
 
 template <typename F>
 class KvStoreTest : public ::testing::Test {
