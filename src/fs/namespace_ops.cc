@@ -3,8 +3,8 @@
 //
 // A change is an operation of meta/ops.h that stages it into a Txn and returns; RunChange commits
 // it, and RunOp runs it again when the Txn met a lock-order conflict or (cluster) another node's
-// change. What stays here is the node's part: snapshot names, kernel references, caches. There is no
-// grouping of one directory's changes here: the kernel holds a directory's lock exclusively for
+// change. What stays here is the node's part: snapshot names, kernel references, caches. There is
+// no grouping of one directory's changes here: the kernel holds a directory's lock exclusively for
 // create, mkdir, unlink and rename in it, so they never arrive together. Concurrent changes of
 // different directories share commits in the metadata store (kv/pg_kv_store.h).
 #include <dirent.h>

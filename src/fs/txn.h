@@ -246,8 +246,7 @@ class FileSystem::Txn final : public meta::Txn {
 // that commit one inode under its own lock, CommitData).
 template <typename Op>
 auto FileSystem::RunOp(Op&& op) {
-  static metrics::Counter& lock_retries =
-      metrics::GetCounter("cairn_namespace_lock_retries_total");
+  static metrics::Counter& lock_retries = metrics::GetCounter("cairn_namespace_lock_retries_total");
   constexpr bool kTakesTxn = std::is_invocable_v<Op&, Txn&>;
   std::set<uint64_t> prelock;
   for (int stale_runs = 0;;) {

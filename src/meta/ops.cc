@@ -129,8 +129,8 @@ Status Rename(Txn& txn, const RenameArgs& a, bool* raced) {
   const bool dst_exists = dst_lookup.has_value();
   const Dentry dst = dst_exists ? *dst_lookup : Dentry{};
   if ((a.seen_src && src.ino != a.seen_src->ino) ||
-      (a.seen_dst && (dst_exists != a.seen_dst->has_value() ||
-                      (dst_exists && dst.ino != (*a.seen_dst)->ino)))) {
+      (a.seen_dst &&
+       (dst_exists != a.seen_dst->has_value() || (dst_exists && dst.ino != (*a.seen_dst)->ino)))) {
     if (raced) *raced = true;  // someone renamed meanwhile: the caller decides again
     return Status::Ok();
   }

@@ -40,9 +40,8 @@ void StoreTxn::DeleteDentry(uint64_t parent, std::string_view name) {
 Result<bool> StoreTxn::DirEmpty(uint64_t dir) {
   // What this change staged under dir first, then the store past the names it removed.
   bool staged_removals = false;
-  for (auto it = dentries_.lower_bound(std::pair(dir, std::string())); it != dentries_.end() &&
-                                                                       it->first.first == dir;
-       ++it) {
+  for (auto it = dentries_.lower_bound(std::pair(dir, std::string()));
+       it != dentries_.end() && it->first.first == dir; ++it) {
     if (it->second) return false;
     staged_removals = true;
   }

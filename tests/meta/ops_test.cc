@@ -1,6 +1,8 @@
 // The namespace operations (meta/ops.h) over meta::StoreTxn, on every KvStore: the in-memory one,
 // RocksDB and PostgreSQL. What the mount's tests check through the kernel, checked here on the
 // records themselves: link counts, entries, orphans, and that a failed check stages nothing.
+#include "meta/ops.h"
+
 #include <dirent.h>
 #include <gtest/gtest.h>
 #include <linux/fs.h>
@@ -10,7 +12,6 @@
 
 #include "kv_factories.h"
 #include "meta/meta_store.h"
-#include "meta/ops.h"
 #include "meta/store_txn.h"
 
 namespace cairn::meta {
@@ -63,9 +64,7 @@ class OpsTest : public ::testing::Test {
   }
   Status Move(uint64_t parent, std::string_view name, uint64_t new_parent,
               std::string_view new_name, unsigned flags = 0) {
-    return Run([&](Txn& txn) {
-      return Rename(txn, {parent, name, new_parent, new_name, flags});
-    });
+    return Run([&](Txn& txn) { return Rename(txn, {parent, name, new_parent, new_name, flags}); });
   }
   Inode Stored(uint64_t ino) {
     auto inode = store.GetInode(ino);
@@ -117,8 +116,7 @@ TYPED_TEST(OpsTest, MakeNodeRefusesWhatPosixRefuses) {
   EXPECT_EQ(this->Make(*file, "x", S_IFREG | 0644).error().code(), Code::kNotDir);
   EXPECT_EQ(this->Make(kRoot, "", S_IFREG).error().code(), Code::kInvalid);
   EXPECT_EQ(this->Make(kRoot, "a/b", S_IFREG).error().code(), Code::kInvalid);
-  EXPECT_EQ(this->Make(kRoot, std::string(256, 'n'), S_IFREG).error().code(),
-            Code::kNameTooLong);
+  EXPECT_EQ(this->Make(kRoot, std::string(256, 'n'), S_IFREG).error().code(), Code::kNameTooLong);
   EXPECT_EQ(this->Make(99999, "x", S_IFREG).error().code(), Code::kNotFound);
   EXPECT_EQ(this->Stored(kRoot).nlink, 2u);
 }
@@ -148,12 +146,10 @@ TYPED_TEST(OpsTest, LinkAndUnlinkCountLinksAndOrphanTheLast) {
   ASSERT_TRUE(this->AddLink(*file, kRoot, "g").ok());
   EXPECT_EQ(this->Stored(*file).nlink, 2u);
   EXPECT_EQ(this->Entry(kRoot, "g"), *file);
-  EXPECT_EQ(this->AddLink(*file, kRoot, "f").code(),
-            Code::kExists);
+  EXPECT_EQ(this->AddLink(*file, kRoot, "f").code(), Code::kExists);
   auto dir = this->Make(kRoot, "d", S_IFDIR | 0755);
   ASSERT_TRUE(dir);
-  EXPECT_EQ(this->AddLink(*dir, kRoot, "d2").code(),
-            Code::kPermission);
+  EXPECT_EQ(this->AddLink(*dir, kRoot, "d2").code(), Code::kPermission);
 
   ASSERT_TRUE(this->Remove(kRoot, "f", false).ok());
   EXPECT_EQ(this->Stored(*file).nlink, 1u);
