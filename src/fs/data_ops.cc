@@ -522,7 +522,7 @@ Result<size_t> FileSystem::CompactOnce(double live_threshold) {
   // asked about a segment (fs/snapshot_ops.cc says why that order makes removal safe).
   std::map<std::string, std::string> shared_live;
   if (cluster_) {
-    CAIRN_RETURN_IF_ERROR(RefreshSnapshots());
+    CAIRN_RETURN_IF_ERROR(snapshots_->Refresh());
     CAIRN_ASSIGN_OR_RETURN(
         auto rows, kv::ScanRange(*kv_, meta::LivePrefix(), meta::PrefixEnd(meta::LivePrefix())));
     shared_live.insert(rows.begin(), rows.end());
@@ -553,7 +553,7 @@ Result<size_t> FileSystem::CompactOnce(double live_threshold) {
                                    static_cast<double>(seg.size - data::kSegmentHeaderSize);
       if (live_fraction >= live_threshold) continue;
     }
-    CAIRN_ASSIGN_OR_RETURN(bool pinned, Pinned(seg.id));
+    CAIRN_ASSIGN_OR_RETURN(bool pinned, snapshots_->Pinned(seg.id));
     if (pinned) continue;  // a snapshot shows its bytes where they are
     CAIRN_RETURN_IF_ERROR(remove_only ? RemoveSegment(seg.id) : CompactSegment(seg.id));
     ++done;

@@ -18,8 +18,8 @@ Result<std::vector<FileSystem::IndexedFile>> FileSystem::IndexTree(std::string_v
     const size_t slash = rest.find('/');
     const std::string_view name = rest.substr(0, slash);
     if (name.empty()) return Err(Code::kInvalid, "a dataset in .snapshots names a snapshot");
-    CAIRN_RETURN_IF_ERROR(RefreshSnapshots());
-    CAIRN_ASSIGN_OR_RETURN(view, ViewByName(name));
+    CAIRN_RETURN_IF_ERROR(snapshots_->Refresh());
+    CAIRN_ASSIGN_OR_RETURN(view, snapshots_->ViewByName(name));
     CAIRN_ASSIGN_OR_RETURN(meta, view->Meta());
     dir = slash == std::string_view::npos ? std::string_view() : rest.substr(slash + 1);
   }

@@ -37,6 +37,7 @@
 #include "fs/inode_cache.h"
 #include "fs/options.h"
 #include "fs/snapshot_view.h"
+#include "fs/snapshots.h"
 #include "kv/kv_store.h"
 #include "meta/meta_store.h"
 #include "snap/manifest.h"
@@ -99,14 +100,6 @@ struct ImportReport {
   uint64_t dirs_created = 0;
   uint64_t bytes = 0;                                        // of the files created or updated
   std::vector<std::pair<std::string, std::string>> skipped;  // key, reason
-};
-
-struct SnapshotInfo {
-  std::string name;
-  uint32_t index = 0;
-  meta::Timespec created;
-  uint64_t files = 0, bytes = 0;  // as the snapshot holds them
-  std::vector<std::string> pushed_to;
 };
 
 // What a push did (cairn snap push).
@@ -395,23 +388,8 @@ class FileSystem {
   // inode's lock held exclusive.
   Status MaterializeLocked(meta::Inode& inode, kv::WriteBatch* batch, LiveDeltas* live);
   Status OpenTier();
-  // Snapshots: loading at mount, views (fs/snapshot_view.cc), pins.
+  // Snapshots: the catalog (snapshots_), made and loaded at mount.
   Status LoadSnapshots();
-  // The view of a snapshot, over the store's snapshot of the metadata.
-  std::shared_ptr<SnapshotView> NewView(const meta::SnapshotRecord& rec);
-  // The views and pins as the snapshot records say now (on a cluster other nodes create and
-  // delete snapshots; a single node reads them once, at mount). The Locked form REQUIRES snap_mu_
-  // held.
-  Status RefreshSnapshots();
-  Status RefreshSnapshotsLocked();
-  // The same for the .snapshots directory's stat, listing and lookups, at most once a lease
-  // (the kernel holds what they answer that long anyway): `ls` and path walks through
-  // .snapshots do not each scan the shared table.
-  Status RefreshSnapshotsForLookup();
-  std::atomic<int64_t> snapshots_read_at_{INT64_MIN / 2};  // MonotonicNs of the last refresh
-  // The snapshot as a RocksDB checkpoint in view.dir(), the form a push uploads and a restore
-  // opens: a single node's snapshot is one already; a cluster's is written out once.
-  Status ExportSnapshot(SnapshotView& view);
   // Single-node push: every segment in ids in dest, uploaded by the tier (dest is the own store)
   // or copied (fs/snapshot_push.cc).
   Status PushSegments(std::string_view name, const std::set<uint64_t>& ids, bool own,
@@ -422,8 +400,6 @@ class FileSystem {
   Status CopyClusterSegments(const std::map<uint64_t, uint64_t>& need, tier::ObjectStore* dest,
                              std::vector<snap::SegmentRef>* segs, PushReport* report,
                              const PushProgress& progress);
-  Result<std::shared_ptr<SnapshotView>> View(uint32_t index);
-  Result<std::shared_ptr<SnapshotView>> ViewByName(std::string_view name);
   Result<struct stat> SnapGetAttr(uint64_t ino);
   Result<struct stat> SnapLookup(uint64_t parent, std::string_view name);
   Result<std::string> SnapReadlink(uint64_t ino);
@@ -436,10 +412,6 @@ class FileSystem {
   // Removes a segment nothing maps, unless a snapshot holds it; rewrites refs/<uuid>.json when
   // it was another file system's.
   Status RemoveSegment(uint64_t segment_id);
-  // Whether a snapshot holds the segment (its record is in the snapshot, or an older Cairn's
-  // snapshot record lists it).
-  Result<bool> Pinned(uint64_t segment_id);
-  void RecomputePinsLocked();  // REQUIRES: snap_mu_ and views_mu_ held
   Status WriteRefs();
   // The object store a push or remote delete goes to: the file system's own (url empty or
   // equal to it) or another one, opened for the call.
@@ -517,10 +489,7 @@ class FileSystem {
   uint64_t next_dir_handle_ = 1;  // GUARDED_BY(dirs_mu_)
   std::unordered_map<uint64_t, std::shared_ptr<const std::vector<DirEntry>>> dirs_;
 
-  std::mutex snap_mu_;         // snapshot creation and deletion, pins, segment removal
-  std::set<uint64_t> pinned_;  // GUARDED_BY(snap_mu_): the pins of older Cairns' records
-  std::shared_mutex views_mu_;
-  std::map<uint32_t, std::shared_ptr<SnapshotView>> views_;  // GUARDED_BY(views_mu_)
+  std::unique_ptr<Snapshots> snapshots_;
   std::mutex remote_mu_;  // pushes and remote deletes, one at a time
   std::mutex refs_mu_;    // writes of refs/<uuid>.json
 

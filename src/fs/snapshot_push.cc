@@ -265,8 +265,8 @@ Result<PushReport> FileSystem::PushSnapshot(std::string_view name, const std::st
                                             const PushProgress& progress) {
   std::lock_guard remote(remote_mu_);
   const auto start = Clock::now();
-  CAIRN_RETURN_IF_ERROR(RefreshSnapshots());
-  CAIRN_ASSIGN_OR_RETURN(auto view, ViewByName(name));
+  CAIRN_RETURN_IF_ERROR(snapshots_->Refresh());
+  CAIRN_ASSIGN_OR_RETURN(auto view, snapshots_->ViewByName(name));
   CAIRN_ASSIGN_OR_RETURN(Destination d, OpenDestination(url));
   const bool own = d.own;
   if (cluster_ && own) {
@@ -329,7 +329,7 @@ Result<PushReport> FileSystem::PushSnapshot(std::string_view name, const std::st
   std::vector<snap::SegmentRef> segs;
   if (cluster_) {
     CAIRN_RETURN_IF_ERROR(CopyClusterSegments(need, dest, &segs, &report, progress));
-    CAIRN_RETURN_IF_ERROR(ExportSnapshot(*view));
+    CAIRN_RETURN_IF_ERROR(snapshots_->Export(*view));
   } else {
     CAIRN_RETURN_IF_ERROR(PushSegments(name, ids, own, dest, &segs, &report, progress));
   }
@@ -395,19 +395,7 @@ Result<PushReport> FileSystem::PushSnapshot(std::string_view name, const std::st
   report.bytes_uploaded += manifest.size();
 
   // Remember where it went (cairn snap list).
-  {
-    std::lock_guard lock(snap_mu_);
-    auto urls = view->PushedTo();
-    if (std::find(urls.begin(), urls.end(), report.url) == urls.end()) {
-      urls.push_back(report.url);
-      view->SetPushedTo(urls);
-      meta::SnapshotRecord updated = rec;
-      updated.pushed_to = urls;
-      kv::WriteBatch batch;
-      batch.Put(meta::SnapshotKey(name), meta::EncodeSnapshot(updated));
-      if (ViewByName(name)) CAIRN_RETURN_IF_ERROR(kv_->Write(batch, true));
-    }
-  }
+  CAIRN_RETURN_IF_ERROR(snapshots_->NotePushed(name, report.url, /*pushed=*/true));
   report.seconds = std::chrono::duration<double>(Clock::now() - start).count();
   log::Info("snapshot '{}' pushed to {}: {} objects ({} bytes) uploaded, {} ({} bytes) present",
             name, report.url, report.objects_uploaded, report.bytes_uploaded,
@@ -495,19 +483,7 @@ Result<RemoteDeleteReport> FileSystem::DeleteRemoteSnapshot(std::string_view nam
     report.bytes_deleted += size;
   }
   if (own) CAIRN_RETURN_IF_ERROR(segments_->SetPushed(unpush, false));
-  {
-    std::lock_guard lock(snap_mu_);
-    if (auto view = ViewByName(name)) {
-      auto urls = (*view)->PushedTo();
-      std::erase(urls, where);
-      (*view)->SetPushedTo(urls);
-      meta::SnapshotRecord updated = (*view)->record();
-      updated.pushed_to = urls;
-      kv::WriteBatch batch;
-      batch.Put(meta::SnapshotKey(name), meta::EncodeSnapshot(updated));
-      CAIRN_RETURN_IF_ERROR(kv_->Write(batch, true));
-    }
-  }
+  CAIRN_RETURN_IF_ERROR(snapshots_->NotePushed(name, where, /*pushed=*/false));
   log::Info("pushed snapshot '{}' deleted from {}: {} objects ({} bytes) deleted, {} kept", name,
             where, report.objects_deleted, report.bytes_deleted, report.objects_kept);
   return report;

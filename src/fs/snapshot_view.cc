@@ -34,27 +34,6 @@ Result<meta::MetaStore*> SnapshotView::Meta() {
   return meta_.get();
 }
 
-Result<std::shared_ptr<SnapshotView>> FileSystem::View(uint32_t index) {
-  for (int attempt = 0;; ++attempt) {
-    {
-      std::shared_lock lock(views_mu_);
-      auto it = views_.find(index);
-      if (it != views_.end()) return it->second;
-    }
-    // On a cluster another node may have taken it since this node last looked.
-    if (!cluster_ || attempt > 0) return Err(Code::kNotFound);
-    CAIRN_RETURN_IF_ERROR(RefreshSnapshots());
-  }
-}
-
-Result<std::shared_ptr<SnapshotView>> FileSystem::ViewByName(std::string_view name) {
-  std::shared_lock lock(views_mu_);
-  for (const auto& [index, view] : views_) {
-    if (view->record().name == name) return view;
-  }
-  return Err(Code::kNotFound, "no snapshot named '" + std::string(name) + "'");
-}
-
 struct stat FileSystem::ViewStat(uint32_t index, const meta::Inode& inode) const {
   struct stat st = ToStat(inode);
   st.st_ino = SnapIno(index, inode.ino);
@@ -66,10 +45,10 @@ struct stat FileSystem::SnapDirStat() {
   st.st_ino = kSnapDirIno;
   st.st_mode = S_IFDIR | 0555;
   st.st_blksize = 4096;
-  std::shared_lock lock(views_mu_);
-  st.st_nlink = 2 + views_.size();
+  const auto views = snapshots_->Views();
+  st.st_nlink = 2 + views.size();
   meta::Timespec newest{super_.created, 0};
-  for (const auto& [index, view] : views_) {
+  for (const auto& view : views) {
     const auto& c = view->record().created;
     if (c.sec > newest.sec || (c.sec == newest.sec && c.nsec > newest.nsec)) newest = c;
   }
@@ -79,11 +58,11 @@ struct stat FileSystem::SnapDirStat() {
 
 Result<struct stat> FileSystem::SnapGetAttr(uint64_t ino) {
   if (ino == kSnapDirIno) {
-    CAIRN_RETURN_IF_ERROR(RefreshSnapshotsForLookup());  // a cluster: what the other nodes took
+    CAIRN_RETURN_IF_ERROR(snapshots_->RefreshForLookup());  // a cluster: what the other nodes took
     return SnapDirStat();
   }
   const uint32_t index = SnapIndexOf(ino);
-  CAIRN_ASSIGN_OR_RETURN(auto view, View(index));
+  CAIRN_ASSIGN_OR_RETURN(auto view, snapshots_->View(index));
   CAIRN_ASSIGN_OR_RETURN(meta::MetaStore * meta, view->Meta());
   CAIRN_ASSIGN_OR_RETURN(meta::Inode inode, meta->GetInode(SnapLocalIno(ino)));
   return ViewStat(index, inode);
@@ -92,18 +71,18 @@ Result<struct stat> FileSystem::SnapGetAttr(uint64_t ino) {
 Result<struct stat> FileSystem::SnapLookup(uint64_t parent, std::string_view name) {
   if (name.size() > meta::kMaxNameLength) return Err(Code::kNameTooLong);
   if (parent == kSnapDirIno) {
-    CAIRN_RETURN_IF_ERROR(RefreshSnapshotsForLookup());
-    auto view = ViewByName(name);
+    CAIRN_RETURN_IF_ERROR(snapshots_->RefreshForLookup());
+    auto view = snapshots_->ViewByName(name);
     if (!view && view.error().code() == Code::kNotFound && cluster_) {
       // Perhaps taken by another node since the last look: look now.
-      CAIRN_RETURN_IF_ERROR(RefreshSnapshots());
-      view = ViewByName(name);
+      CAIRN_RETURN_IF_ERROR(snapshots_->Refresh());
+      view = snapshots_->ViewByName(name);
     }
     if (!view) return Err(view.error());
     return SnapGetAttr(SnapIno((*view)->record().index, meta::kRootIno));
   }
   const uint32_t index = SnapIndexOf(parent);
-  CAIRN_ASSIGN_OR_RETURN(auto view, View(index));
+  CAIRN_ASSIGN_OR_RETURN(auto view, snapshots_->View(index));
   CAIRN_ASSIGN_OR_RETURN(meta::MetaStore * meta, view->Meta());
   CAIRN_ASSIGN_OR_RETURN(meta::Dentry d, meta->GetDentry(SnapLocalIno(parent), name));
   CAIRN_ASSIGN_OR_RETURN(meta::Inode inode, meta->GetInode(d.ino));
@@ -112,7 +91,7 @@ Result<struct stat> FileSystem::SnapLookup(uint64_t parent, std::string_view nam
 
 Result<std::string> FileSystem::SnapReadlink(uint64_t ino) {
   if (ino == kSnapDirIno) return Err(Code::kInvalid);
-  CAIRN_ASSIGN_OR_RETURN(auto view, View(SnapIndexOf(ino)));
+  CAIRN_ASSIGN_OR_RETURN(auto view, snapshots_->View(SnapIndexOf(ino)));
   CAIRN_ASSIGN_OR_RETURN(meta::MetaStore * meta, view->Meta());
   CAIRN_ASSIGN_OR_RETURN(meta::Inode inode, meta->GetInode(SnapLocalIno(ino)));
   if (!inode.IsSymlink()) return Err(Code::kInvalid);
@@ -121,7 +100,7 @@ Result<std::string> FileSystem::SnapReadlink(uint64_t ino) {
 
 Result<size_t> FileSystem::SnapRead(uint64_t ino, uint64_t offset, size_t size, char* out) {
   if (ino == kSnapDirIno) return Err(Code::kIsDir);
-  CAIRN_ASSIGN_OR_RETURN(auto view, View(SnapIndexOf(ino)));
+  CAIRN_ASSIGN_OR_RETURN(auto view, snapshots_->View(SnapIndexOf(ino)));
   CAIRN_ASSIGN_OR_RETURN(meta::MetaStore * meta, view->Meta());
   CAIRN_ASSIGN_OR_RETURN(meta::Inode inode, meta->GetInode(SnapLocalIno(ino)));
   if (inode.IsDir()) return Err(Code::kIsDir);
@@ -138,17 +117,17 @@ uint64_t FileSystem::AddDirHandle(std::shared_ptr<std::vector<DirEntry>> entries
 Result<uint64_t> FileSystem::SnapOpenDir(uint64_t ino) {
   auto entries = std::make_shared<std::vector<DirEntry>>();
   if (ino == kSnapDirIno) {
-    CAIRN_RETURN_IF_ERROR(RefreshSnapshotsForLookup());
+    CAIRN_RETURN_IF_ERROR(snapshots_->RefreshForLookup());
     entries->push_back({".", kSnapDirIno, DT_DIR});
     entries->push_back({"..", meta::kRootIno, DT_DIR});
-    std::shared_lock lock(views_mu_);
-    for (const auto& [index, view] : views_) {
-      entries->push_back({view->record().name, SnapIno(index, meta::kRootIno), DT_DIR});
+    for (const auto& view : snapshots_->Views()) {
+      entries->push_back(
+          {view->record().name, SnapIno(view->record().index, meta::kRootIno), DT_DIR});
     }
     return AddDirHandle(std::move(entries));
   }
   const uint32_t index = SnapIndexOf(ino);
-  CAIRN_ASSIGN_OR_RETURN(auto view, View(index));
+  CAIRN_ASSIGN_OR_RETURN(auto view, snapshots_->View(index));
   CAIRN_ASSIGN_OR_RETURN(meta::MetaStore * meta, view->Meta());
   const uint64_t local = SnapLocalIno(ino);
   CAIRN_ASSIGN_OR_RETURN(meta::Inode dir, meta->GetInode(local));
@@ -168,14 +147,14 @@ Result<uint64_t> FileSystem::SnapOpenDir(uint64_t ino) {
 
 Result<std::string> FileSystem::SnapGetXattr(uint64_t ino, std::string_view name) {
   if (ino == kSnapDirIno) return Err(Code::kNoData);
-  CAIRN_ASSIGN_OR_RETURN(auto view, View(SnapIndexOf(ino)));
+  CAIRN_ASSIGN_OR_RETURN(auto view, snapshots_->View(SnapIndexOf(ino)));
   CAIRN_ASSIGN_OR_RETURN(meta::MetaStore * meta, view->Meta());
   return meta->GetXattr(SnapLocalIno(ino), name);
 }
 
 Result<std::vector<std::string>> FileSystem::SnapListXattr(uint64_t ino) {
   if (ino == kSnapDirIno) return std::vector<std::string>{};
-  CAIRN_ASSIGN_OR_RETURN(auto view, View(SnapIndexOf(ino)));
+  CAIRN_ASSIGN_OR_RETURN(auto view, snapshots_->View(SnapIndexOf(ino)));
   CAIRN_ASSIGN_OR_RETURN(meta::MetaStore * meta, view->Meta());
   return meta->ListXattrs(SnapLocalIno(ino));
 }
