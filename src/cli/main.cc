@@ -445,6 +445,14 @@ int main(int argc, char** argv) {
                    "Threads serving FUSE requests (1-256, default 8; more than the readers of "
                    "a cold read epoch only adds context switches)")
       ->check(CLI::Range(1u, 256u));
+  std::string fuse_transport = "libfuse";
+  mount
+      ->add_option("--fuse-transport", fuse_transport,
+                   "How FUSE requests reach Cairn: libfuse (its request loop, the default) or dev "
+                   "(/dev/fuse read by Cairn itself, a descriptor per thread); the environment's "
+                   "CAIRN_FUSE_TRANSPORT sets the default")
+      ->envname("CAIRN_FUSE_TRANSPORT")
+      ->check(CLI::IsMember({"libfuse", "dev"}));
   std::string lease = "1s";
   mount->add_option("--lease", lease,
                     "Cluster mode: how long names and attributes are trusted before they are "
@@ -543,6 +551,8 @@ int main(int argc, char** argv) {
     o.fuse.allow_other = !no_allow_other;
     o.fuse.debug = debug;
     o.fuse.max_threads = fuse_threads;
+    o.fuse.transport = fuse_transport == "dev" ? fuse::FuseOptions::Transport::kDev
+                                               : fuse::FuseOptions::Transport::kLibfuse;
     auto ra = ParseSize(read_ahead);
     if (!ra) return Fail("mount", ra.error());
     if (*ra > (uint64_t{1} << 30)) {

@@ -16,6 +16,8 @@
 #include <vector>
 
 #include "common/logging.h"
+#include "fuse/dev_transport.h"
+#include "fuse/ops.h"
 
 namespace cairn::fuse {
 
@@ -25,68 +27,6 @@ struct Context {
 };
 
 namespace {
-
-// Per-request-type counts and time spent in Cairn (not in the kernel), for `cairn status`.
-enum Op : int {
-  kLookup,
-  kForget,
-  kGetAttr,
-  kSetAttr,
-  kReadlink,
-  kMknod,
-  kMkdir,
-  kUnlink,
-  kRmdir,
-  kSymlink,
-  kRename,
-  kLink,
-  kOpen,
-  kCreate,
-  kRead,
-  kWrite,
-  kRelease,
-  kFsync,
-  kOpenDir,
-  kReadDir,
-  kReadDirPlus,
-  kReleaseDir,
-  kFsyncDir,
-  kStatFs,
-  kSetXattr,
-  kGetXattr,
-  kListXattr,
-  kRemoveXattr,
-  kAccess,
-  kFallocate,
-  kOpCount
-};
-constexpr const char* kOpNames[kOpCount] = {
-    "lookup",   "forget",   "getattr",     "setattr",     "readlink", "mknod",
-    "mkdir",    "unlink",   "rmdir",       "symlink",     "rename",   "link",
-    "open",     "create",   "read",        "write",       "release",  "fsync",
-    "opendir",  "readdir",  "readdirplus", "releasedir",  "fsyncdir", "statfs",
-    "setxattr", "getxattr", "listxattr",   "removexattr", "access",   "fallocate"};
-struct OpCounter {
-  std::atomic<uint64_t> count{0};
-  std::atomic<uint64_t> nanos{0};
-};
-OpCounter g_ops[kOpCount];
-
-class OpTimer {
- public:
-  explicit OpTimer(Op op) : op_(op), start_(std::chrono::steady_clock::now()) {}
-  ~OpTimer() {
-    auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
-                  std::chrono::steady_clock::now() - start_)
-                  .count();
-    g_ops[op_].count.fetch_add(1, std::memory_order_relaxed);
-    g_ops[op_].nanos.fetch_add(static_cast<uint64_t>(ns), std::memory_order_relaxed);
-  }
-
- private:
-  Op op_;
-  std::chrono::steady_clock::time_point start_;
-};
 
 Context* Ctx(fuse_req_t req) { return static_cast<Context*>(fuse_req_userdata(req)); }
 fs::FileSystem* Fs(fuse_req_t req) { return Ctx(req)->fs; }
@@ -483,15 +423,6 @@ const fuse_lowlevel_ops kOps = [] {
 
 }  // namespace
 
-std::vector<RequestStat> RequestStats() {
-  std::vector<RequestStat> out;
-  for (int i = 0; i < kOpCount; ++i) {
-    uint64_t n = g_ops[i].count.load(std::memory_order_relaxed);
-    if (n > 0) out.push_back({kOpNames[i], n, g_ops[i].nanos.load(std::memory_order_relaxed)});
-  }
-  return out;
-}
-
 Result<std::unique_ptr<FuseMount>> FuseMount::Mount(fs::FileSystem* fs,
                                                     const std::string& mountpoint,
                                                     const FuseOptions& options) {
@@ -538,22 +469,26 @@ Status SetReadAhead(dev_t dev, uint64_t bytes) {
 
 void FuseMount::InvalidateEntry(uint64_t parent, std::string_view name) {
   if (!mounted_) return;
+  if (DevTransport* dev = dev_ready_.load()) return (void)dev->NotifyInvalEntry(parent, name);
   // ENOENT means the kernel did not know the entry: nothing to drop.
   (void)fuse_lowlevel_notify_inval_entry(session_, parent, name.data(), name.size());
 }
 
 void FuseMount::InvalidateInode(uint64_t ino) {
   if (!mounted_) return;
+  if (DevTransport* dev = dev_ready_.load()) return (void)dev->NotifyInvalInode(ino, 0, 0);
   (void)fuse_lowlevel_notify_inval_inode(session_, ino, 0, 0);
 }
 
 void FuseMount::InvalidateAttributes(uint64_t ino) {
   if (!mounted_) return;
   // A negative offset: attributes only, no page (the kernel takes no page or inode lock).
+  if (DevTransport* dev = dev_ready_.load()) return (void)dev->NotifyInvalInode(ino, -1, 0);
   (void)fuse_lowlevel_notify_inval_inode(session_, ino, -1, 0);
 }
 
 FuseMount::~FuseMount() {
+  dev_ready_ = nullptr;
   if (!session_) return;
   if (signals_) fuse_remove_signal_handlers(session_);
   if (mounted_) fuse_session_unmount(session_);
@@ -561,6 +496,14 @@ FuseMount::~FuseMount() {
 }
 
 Status FuseMount::Run() {
+  if (ctx_->options.transport == FuseOptions::Transport::kDev) {
+    ops_ = std::make_unique<Ops>(ctx_->fs, ctx_->options);
+    dev_ = std::make_unique<DevTransport>(fuse_session_fd(session_), ops_.get(),
+                                          ctx_->options.max_threads,
+                                          [this] { return fuse_session_exited(session_) != 0; });
+    dev_ready_ = dev_.get();
+    return dev_->Run();
+  }
   fuse_loop_config* config = fuse_loop_cfg_create();
   unsigned threads = ctx_->options.max_threads;
   fuse_loop_cfg_set_max_threads(config, threads);
