@@ -448,11 +448,13 @@ int main(int argc, char** argv) {
   std::string fuse_transport = "libfuse";
   mount
       ->add_option("--fuse-transport", fuse_transport,
-                   "How FUSE requests reach Cairn: libfuse (its request loop, the default) or dev "
-                   "(/dev/fuse read by Cairn itself, a descriptor per thread); the environment's "
+                   "How FUSE requests reach Cairn: libfuse (its request loop, the default), dev "
+                   "(/dev/fuse read by Cairn itself, a descriptor per thread) or uring "
+                   "(FUSE-over-io_uring, a queue per CPU; turns the fuse module's enable_uring "
+                   "on; /dev/fuse where the kernel does not offer it); the environment's "
                    "CAIRN_FUSE_TRANSPORT sets the default")
       ->envname("CAIRN_FUSE_TRANSPORT")
-      ->check(CLI::IsMember({"libfuse", "dev"}));
+      ->check(CLI::IsMember({"libfuse", "dev", "uring"}));
   std::string lease = "1s";
   mount->add_option("--lease", lease,
                     "Cluster mode: how long names and attributes are trusted before they are "
@@ -551,8 +553,9 @@ int main(int argc, char** argv) {
     o.fuse.allow_other = !no_allow_other;
     o.fuse.debug = debug;
     o.fuse.max_threads = fuse_threads;
-    o.fuse.transport = fuse_transport == "dev" ? fuse::FuseOptions::Transport::kDev
-                                               : fuse::FuseOptions::Transport::kLibfuse;
+    o.fuse.transport = fuse_transport == "dev"     ? fuse::FuseOptions::Transport::kDev
+                       : fuse_transport == "uring" ? fuse::FuseOptions::Transport::kUring
+                                                   : fuse::FuseOptions::Transport::kLibfuse;
     auto ra = ParseSize(read_ahead);
     if (!ra) return Fail("mount", ra.error());
     if (*ra > (uint64_t{1} << 30)) {

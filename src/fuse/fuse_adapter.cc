@@ -16,8 +16,8 @@
 #include <vector>
 
 #include "common/logging.h"
-#include "fuse/dev_transport.h"
 #include "fuse/ops.h"
+#include "fuse/transport.h"
 
 namespace cairn::fuse {
 
@@ -423,9 +423,35 @@ const fuse_lowlevel_ops kOps = [] {
 
 }  // namespace
 
+namespace {
+// The kernel offers FUSE-over-io_uring only while this module parameter is on (kernel 6.14+);
+// root may turn it on. What the mount's INIT then negotiates decides.
+void EnableUring() {
+  const char* path = "/sys/module/fuse/parameters/enable_uring";
+  char value = 0;
+  const int fd = ::open(path, O_RDWR | O_CLOEXEC);
+  if (fd < 0) {
+    log::Warn("FUSE-over-io_uring: {} missing (kernel older than 6.14?); /dev/fuse serves", path);
+    return;
+  }
+  if (::read(fd, &value, 1) == 1 && value == 'Y') {
+    ::close(fd);
+    return;
+  }
+  if (::pwrite(fd, "1", 1, 0) == 1) {
+    log::Info("FUSE-over-io_uring: turned {} on", path);
+  } else {
+    log::Warn("FUSE-over-io_uring: cannot turn {} on ({}); /dev/fuse serves", path,
+              std::strerror(errno));
+  }
+  ::close(fd);
+}
+}  // namespace
+
 Result<std::unique_ptr<FuseMount>> FuseMount::Mount(fs::FileSystem* fs,
                                                     const std::string& mountpoint,
                                                     const FuseOptions& options) {
+  if (options.transport == FuseOptions::Transport::kUring) EnableUring();
   std::unique_ptr<FuseMount> m(new FuseMount());
   m->ctx_ = std::make_unique<Context>(Context{fs, options});
   std::vector<std::string> args = {
@@ -469,21 +495,21 @@ Status SetReadAhead(dev_t dev, uint64_t bytes) {
 
 void FuseMount::InvalidateEntry(uint64_t parent, std::string_view name) {
   if (!mounted_) return;
-  if (DevTransport* dev = dev_ready_.load()) return (void)dev->NotifyInvalEntry(parent, name);
+  if (Transport* dev = dev_ready_.load()) return (void)dev->NotifyInvalEntry(parent, name);
   // ENOENT means the kernel did not know the entry: nothing to drop.
   (void)fuse_lowlevel_notify_inval_entry(session_, parent, name.data(), name.size());
 }
 
 void FuseMount::InvalidateInode(uint64_t ino) {
   if (!mounted_) return;
-  if (DevTransport* dev = dev_ready_.load()) return (void)dev->NotifyInvalInode(ino, 0, 0);
+  if (Transport* dev = dev_ready_.load()) return (void)dev->NotifyInvalInode(ino, 0, 0);
   (void)fuse_lowlevel_notify_inval_inode(session_, ino, 0, 0);
 }
 
 void FuseMount::InvalidateAttributes(uint64_t ino) {
   if (!mounted_) return;
   // A negative offset: attributes only, no page (the kernel takes no page or inode lock).
-  if (DevTransport* dev = dev_ready_.load()) return (void)dev->NotifyInvalInode(ino, -1, 0);
+  if (Transport* dev = dev_ready_.load()) return (void)dev->NotifyInvalInode(ino, -1, 0);
   (void)fuse_lowlevel_notify_inval_inode(session_, ino, -1, 0);
 }
 
@@ -496,11 +522,12 @@ FuseMount::~FuseMount() {
 }
 
 Status FuseMount::Run() {
-  if (ctx_->options.transport == FuseOptions::Transport::kDev) {
+  if (ctx_->options.transport != FuseOptions::Transport::kLibfuse) {
     ops_ = std::make_unique<Ops>(ctx_->fs, ctx_->options);
-    dev_ = std::make_unique<DevTransport>(fuse_session_fd(session_), ops_.get(),
-                                          ctx_->options.max_threads,
-                                          [this] { return fuse_session_exited(session_) != 0; });
+    dev_ = std::make_unique<Transport>(fuse_session_fd(session_), ops_.get(),
+                                       ctx_->options.max_threads,
+                                       ctx_->options.transport == FuseOptions::Transport::kUring,
+                                       [this] { return fuse_session_exited(session_) != 0; });
     dev_ready_ = dev_.get();
     return dev_->Run();
   }

@@ -1,6 +1,6 @@
 // FuseMount: a FUSE mount of a FileSystem. libfuse mounts it (mount(2) as root, fusermount3
 // otherwise); requests are served by libfuse's multi-threaded loop through the low-level callbacks
-// here, or by Cairn's own /dev/fuse transport (fuse/dev_transport.h, over fuse/ops.h), as
+// here, or by Cairn's own /dev/fuse transport (fuse/transport.h, over fuse/ops.h), as
 // FuseOptions::transport says.
 // Thread-safety: Run() blocks in the loop; Exit() may be called from any thread or signal handler
 // context set up by libfuse.
@@ -23,7 +23,7 @@ struct fuse_session;
 namespace cairn::fuse {
 
 struct Context;
-class DevTransport;
+class Transport;
 class Ops;
 
 // Sets the read-ahead window of the FUSE mount whose root has device number `dev` (st_dev of the
@@ -52,8 +52,8 @@ class FuseMount : public fs::KernelCache {
   // The own transport, while FuseOptions::transport is kDev (made in Run, kept until destroyed
   // so that late invalidations find it).
   std::unique_ptr<Ops> ops_;
-  std::unique_ptr<DevTransport> dev_;
-  std::atomic<DevTransport*> dev_ready_{nullptr};
+  std::unique_ptr<Transport> dev_;
+  std::atomic<Transport*> dev_ready_{nullptr};
 };
 
 }  // namespace cairn::fuse

@@ -20,8 +20,9 @@ struct FuseOptions {
   // "Checkpoints").
   uint64_t read_ahead_bytes = 16 << 20;
   bool debug = false;
-  // How requests arrive: libfuse's loop, or /dev/fuse read by Cairn itself (fuse/transport.h).
-  enum class Transport { kLibfuse, kDev };
+  // How requests arrive: libfuse's loop, or Cairn's own transport (fuse/transport.h) over
+  // /dev/fuse or FUSE-over-io_uring.
+  enum class Transport { kLibfuse, kDev, kUring };
   Transport transport = Transport::kLibfuse;
 };
 
