@@ -5,6 +5,8 @@
 # the libraries apart), makes the postgres user, and runs the benchmark with the arguments given;
 # its output also goes to $OUT/cluster-bench.txt when OUT is set.
 # Usage: bash bench/cluster_device.sh [cluster_bench.sh options]
+#        bash bench/cluster_device.sh --transport-bench [transport_bench.sh options]
+#          (the same bundle's binaries, for the FUSE transports on one node)
 set -uo pipefail
 B=/opt/cairn-bundle
 rm -rf "$B"
@@ -23,4 +25,9 @@ ln -sf "$B/bin/meta_bench" "$B/build/bench/meta_bench"
 [ -e /dev/fuse ] || modprobe fuse 2>/dev/null || true
 echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(uname -r)"
 df -h /var/tmp | tail -1
-bash bench/cluster_bench.sh --build "$B/build" "$@" 2>&1 | tee "${OUT:-/tmp}/cluster-bench.txt"
+if [[ ${1:-} == --transport-bench ]]; then
+  shift
+  bash bench/transport_bench.sh --build "$B/build" "$@" 2>&1 | tee "${OUT:-/tmp}/transport-bench.txt"
+else
+  bash bench/cluster_bench.sh --build "$B/build" "$@" 2>&1 | tee "${OUT:-/tmp}/cluster-bench.txt"
+fi

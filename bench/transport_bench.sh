@@ -8,17 +8,19 @@
 # each transport's rate and its ratio to ext4. Needs root (drop_caches, enable_uring).
 #
 # usage: bench/transport_bench.sh [--files N] [--meta-files N] [--checkpoint-size SIZE]
-#                                 [--transports LIST] [--workdir DIR] [--build DIR]
+#                                 [--transports LIST] [--fuse-threads N] [--workdir DIR]
+#                                 [--build DIR]
 set -euo pipefail
 
 files=10000
 meta_files=20000
 checkpoint=1GiB
 transports=libfuse,dev,uring
+fuse_threads=8
 workdir=/var/tmp/cairn-transport-bench
 build=./build
 usage() {
-  sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'
 }
 while (($# > 0)); do
   case "$1" in
@@ -26,6 +28,7 @@ while (($# > 0)); do
     --meta-files) meta_files=${2:?}; shift 2 ;;
     --checkpoint-size) checkpoint=${2:?}; shift 2 ;;
     --transports) transports=${2:?}; shift 2 ;;
+    --fuse-threads) fuse_threads=${2:?}; shift 2 ;;
     --workdir) workdir=${2:?}; shift 2 ;;
     --build) build=${2:?}; shift 2 ;;
     -h | --help) usage; exit 0 ;;
@@ -80,7 +83,8 @@ for t in "${names[@]}"; do
   rm -rf "$workdir/data"
   "$cairn" format "$workdir/data" >/dev/null
   mkdir -p "$mnt"
-  "$cairn" mount "$workdir/data" "$mnt" --metrics-address '' --fuse-transport "$t" >/dev/null
+  "$cairn" mount "$workdir/data" "$mnt" --metrics-address '' --fuse-transport "$t" \
+    --fuse-threads "$fuse_threads" >/dev/null
   grep -h "FUSE 7\." "$workdir/data/cairn.log" | sed 's/^.*cairn: /   /' >&2 || true
   run "$t" "$mnt"
   "$cairn" unmount "$mnt" >/dev/null
@@ -89,7 +93,7 @@ done
 cols=(ext4 "${names[@]}")
 printf '\n%-26s' workload
 for n in "${cols[@]}"; do printf '%12s' "$n"; done
-for n in "${names[@]}"; do printf '%12s' "$n/ext4"; done
+for n in "${names[@]}"; do printf '%14s' "$n/ext4"; done
 printf '\n'
 row() {  # row LABEL FILE-KIND JQ-SELECT
   local label=$1 kind=$2 select=$3 base="" v
@@ -102,7 +106,7 @@ row() {  # row LABEL FILE-KIND JQ-SELECT
   done
   base=${vals[0]}
   for ((i = 1; i < ${#vals[@]}; ++i)); do
-    awk -v a="${vals[$i]}" -v b="$base" 'BEGIN { printf "%12.2f", (b > 0 ? a / b : 0) }'
+    awk -v a="${vals[$i]}" -v b="$base" 'BEGIN { printf "%14.2f", (b > 0 ? a / b : 0) }'
   done
   printf '\n'
 }

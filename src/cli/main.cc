@@ -443,16 +443,17 @@ int main(int argc, char** argv) {
   mount
       ->add_option("--fuse-threads", fuse_threads,
                    "Threads serving FUSE requests (1-256, default 8; more than the readers of "
-                   "a cold read epoch only adds context switches)")
+                   "a cold read epoch only adds context switches; with io_uring, this many "
+                   "spread over the CPUs' queues, at least two a queue)")
       ->check(CLI::Range(1u, 256u));
-  std::string fuse_transport = "libfuse";
+  std::string fuse_transport = "uring";
   mount
       ->add_option("--fuse-transport", fuse_transport,
-                   "How FUSE requests reach Cairn: libfuse (its request loop, the default), dev "
-                   "(/dev/fuse read by Cairn itself, a descriptor per thread) or uring "
-                   "(FUSE-over-io_uring, a queue per CPU; turns the fuse module's enable_uring "
-                   "on; /dev/fuse where the kernel does not offer it); the environment's "
-                   "CAIRN_FUSE_TRANSPORT sets the default")
+                   "How FUSE requests reach Cairn: uring (the default: FUSE-over-io_uring, a "
+                   "queue per CPU; turns the fuse module's enable_uring on; /dev/fuse where the "
+                   "kernel does not offer it), dev (/dev/fuse read by Cairn itself, a "
+                   "descriptor per thread) or libfuse (libfuse's request loop); the "
+                   "environment's CAIRN_FUSE_TRANSPORT sets the default")
       ->envname("CAIRN_FUSE_TRANSPORT")
       ->check(CLI::IsMember({"libfuse", "dev", "uring"}));
   std::string lease = "1s";

@@ -23,7 +23,7 @@ struct FuseOptions {
   // How requests arrive: libfuse's loop, or Cairn's own transport (fuse/transport.h) over
   // /dev/fuse or FUSE-over-io_uring.
   enum class Transport { kLibfuse, kDev, kUring };
-  Transport transport = Transport::kLibfuse;
+  Transport transport = Transport::kUring;
 };
 
 }  // namespace cairn::fuse

@@ -305,7 +305,9 @@ Status Transport::Run() {
   std::vector<int> fds;
   if (uring_) {
     const unsigned queues = PossibleCpus();
-    const unsigned per_queue = std::max(1u, workers_ / queues);
+    // At least two threads a queue: one request that waits (a read from the object store, a
+    // PostgreSQL round trip) does not hold every caller on that CPU.
+    const unsigned per_queue = std::max(2u, workers_ / queues);
     const bool pin = queues <= std::thread::hardware_concurrency();
     for (unsigned q = 0; q < queues; ++q) {
       for (unsigned t = 0; t < per_queue; ++t)
