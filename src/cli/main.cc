@@ -336,6 +336,9 @@ int CmdStatus(const std::string& mountpoint, bool json, bool requests) {
              FormatSize(live),
              used ? 100.0 * static_cast<double>(live) / static_cast<double>(used) : 100.0);
   fmt::print("  compacted       {} segments since mount\n", u("compacted_segments"));
+  if (j->contains("fuse_transport")) {
+    fmt::print("  FUSE transport  {}\n", (*j)["fuse_transport"].get<std::string>());
+  }
   if (j->contains("cluster")) {
     const auto& c = (*j)["cluster"];
     fmt::print("  cluster         node {} of {} members; pool {}: {} in {} objects (all nodes)\n",

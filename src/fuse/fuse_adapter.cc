@@ -531,6 +531,7 @@ Status FuseMount::Run() {
     dev_ready_ = dev_.get();
     return dev_->Run();
   }
+  SetTransportDescription(fmt::format("libfuse's loop: {} workers", ctx_->options.max_threads));
   fuse_loop_config* config = fuse_loop_cfg_create();
   unsigned threads = ctx_->options.max_threads;
   fuse_loop_cfg_set_max_threads(config, threads);

@@ -1,8 +1,25 @@
 #include "fuse/request_stats.h"
 
+#include <mutex>
+
 namespace cairn::fuse {
 
 OpCounter g_ops[kOpCount];
+
+namespace {
+std::mutex g_transport_mu;
+std::string g_transport;  // GUARDED_BY(g_transport_mu)
+}  // namespace
+
+void SetTransportDescription(std::string description) {
+  std::lock_guard lock(g_transport_mu);
+  g_transport = std::move(description);
+}
+
+std::string TransportDescription() {
+  std::lock_guard lock(g_transport_mu);
+  return g_transport;
+}
 
 std::vector<RequestStat> RequestStats() {
   std::vector<RequestStat> out;

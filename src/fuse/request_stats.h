@@ -5,6 +5,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <string>
 #include <vector>
 
 namespace cairn::fuse {
@@ -77,5 +78,10 @@ struct RequestStat {
   uint64_t nanos;
 };
 std::vector<RequestStat> RequestStats();
+
+// How the mount's requests arrive ("io_uring: 2 queues, 4 threads each"), set once the
+// transport serves; empty before.
+void SetTransportDescription(std::string description);
+std::string TransportDescription();
 
 }  // namespace cairn::fuse

@@ -19,6 +19,7 @@
 
 #include "common/logging.h"
 #include "fuse/kernel_abi.h"
+#include "fuse/request_stats.h"
 
 namespace cairn::fuse {
 
@@ -314,8 +315,10 @@ Status Transport::Run() {
         bodies.push_back([this, q, pin] { RingWorker(q, pin); });
     }
     bodies.push_back([this] { Worker(fd_); });  // FORGET, INTERRUPT, early requests
-    log::Info("FUSE {}.{} over io_uring: {} queues, {} threads each", FUSE_KERNEL_VERSION,
-              ops_->session().minor, queues, per_queue);
+    SetTransportDescription(fmt::format("io_uring (FUSE {}.{}): {} queues, {} threads each",
+                                        FUSE_KERNEL_VERSION, ops_->session().minor, queues,
+                                        per_queue));
+    log::Info("FUSE over {}", TransportDescription());
   } else {
     for (unsigned i = 0; i < workers_; ++i) {
       int fd = fd_;
@@ -334,8 +337,9 @@ Status Transport::Run() {
       }
       bodies.push_back([this, fd] { Worker(fd); });
     }
-    log::Info("FUSE {}.{} over /dev/fuse, {} workers", FUSE_KERNEL_VERSION, ops_->session().minor,
-              workers_);
+    SetTransportDescription(fmt::format("/dev/fuse (FUSE {}.{}): {} workers", FUSE_KERNEL_VERSION,
+                                        ops_->session().minor, workers_));
+    log::Info("FUSE over {}", TransportDescription());
   }
   Serve(std::move(bodies));
   for (int fd : fds) ::close(fd);

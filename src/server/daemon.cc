@@ -34,6 +34,7 @@ nlohmann::json StatsJson(fs::FileSystem& fs) {
   }
   return {
       {"fuse_requests", requests},
+      {"fuse_transport", fuse::TransportDescription()},
       {"ok", true},
       {"data_dir", fs.data_dir()},
       {"uuid", fs.superblock().uuid},
