@@ -70,6 +70,9 @@ void Init(void* userdata, fuse_conn_info* conn) {
   want(FUSE_CAP_ASYNC_READ);
   // Without atomic O_TRUNC the kernel truncates through SETATTR.
   conn->want &= ~FUSE_CAP_ATOMIC_O_TRUNC;
+  // libfuse asks by default that the file system clear set-user-ID and set-group-ID on writes;
+  // Cairn does not know the writer's capabilities, the kernel does: it clears them (SETATTR).
+  conn->want &= ~FUSE_CAP_HANDLE_KILLPRIV;
   // OPEN is served, never skipped (FUSE_CAP_NO_OPEN_SUPPORT stays off): it is where a snapshot
   // view refuses an open for writing, before a byte reaches the page cache (ARCHITECTURE.md,
   // "Snapshots").

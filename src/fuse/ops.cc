@@ -67,15 +67,15 @@ void ToFuseAttr(const struct stat& st, fuse_attr* a) {
 
 wire::InitWants Ops::Wants() const {
   wire::InitWants w;
-  // What the libfuse adapter's session asks (its INIT choices plus libfuse 3.14's defaults):
-  // asynchronous and parallel reads and lookups, readdirplus when it pays, automatic page
-  // invalidation when attributes change, the kernel leaving set-user-ID clearing to the file
-  // system, 1 MiB requests. No ATOMIC_O_TRUNC: the kernel truncates through SETATTR. OPEN is
-  // always sent: it is where a snapshot refuses writing. The writeback cache only where one node
-  // is the only writer.
+  // Asynchronous and parallel reads and lookups, readdirplus when it pays, automatic page
+  // invalidation when attributes change, 1 MiB requests. No ATOMIC_O_TRUNC: the kernel truncates
+  // through SETATTR. No HANDLE_KILLPRIV: the kernel, which knows whether the writer may keep
+  // them (CAP_FSETID), clears set-user-ID and set-group-ID on a write or truncate through
+  // SETATTR. OPEN is always sent: it is where a snapshot refuses writing. The writeback cache
+  // only where one node is the only writer.
   w.flags = FUSE_ASYNC_READ | FUSE_BIG_WRITES | FUSE_PARALLEL_DIROPS | FUSE_DO_READDIRPLUS |
             FUSE_READDIRPLUS_AUTO | FUSE_ASYNC_DIO | FUSE_AUTO_INVAL_DATA | FUSE_MAX_PAGES |
-            FUSE_HANDLE_KILLPRIV | FUSE_IOCTL_DIR | FUSE_INIT_EXT;
+            FUSE_IOCTL_DIR | FUSE_INIT_EXT;
   if (options_.writeback_cache) w.flags |= FUSE_WRITEBACK_CACHE;
   w.max_write = 1 << 20;
   w.max_readahead = 1 << 20;

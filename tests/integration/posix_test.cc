@@ -1102,6 +1102,23 @@ TEST_F(PosixTest, PermissionsAsNonRootUser) {
   EXPECT_EQ(as_nobody(open_errno(sticky + "/own", O_CREAT | O_WRONLY)), "OK");
   EXPECT_EQ(as_nobody(call_errno([&] { return unlink((sticky + "/own").c_str()); })), "OK");
   EXPECT_EQ(Entries(sticky), std::vector<std::string>{"roots"});
+
+  // A write by a user who may not keep them clears set-user-ID and set-group-ID, as on ext4.
+  const std::string setid = Path("setid");
+  ASSERT_EQ(ErrnoName(WriteFile(setid, "x")), "OK");
+  ASSERT_EQ(Outcome(chmod(setid.c_str(), 06777)), "OK");
+  EXPECT_EQ(as_nobody([&] {
+              int fd = open(setid.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
+              if (fd < 0) return errno;
+              const int err = write(fd, "y", 1) == 1 ? 0 : errno;
+              close(fd);
+              return err;
+            }),
+            "OK");
+  auto after = Stat(setid);
+  ASSERT_TRUE(after);
+  EXPECT_EQ(after->st_mode & 07777, 0777u);
+  EXPECT_TRUE(FileHasContent(setid, "xy"));
 }
 
 // ---------------------------------------------------------------------------------------------
