@@ -57,7 +57,8 @@ TEST(Wire, SplitsHeaderArgumentAndRest) {
   EXPECT_EQ(r->As<fuse_getattr_in>().fh, 3u);
   EXPECT_TRUE(r->rest.empty());
 
-  auto l = wire::ParseDev(Raw(FUSE_LOOKUP, 1, std::string_view("name\0", 5)), Modern(), &unique);
+  const std::string lookup = Raw(FUSE_LOOKUP, 1, std::string_view("name\0", 5));
+  auto l = wire::ParseDev(lookup, Modern(), &unique);  // views into lookup
   ASSERT_TRUE(l);
   std::string_view rest = l->rest;
   auto name = wire::TakeString(&rest);
