@@ -447,7 +447,7 @@ int main(int argc, char** argv) {
       ->add_option("--fuse-threads", fuse_threads,
                    "Threads serving FUSE requests (1-256, default 8; more than the readers of "
                    "a cold read epoch only adds context switches; with io_uring, this many "
-                   "spread over the CPUs' queues, at least two a queue)")
+                   "spread over the CPUs' queues, at least four a queue)")
       ->check(CLI::Range(1u, 256u));
   std::string fuse_transport = "uring";
   mount

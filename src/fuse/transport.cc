@@ -306,9 +306,11 @@ Status Transport::Run() {
   std::vector<int> fds;
   if (uring_) {
     const unsigned queues = PossibleCpus();
-    // At least two threads a queue: one request that waits (a read from the object store, a
-    // PostgreSQL round trip) does not hold every caller on that CPU.
-    const unsigned per_queue = std::max(2u, workers_ / queues);
+    // At least four threads a queue: the kernel puts a request on the queue of its caller's CPU
+    // (background writes and reads on the flusher's), so one request that waits (a read from the
+    // object store, a PostgreSQL round trip) must not hold every other one from that CPU
+    // (BENCHMARKS.md: sharded checkpoints and readdir on 16 cores).
+    const unsigned per_queue = std::max(4u, workers_ / queues);
     const bool pin = queues <= std::thread::hardware_concurrency();
     for (unsigned q = 0; q < queues; ++q) {
       for (unsigned t = 0; t < per_queue; ++t)
