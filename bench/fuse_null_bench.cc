@@ -39,6 +39,7 @@
 #include <vector>
 
 #include "fuse/kernel_abi.h"
+#include "fuse/uring_cmd.h"
 
 namespace {
 
@@ -186,23 +187,8 @@ void UringQueue(int fd, int q, int depth, std::atomic<bool>* stop, std::atomic<i
       sqe = io_uring_get_sqe(&ring);
       if (sqe == nullptr) Die("io_uring_get_sqe");
     }
-    std::memset(sqe, 0, sizeof(*sqe));
-    // The 80-byte command area: from sqe->cmd (offset 48) into the second half of a 128-byte SQE.
-    auto* area =
-        reinterpret_cast<char*>(reinterpret_cast<uintptr_t>(sqe) + offsetof(io_uring_sqe, cmd));
-    std::memset(area, 0, 80);
-    sqe->opcode = IORING_OP_URING_CMD;
-    sqe->fd = fd;
-    sqe->cmd_op = cmd;
-    sqe->user_data = reinterpret_cast<uint64_t>(&e);
-    auto* req = reinterpret_cast<abi::UringCmdReq*>(area);
-    req->qid = static_cast<uint16_t>(q);
-    if (cmd == abi::kUringCmdRegister) {
-      sqe->addr = reinterpret_cast<uint64_t>(e.iov);
-      sqe->len = 2;
-    } else {
-      req->commit_id = e.header.ring_ent_in_out.commit_id;
-    }
+    abi::PrepareUringCmd(sqe, fd, cmd, static_cast<uint16_t>(q), e.iov,
+                         e.header.ring_ent_in_out.commit_id, reinterpret_cast<uint64_t>(&e));
   };
   for (Entry& e : entries) {
     e.iov[0] = {&e.header, sizeof(e.header)};

@@ -20,6 +20,7 @@
 #include "common/logging.h"
 #include "fuse/kernel_abi.h"
 #include "fuse/request_stats.h"
+#include "fuse/uring_cmd.h"
 
 namespace cairn::fuse {
 
@@ -197,23 +198,8 @@ void Transport::RingWorker(unsigned q, bool pin) {
   const auto prep = [&](uint32_t cmd) {
     io_uring_sqe* sqe = io_uring_get_sqe(&ring);
     if (sqe == nullptr) return false;
-    std::memset(sqe, 0, sizeof(*sqe));
-    // The command area runs from sqe->cmd (offset 48) into the second half of the 128-byte SQE.
-    auto* area =
-        reinterpret_cast<char*>(reinterpret_cast<uintptr_t>(sqe) + offsetof(io_uring_sqe, cmd));
-    std::memset(area, 0, 80);
-    sqe->opcode = IORING_OP_URING_CMD;
-    sqe->fd = fd_;
-    sqe->cmd_op = cmd;
-    abi::UringCmdReq req{};
-    req.qid = static_cast<uint16_t>(q);
-    if (cmd == abi::kUringCmdRegister) {
-      sqe->addr = reinterpret_cast<uint64_t>(iov);
-      sqe->len = 2;
-    } else {
-      req.commit_id = header.ring_ent_in_out.commit_id;
-    }
-    std::memcpy(area, &req, sizeof(req));
+    abi::PrepareUringCmd(sqe, fd_, cmd, static_cast<uint16_t>(q), iov,
+                         header.ring_ent_in_out.commit_id, 0);
     return true;
   };
   if (!prep(abi::kUringCmdRegister)) {
