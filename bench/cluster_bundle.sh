@@ -7,6 +7,9 @@
 # shared library they link but glibc's and the C++ runtime's. The Python `ceph` CLI and ceph-mgr
 # stay behind: scripts/ceph-cluster.sh sends its few monitor commands with cairn-cephctl.
 #
+# Also perf (for instructions per FUSE request, bench/request_count.sh) and, where CAIRN_BEFORE
+# names one, an older cairn binary as bin/cairn-before (a before/after comparison on the device).
+#
 # Out: cluster-bundle.tar.xz in the repository root (git-ignored; carry it). The tar holds
 # root/ (files at their Debian paths, unpacked over / on the device: the Debian paths the
 # binaries and scripts expect, none of which the device has) and lib/ (the libraries, for
@@ -21,6 +24,8 @@ mkdir -p "$b/root" "$b/lib" "$b/bin"
 for f in src/cairn bench/cairn_bench bench/meta_bench tests/cairn-cephctl; do
   cp "$build/$f" "$b/bin/"
 done
+if [[ -n ${CAIRN_BEFORE:-} ]]; then cp "$CAIRN_BEFORE" "$b/bin/cairn-before"; fi
+[[ -x /usr/bin/perf ]] && cp /usr/bin/perf "$b/bin/"
 pg=/usr/lib/postgresql/15
 files=(/usr/bin/ceph-mon /usr/bin/ceph-osd /usr/bin/monmaptool /usr/bin/ceph-authtool
   /usr/bin/rados "$pg/bin/postgres" "$pg/bin/initdb" "$pg/bin/pg_ctl" "$pg/bin/psql"

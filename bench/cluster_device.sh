@@ -7,6 +7,9 @@
 # Usage: bash bench/cluster_device.sh [cluster_bench.sh options]
 #        bash bench/cluster_device.sh --transport-bench [transport_bench.sh options]
 #          (the same bundle's binaries, for the FUSE transports on one node)
+#        bash bench/cluster_device.sh --request-count [N]
+#          (bench/request_count.sh: requests and CPU per operation, with the bundle's cairn and,
+#          where the bundle has one, cairn-before on libfuse's loop)
 set -uo pipefail
 B=/opt/cairn-bundle
 rm -rf "$B"
@@ -28,6 +31,18 @@ df -h /var/tmp | tail -1
 if [[ ${1:-} == --transport-bench ]]; then
   shift
   bash bench/transport_bench.sh --build "$B/build" "$@" 2>&1 | tee "${OUT:-/tmp}/transport-bench.txt"
+elif [[ ${1:-} == --request-count ]]; then
+  n=${2:-2000}
+  {
+    if [[ -x $B/bin/cairn-before ]]; then
+      mkdir -p "$B/before/src"
+      ln -sf "$B/bin/cairn-before" "$B/before/src/cairn"
+      echo "== before: libfuse's loop"
+      PERF=$B/bin/perf TRANSPORTS=libfuse bash bench/request_count.sh "$B/before" "$n"
+    fi
+    echo "== now"
+    PERF=$B/bin/perf TRANSPORTS="dev uring" bash bench/request_count.sh "$B/build" "$n"
+  } 2>&1 | tee "${OUT:-/tmp}/request-count.txt"
 else
   bash bench/cluster_bench.sh --build "$B/build" "$@" 2>&1 | tee "${OUT:-/tmp}/cluster-bench.txt"
 fi

@@ -1,15 +1,19 @@
 #!/usr/bin/env bash
 # request_count.sh: FUSE requests the kernel sends per operation (empty-file create, 4 KiB write,
-# cold and warm stat, open+read+close, ls of a directory) on a single-node mount served by each
+# N 4 KiB write(2)s to one file, cold and warm stat, open+read+close, ls of a directory) on a single-node mount served by each
 # transport, from the counts `cairn status --json` keeps, and the CPU the daemon spends per request
-# (the on-CPU time of all its threads, from /proc/PID/task/*/schedstat). With --callgrind the daemon runs under
-# valgrind's callgrind and each row also gives the instructions it executed per request (slow:
-# use a small N). Needs root (drop_caches) and jq.
-# usage: bench/request_count.sh [--callgrind] [BUILD_DIR] [N]   (default ./build, 500 of each)
-#        TRANSPORTS="dev uring" chooses the transports (default: both).
+# (the on-CPU time of all its threads, from /proc/PID/task/*/schedstat) and, where perf can count
+# the CPU's instructions (not in most virtual machines), the instructions it executed per request.
+# (valgrind's callgrind does not serve here: 3.19 deadlocks on a daemon that stats its own mount,
+# and asserts with --sim-hints=fuse-compatible.) Needs root (drop_caches) and jq.
+# usage: bench/request_count.sh [BUILD_DIR] [N]   (default ./build, 500 of each operation)
+#        TRANSPORTS="dev uring" chooses the transports (default: both); PERF=path/to/perf.
 set -euo pipefail
-callgrind=0
-if [[ ${1:-} == --callgrind ]]; then callgrind=1; shift; fi
+perf=${PERF:-perf}
+counts_instructions=0
+if "$perf" stat -x, -e instructions -- true 2>&1 >/dev/null | grep -q '^[0-9]'; then
+  counts_instructions=1
+fi
 B=${1:-./build}/src/cairn
 n=${2:-500}
 [[ -x $B ]] || { echo "request_count: no $B (build first)" >&2; exit 2; }
@@ -30,34 +34,35 @@ row() {
   local per total
   per=$(jq -nr --argjson a "$a" --argjson b "$b" --arg n $n '$b | to_entries | map(select(.value - ($a[.key] // 0) > 0) | "\(.key)=\(((.value - ($a[.key] // 0)) / ($n|tonumber)) * 100 | round / 100)") | join(" ")')
   total=$(jq -nr --argjson a "$a" --argjson b "$b" '[$b | to_entries[] | .value - ($a[.key] // 0)] | add')
-  local line="$t $name: $per | requests/op $(echo "scale=2; $total / $n" | bc)"
+  local line="$t $name: $per | requests/op $(awk -v t=$total -v n=$n 'BEGIN { printf "%.2f", t / n }')"
   if ((total > 0)); then
-    line+=" | CPU us/request $(echo "scale=1; ($c1 - $c0) / 1000 / $total" | bc)"
-    [[ -n $ir ]] && line+=" | instructions/request $(echo "$ir / $total" | bc)"
+    line+=" | CPU us/request $(awk -v c=$((c1 - c0)) -v t=$total 'BEGIN { printf "%.1f", c / 1000 / t }')"
+    [[ -n $ir ]] && line+=" | instructions/request $(awk -v i=$ir -v t=$total 'BEGIN { printf "%d", i / t }')"
   fi
   echo "$line"
 }
-# Runs one operation N times and prints its row.
+# Runs one operation N times (or, with ONCE=1, BODY once, doing N operations) and prints its row.
 measure() {
-  local name=$1 body=$2 a b c0 c1 ir=
-  [[ $callgrind == 1 ]] && callgrind_control -z $pid >/dev/null
+  local name=$1 body=$2 a b c0 c1 ir= perf_pid= reps=$n
+  [[ ${ONCE:-0} == 1 ]] && reps=1
   a=$(snap); c0=$(cpu)
-  for i in $(seq $n); do eval "$body"; done
-  c1=$(cpu); b=$(snap)
-  if [[ $callgrind == 1 ]]; then
-    callgrind_control -d $pid >/dev/null
-    ir=$(grep -h '^totals:' $(ls -t $W/cg.out.* | head -1) | awk '{print $2}')
+  if [[ $counts_instructions == 1 ]]; then
+    "$perf" stat -x, -e instructions -p $pid -o $W/perf.out &
+    perf_pid=$!
+    sleep 0.5
   fi
+  for i in $(seq $reps); do eval "$body"; done
+  if [[ -n $perf_pid ]]; then
+    kill -INT $perf_pid; wait $perf_pid || true
+    ir=$(grep -m1 instructions $W/perf.out | cut -d, -f1)
+  fi
+  c1=$(cpu); b=$(snap)
   row "$name" "$a" "$b" "$c0" "$c1" "$ir"
 }
 for t in ${TRANSPORTS:-dev uring}; do
   rm -rf $W && mkdir -p $W/m
   $B format $W/d >/dev/null
-  run=($B mount $W/d $W/m --foreground --metrics-address '' --fuse-transport $t)
-  if [[ $callgrind == 1 ]]; then
-    run=(valgrind --tool=callgrind --callgrind-out-file=$W/cg.out.%p "${run[@]}")
-  fi
-  "${run[@]}" 2>$W/log &
+  $B mount $W/d $W/m --foreground --metrics-address '' --fuse-transport $t 2>$W/log &
   pid=$!
   for _ in $(seq 600); do mountpoint -q $W/m && break; sleep 0.1; done
   mountpoint -q $W/m || { echo "request_count: $t did not mount" >&2; cat $W/log >&2; exit 1; }
@@ -65,6 +70,8 @@ for t in ${TRANSPORTS:-dev uring}; do
   head -c 4096 /dev/urandom >$W/block
   measure create ': > $W/m/d/f$i'
   measure "4KiB write" 'cat $W/block >> $W/m/d/f$i'
+  ONCE=1 measure "4KiB write(2) to one open file" \
+    'dd if=/dev/zero of=$W/m/one bs=4k count=$n conv=fsync status=none'
   sync; echo 3 > /proc/sys/vm/drop_caches
   measure "cold stat" 'stat -c %s $W/m/d/f$i >/dev/null'
   measure "warm stat" 'stat -c %s $W/m/d/f$i >/dev/null'

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# transport_bench.sh: a single-node Cairn mount served by each FUSE transport (libfuse's loop,
-# /dev/fuse read by Cairn, FUSE-over-io_uring; docs/ARCHITECTURE.md "FUSE"), side by side with
+# transport_bench.sh: a single-node Cairn mount served by each FUSE transport (/dev/fuse read by
+# Cairn, FUSE-over-io_uring; docs/ARCHITECTURE.md "FUSE"), side by side with
 # ext4 on the same disk, in one run: metadata operations (meta_bench: mkdir, empty-file create,
 # rename, cold stat after the kernel's caches were dropped, warm stat, readdir), the small-file
 # workloads (cairn_bench: create, cold stat, warm restat, cold epoch) and the checkpoint (one
@@ -15,7 +15,7 @@ set -euo pipefail
 files=10000
 meta_files=20000
 checkpoint=1GiB
-transports=libfuse,dev,uring
+transports=dev,uring
 fuse_threads=8
 workdir=/var/tmp/cairn-transport-bench
 build=./build
@@ -41,8 +41,8 @@ done
 }
 IFS=, read -ra names <<<"$transports"
 for t in "${names[@]}"; do
-  [[ $t == libfuse || $t == dev || $t == uring ]] || {
-    echo "transport_bench: unknown transport '$t' (libfuse, dev, uring)" >&2
+  [[ $t == dev || $t == uring ]] || {
+    echo "transport_bench: unknown transport '$t' (dev, uring)" >&2
     exit 2
   }
 done

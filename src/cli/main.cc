@@ -454,11 +454,10 @@ int main(int argc, char** argv) {
       ->add_option("--fuse-transport", fuse_transport,
                    "How FUSE requests reach Cairn: uring (the default: FUSE-over-io_uring, a "
                    "queue per CPU; turns the fuse module's enable_uring on; /dev/fuse where the "
-                   "kernel does not offer it), dev (/dev/fuse read by Cairn itself, a "
-                   "descriptor per thread) or libfuse (libfuse's request loop); the "
-                   "environment's CAIRN_FUSE_TRANSPORT sets the default")
+                   "kernel does not offer it) or dev (/dev/fuse, a descriptor per thread); "
+                   "the environment's CAIRN_FUSE_TRANSPORT sets the default")
       ->envname("CAIRN_FUSE_TRANSPORT")
-      ->check(CLI::IsMember({"libfuse", "dev", "uring"}));
+      ->check(CLI::IsMember({"dev", "uring"}));
   std::string lease = "1s";
   mount->add_option("--lease", lease,
                     "Cluster mode: how long names and attributes are trusted before they are "
@@ -557,9 +556,8 @@ int main(int argc, char** argv) {
     o.fuse.allow_other = !no_allow_other;
     o.fuse.debug = debug;
     o.fuse.max_threads = fuse_threads;
-    o.fuse.transport = fuse_transport == "dev"     ? fuse::FuseOptions::Transport::kDev
-                       : fuse_transport == "uring" ? fuse::FuseOptions::Transport::kUring
-                                                   : fuse::FuseOptions::Transport::kLibfuse;
+    o.fuse.transport = fuse_transport == "dev" ? fuse::FuseOptions::Transport::kDev
+                                               : fuse::FuseOptions::Transport::kUring;
     auto ra = ParseSize(read_ahead);
     if (!ra) return Fail("mount", ra.error());
     if (*ra > (uint64_t{1} << 30)) {

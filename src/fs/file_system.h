@@ -204,7 +204,8 @@ class FileSystem {
   // mode: 0 (extend), FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE.
   Status Fallocate(uint64_t ino, int mode, uint64_t offset, uint64_t length);
 
-  // A directory listing snapshot taken at opendir (".", ".." first); readdir pages through it.
+  // A directory handle: the listing (".", ".." first) is taken at the handle's first DirHandle
+  // (a snapshot view's at OpenDir), and readdir pages through that copy.
   Result<uint64_t> OpenDir(uint64_t ino);
   Result<std::shared_ptr<const std::vector<DirEntry>>> DirHandle(uint64_t handle);
   void ReleaseDir(uint64_t handle);
@@ -485,9 +486,16 @@ class FileSystem {
   // so with it held the loop check's walk up the tree stays true until the rename commits.
   std::mutex rename_mu_;
 
+  // An open directory: its entries once a READDIR read them (snapshot views: at OpenDir).
+  struct OpenDirState {
+    uint64_t ino = 0;
+    std::shared_ptr<const std::vector<DirEntry>> entries;
+  };
+  // The entries of directory ino, with "." and "..", sorted by name.
+  Result<std::shared_ptr<std::vector<DirEntry>>> ListEntries(uint64_t ino);
   std::mutex dirs_mu_;
-  uint64_t next_dir_handle_ = 1;  // GUARDED_BY(dirs_mu_)
-  std::unordered_map<uint64_t, std::shared_ptr<const std::vector<DirEntry>>> dirs_;
+  uint64_t next_dir_handle_ = 1;                     // GUARDED_BY(dirs_mu_)
+  std::unordered_map<uint64_t, OpenDirState> dirs_;  // GUARDED_BY(dirs_mu_)
 
   std::unique_ptr<Snapshots> snapshots_;
   std::mutex remote_mu_;  // pushes and remote deletes, one at a time

@@ -198,6 +198,17 @@ Result<std::string> FileSystem::Readlink(uint64_t ino) {
 
 Result<uint64_t> FileSystem::OpenDir(uint64_t ino) {
   if (IsSnapIno(ino)) return SnapOpenDir(ino);
+  CAIRN_ASSIGN_OR_RETURN(auto dir, Dir(ino));  // a directory, still there
+  (void)dir;
+  // The entries are read at the first READDIR: a kernel that serves the listing from its own
+  // cache (FOPEN_CACHE_DIR) opens and releases the directory without reading it.
+  std::lock_guard lock(dirs_mu_);
+  const uint64_t handle = next_dir_handle_++;
+  dirs_[handle] = OpenDirState{ino, nullptr};
+  return handle;
+}
+
+Result<std::shared_ptr<std::vector<DirEntry>>> FileSystem::ListEntries(uint64_t ino) {
   CAIRN_ASSIGN_OR_RETURN(auto state, Dir(ino));
   uint64_t parent;
   {
@@ -215,10 +226,7 @@ Result<uint64_t> FileSystem::OpenDir(uint64_t ino) {
       // readdirplus hands out every entry's attributes: their records in one round trip.
       PrimeInodes(*cached, MonotonicNs());
       for (auto& [name, d] : *cached) entries->push_back({std::move(name), d.ino, d.type});
-      std::lock_guard lock(dirs_mu_);
-      const uint64_t handle = next_dir_handle_++;
-      dirs_[handle] = std::move(entries);
-      return handle;
+      return entries;
     }
   }
   std::string after;
@@ -228,17 +236,25 @@ Result<uint64_t> FileSystem::OpenDir(uint64_t ino) {
     if (page.size() < 4096) break;
     after = page.back().first;
   }
-  std::lock_guard lock(dirs_mu_);
-  uint64_t handle = next_dir_handle_++;
-  dirs_[handle] = std::move(entries);
-  return handle;
+  return entries;
 }
 
 Result<std::shared_ptr<const std::vector<DirEntry>>> FileSystem::DirHandle(uint64_t handle) {
+  uint64_t ino;
+  {
+    std::lock_guard lock(dirs_mu_);
+    auto it = dirs_.find(handle);
+    if (it == dirs_.end()) return Err(Code::kBadHandle);
+    if (it->second.entries) return it->second.entries;
+    ino = it->second.ino;
+  }
+  // The kernel sends one READDIR of a handle at a time; should two meet, the first listing stays.
+  CAIRN_ASSIGN_OR_RETURN(auto listed, ListEntries(ino));
   std::lock_guard lock(dirs_mu_);
   auto it = dirs_.find(handle);
   if (it == dirs_.end()) return Err(Code::kBadHandle);
-  return it->second;
+  if (!it->second.entries) it->second.entries = std::move(listed);
+  return it->second.entries;
 }
 
 void FileSystem::ReleaseDir(uint64_t handle) {

@@ -110,7 +110,7 @@ Result<size_t> FileSystem::SnapRead(uint64_t ino, uint64_t offset, size_t size, 
 uint64_t FileSystem::AddDirHandle(std::shared_ptr<std::vector<DirEntry>> entries) {
   std::lock_guard lock(dirs_mu_);
   uint64_t handle = next_dir_handle_++;
-  dirs_[handle] = std::move(entries);
+  dirs_[handle] = OpenDirState{0, std::move(entries)};
   return handle;
 }
 

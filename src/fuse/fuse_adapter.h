@@ -1,9 +1,9 @@
-// FuseMount: a FUSE mount of a FileSystem. libfuse mounts it (mount(2) as root, fusermount3
-// otherwise); requests are served by libfuse's multi-threaded loop through the low-level callbacks
-// here, or by Cairn's own /dev/fuse transport (fuse/transport.h, over fuse/ops.h), as
-// FuseOptions::transport says.
-// Thread-safety: Run() blocks in the loop; Exit() may be called from any thread or signal handler
-// context set up by libfuse.
+// FuseMount: a FUSE mount of a FileSystem. libfuse mounts and unmounts it (mount(2) as root,
+// fusermount3 otherwise) and turns termination signals into the end of the session; Cairn's own
+// transport (fuse/transport.h: FUSE-over-io_uring or /dev/fuse, as FuseOptions::transport says)
+// serves its requests through fuse/ops.h.
+// Thread-safety: Run() blocks while requests are served; the KernelCache methods may be called
+// from any thread at any time.
 #pragma once
 
 #include <sys/types.h>
@@ -22,7 +22,6 @@ struct fuse_session;
 
 namespace cairn::fuse {
 
-struct Context;
 class Transport;
 class Ops;
 
@@ -48,12 +47,12 @@ class FuseMount : public fs::KernelCache {
   struct fuse_session* session_ = nullptr;
   bool mounted_ = false;
   bool signals_ = false;
-  std::unique_ptr<Context> ctx_;
-  // The own transport, while FuseOptions::transport is kDev (made in Run, kept until destroyed
-  // so that late invalidations find it).
+  fs::FileSystem* fs_ = nullptr;
+  FuseOptions options_;
+  // Made in Run and kept until destroyed, so that late invalidations find them.
   std::unique_ptr<Ops> ops_;
-  std::unique_ptr<Transport> dev_;
-  std::atomic<Transport*> dev_ready_{nullptr};
+  std::unique_ptr<Transport> transport_;
+  std::atomic<Transport*> transport_ready_{nullptr};
 };
 
 }  // namespace cairn::fuse

@@ -1,6 +1,7 @@
 #include "fuse/ops.h"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <linux/fs.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -9,6 +10,7 @@
 #include <cstring>
 
 #include "common/logging.h"
+#include "fs/snapshot_view.h"
 #include "fuse/request_stats.h"
 
 namespace cairn::fuse {
@@ -69,17 +71,45 @@ wire::InitWants Ops::Wants() const {
   wire::InitWants w;
   // Asynchronous and parallel reads and lookups, readdirplus when it pays, automatic page
   // invalidation when attributes change, 1 MiB requests. No ATOMIC_O_TRUNC: the kernel truncates
-  // through SETATTR. No HANDLE_KILLPRIV: the kernel, which knows whether the writer may keep
-  // them (CAP_FSETID), clears set-user-ID and set-group-ID on a write or truncate through
-  // SETATTR. OPEN is always sent: it is where a snapshot refuses writing. The writeback cache
-  // only where one node is the only writer.
+  // through SETATTR. OPEN is always sent: it is where a snapshot refuses writing. The writeback
+  // cache only where one node is the only writer.
+  // HANDLE_KILLPRIV_V2: the kernel, which knows whether the caller may keep them (CAP_FSETID),
+  // flags a write, truncate or chown that must clear set-user-ID and set-group-ID, and Cairn
+  // clears them (KillPrivileges). In exchange the kernel stops asking for security.capability
+  // before every write(2): once it has seen a file without set-ID bits or capability it
+  // remembers (S_NOSEC), where it sent one GETXATTR per write(2) before.
   w.flags = FUSE_ASYNC_READ | FUSE_BIG_WRITES | FUSE_PARALLEL_DIROPS | FUSE_DO_READDIRPLUS |
             FUSE_READDIRPLUS_AUTO | FUSE_ASYNC_DIO | FUSE_AUTO_INVAL_DATA | FUSE_MAX_PAGES |
-            FUSE_IOCTL_DIR | FUSE_INIT_EXT;
+            FUSE_IOCTL_DIR | FUSE_HANDLE_KILLPRIV_V2 | FUSE_INIT_EXT;
   if (options_.writeback_cache) w.flags |= FUSE_WRITEBACK_CACHE;
   w.max_write = 1 << 20;
   w.max_readahead = 1 << 20;
   return w;
+}
+
+std::optional<uint32_t> KilledMode(uint32_t mode) {
+  uint32_t kill = S_ISUID;
+  if (mode & S_IXGRP) kill |= S_ISGID;  // without group execute, set-group-ID stays (as in Linux)
+  if ((mode & kill) == 0) return std::nullopt;
+  return mode & ~kill;
+}
+
+Status Ops::KillPrivileges(uint64_t ino) {
+  auto st = fs_->GetAttr(ino);
+  if (!st) return st.error();
+  if (!S_ISREG(st->st_mode)) return Status::Ok();
+  if (auto mode = KilledMode(st->st_mode)) {
+    fs::SetAttrRequest r;
+    r.mode = *mode;
+    if (auto set = fs_->SetAttr(ino, r); !set) return set.error();
+  }
+  return DropCapability(ino);
+}
+
+Status Ops::DropCapability(uint64_t ino) {
+  constexpr std::string_view kCapability = "security.capability";
+  if (!fs_->GetXattr(ino, kCapability)) return Status::Ok();
+  return fs_->RemoveXattr(ino, kCapability);
 }
 
 double Ops::AttrTimeout(uint64_t ino) const {
@@ -186,7 +216,41 @@ void Ops::ReadDir(const wire::Request& req, Reply& reply, bool plus) {
   reply.Send(0, used);
 }
 
+namespace {
+
+// --debug: each request and what answered it, on the log.
+class LoggedReply final : public Reply {
+ public:
+  LoggedReply(const wire::Request& req, Reply& inner) : req_(req), inner_(inner) {}
+  char* Body() override { return inner_.Body(); }
+  size_t Capacity() const override { return inner_.Capacity(); }
+  int Send(int error, size_t len) override {
+    const int r = inner_.Send(error, len);
+    log::Info("FUSE {} #{} node {}: {}{}", wire::OpcodeName(req_.opcode()), req_.unique(),
+              req_.nodeid(), error == 0 ? fmt::format("{} bytes", len) : std::strerror(error),
+              r == 0 ? "" : fmt::format(" (the kernel: {})", std::strerror(r)));
+    return r;
+  }
+
+ private:
+  const wire::Request& req_;
+  Reply& inner_;
+};
+
+}  // namespace
+
 bool Ops::Serve(const wire::Request& req, Reply& reply) {
+  if (!options_.debug) return ServeOne(req, reply);
+  LoggedReply logged(req, reply);
+  const bool answered = ServeOne(req, logged);
+  if (!answered) {
+    log::Info("FUSE {} #{} node {}: no answer", wire::OpcodeName(req.opcode()), req.unique(),
+              req.nodeid());
+  }
+  return answered;
+}
+
+bool Ops::ServeOne(const wire::Request& req, Reply& reply) {
   const uint64_t ino = req.nodeid();
   std::string_view rest = req.rest;
   switch (req.opcode()) {
@@ -247,6 +311,16 @@ bool Ops::Serve(const wire::Request& req, Reply& reply) {
         r.mtime_now = true;
       } else if (a.valid & FATTR_MTIME) {
         r.mtime = meta::Timespec{static_cast<int64_t>(a.mtime), a.mtimensec};
+      }
+      if ((a.valid & FATTR_KILL_SUIDGID) && !r.mode) {
+        // A chown, or a truncate by a caller who may not keep them: the set-ID bits go in the
+        // same change, the capability just before it.
+        auto st = fs_->GetAttr(ino);
+        if (!st) return reply.Send(ToErrno(st.error().code()), 0), true;
+        if (S_ISREG(st->st_mode)) {
+          r.mode = KilledMode(st->st_mode);
+          if (Status c = DropCapability(ino); !c.ok()) return reply.Send(Errno(c), 0), true;
+        }
       }
       ReplyAttr(reply, ino, fs_->SetAttr(ino, r));
       return true;
@@ -319,8 +393,16 @@ bool Ops::Serve(const wire::Request& req, Reply& reply) {
     }
     case FUSE_OPEN: {
       OpTimer timer(kOpen);
-      Status st = fs_->Open(ino, static_cast<int>(req.As<fuse_open_in>().flags));
+      const auto& a = req.As<fuse_open_in>();
+      Status st = fs_->Open(ino, static_cast<int>(a.flags));
       if (!st.ok()) return reply.Send(Errno(st), 0), true;
+      if (a.open_flags & FUSE_OPEN_KILL_SUIDGID) {
+        // An open that truncates, by a caller who may not keep the set-ID bits.
+        if (Status k = KillPrivileges(ino); !k.ok()) {
+          (void)fs_->Release(ino);
+          return reply.Send(Errno(k), 0), true;
+        }
+      }
       auto* o = At<fuse_open_out>(reply.Body());
       std::memset(o, 0, sizeof(*o));
       if (options_.keep_cache) o->open_flags = FOPEN_KEEP_CACHE;
@@ -359,6 +441,10 @@ bool Ops::Serve(const wire::Request& req, Reply& reply) {
       OpTimer timer(kWrite);
       const auto& a = req.As<fuse_write_in>();
       if (rest.size() < a.size) return Malformed(req, reply, "data shorter than its size");
+      if (a.write_flags & FUSE_WRITE_KILL_SUIDGID) {
+        // The writer may not keep set-user-ID and set-group-ID (the kernel checked CAP_FSETID).
+        if (Status k = KillPrivileges(ino); !k.ok()) return reply.Send(Errno(k), 0), true;
+      }
       auto n = fs_->Write(ino, a.offset, rest.data(), a.size);
       if (!n) return reply.Send(ToErrno(n.error().code()), 0), true;
       auto* o = At<fuse_write_out>(reply.Body());
@@ -406,6 +492,13 @@ bool Ops::Serve(const wire::Request& req, Reply& reply) {
       auto* o = At<fuse_open_out>(reply.Body());
       std::memset(o, 0, sizeof(*o));
       o->fh = *h;
+      // Where this node is the only writer, the kernel keeps the listing it read in its page
+      // cache across opens: every change through the mount invalidates it, and so does Cairn's
+      // own (an import) through notify_inval_inode. Not .snapshots, whose entries come and go
+      // without the kernel knowing.
+      if (options_.keep_cache && !fs::IsSnapIno(ino)) {
+        o->open_flags = FOPEN_CACHE_DIR | FOPEN_KEEP_CACHE;
+      }
       if (reply.Send(0, sizeof(*o)) == ENOENT) fs_->ReleaseDir(*h);  // interrupted
       return true;
     }

@@ -6,6 +6,8 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
+#include <optional>
 
 #include "fs/file_system.h"
 #include "fuse/options.h"
@@ -37,9 +39,15 @@ class Ops {
 
   // Serves one request. FORGET, BATCH_FORGET and INTERRUPT take no reply: Serve returns false
   // for them without calling Send; otherwise it sends exactly one reply and returns true.
+  // With FuseOptions::debug, each request and its answer are logged.
   bool Serve(const wire::Request& req, Reply& reply);
 
  private:
+  bool ServeOne(const wire::Request& req, Reply& reply);
+  // Clears set-user-ID, set-group-ID (where group may execute) and security.capability of a
+  // regular file: a write, truncate or open the kernel flagged (FUSE_HANDLE_KILLPRIV_V2).
+  Status KillPrivileges(uint64_t ino);
+  Status DropCapability(uint64_t ino);
   double AttrTimeout(uint64_t ino) const;
   double EntryTimeout(uint64_t ino) const;
   // A fuse_entry_out for st (or a negative entry for a null st) at the front of the body.
@@ -53,6 +61,10 @@ class Ops {
   const FuseOptions options_;
   wire::Session session_;
 };
+
+// The mode without the set-ID bits a write by an unprivileged caller clears (set-group-ID only
+// with group execute), or nullopt when it has none of them.
+std::optional<uint32_t> KilledMode(uint32_t mode);
 
 // Fills a fuse_attr from a stat.
 void ToFuseAttr(const struct stat& st, fuse_attr* out);

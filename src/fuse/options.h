@@ -19,10 +19,10 @@ struct FuseOptions {
   // default of 128 KiB, which caps one sequential stream at about half the disk (BENCHMARKS.md,
   // "Checkpoints").
   uint64_t read_ahead_bytes = 16 << 20;
-  bool debug = false;
-  // How requests arrive: libfuse's loop, or Cairn's own transport (fuse/transport.h) over
-  // /dev/fuse or FUSE-over-io_uring.
-  enum class Transport { kLibfuse, kDev, kUring };
+  bool debug = false;  // log every request and its answer
+  // How requests arrive (fuse/transport.h): FUSE-over-io_uring where the kernel offers it, else
+  // /dev/fuse; or /dev/fuse always.
+  enum class Transport { kDev, kUring };
   Transport transport = Transport::kUring;
 };
 

@@ -1047,6 +1047,13 @@ TEST_F(PosixTest, ConcurrentThreadsWriteAndReadDistinctFiles) {
 // ---------------------------------------------------------------------------------------------
 // Permissions, checked by the kernel (default_permissions) for another user (allow_other).
 
+// fn run as nobody: "OK" or the errno's name it returned, or why it could not run.
+std::string AsNobody(const std::function<int()>& fn) {
+  auto result = RunAsUser(fn);
+  if (!result) return "<" + result.error() + ">";
+  return ErrnoName(*result);
+}
+
 TEST_F(PosixTest, PermissionsAsNonRootUser) {
   if (geteuid() != 0) GTEST_SKIP() << "needs root to act as uid " << kNobodyUid;
   ASSERT_EQ(Outcome(chmod(mount_->mountpoint().c_str(), 0755)), "OK");
@@ -1064,11 +1071,6 @@ TEST_F(PosixTest, PermissionsAsNonRootUser) {
   ASSERT_EQ(Outcome(mkdir(closed.c_str(), 0700)), "OK");
   ASSERT_EQ(ErrnoName(WriteFile(closed + "/inside", "hidden")), "OK");
 
-  auto as_nobody = [](const std::function<int()>& fn) {
-    auto result = RunAsUser(fn);
-    if (!result) return "<" + result.error() + ">";
-    return ErrnoName(*result);
-  };
   auto open_errno = [](const std::string& path, int flags) {
     return [path, flags] {
       int fd = open(path.c_str(), flags | O_CLOEXEC, 0644);
@@ -1079,35 +1081,35 @@ TEST_F(PosixTest, PermissionsAsNonRootUser) {
   };
   auto call_errno = [](auto call) { return [call] { return call() == 0 ? 0 : errno; }; };
 
-  EXPECT_EQ(as_nobody(open_errno(root_file, O_WRONLY)), "EACCES");
-  EXPECT_EQ(as_nobody(open_errno(root_file, O_RDONLY)), "OK");
-  EXPECT_EQ(as_nobody(open_errno(Path("mine_at_root"), O_CREAT | O_WRONLY)), "EACCES");
-  EXPECT_EQ(as_nobody(call_errno([&] { return chmod(root_file.c_str(), 0666); })), "EPERM");
-  EXPECT_EQ(as_nobody(open_errno(closed + "/inside", O_RDONLY)), "EACCES");
-  EXPECT_EQ(as_nobody(call_errno([&] { return unlink(root_file.c_str()); })), "EACCES");
+  EXPECT_EQ(AsNobody(open_errno(root_file, O_WRONLY)), "EACCES");
+  EXPECT_EQ(AsNobody(open_errno(root_file, O_RDONLY)), "OK");
+  EXPECT_EQ(AsNobody(open_errno(Path("mine_at_root"), O_CREAT | O_WRONLY)), "EACCES");
+  EXPECT_EQ(AsNobody(call_errno([&] { return chmod(root_file.c_str(), 0666); })), "EPERM");
+  EXPECT_EQ(AsNobody(open_errno(closed + "/inside", O_RDONLY)), "EACCES");
+  EXPECT_EQ(AsNobody(call_errno([&] { return unlink(root_file.c_str()); })), "EACCES");
 
-  EXPECT_EQ(as_nobody(open_errno(pub + "/mine", O_CREAT | O_WRONLY)), "OK");
+  EXPECT_EQ(AsNobody(open_errno(pub + "/mine", O_CREAT | O_WRONLY)), "OK");
   auto mine = Stat(pub + "/mine");
   ASSERT_TRUE(mine);
   EXPECT_EQ(mine->st_uid, kNobodyUid);
   EXPECT_EQ(mine->st_gid, kNobodyGid);
-  EXPECT_EQ(as_nobody(call_errno([&] { return mkdir((pub + "/mydir").c_str(), 0755); })), "OK");
+  EXPECT_EQ(AsNobody(call_errno([&] { return mkdir((pub + "/mydir").c_str(), 0755); })), "OK");
 
   // Sticky directory: others' files cannot be removed or renamed; one's own can.
-  EXPECT_EQ(as_nobody(call_errno([&] { return unlink((sticky + "/roots").c_str()); })), "EPERM");
-  EXPECT_EQ(as_nobody(call_errno(
+  EXPECT_EQ(AsNobody(call_errno([&] { return unlink((sticky + "/roots").c_str()); })), "EPERM");
+  EXPECT_EQ(AsNobody(call_errno(
                 [&] { return rename((sticky + "/roots").c_str(), (sticky + "/stolen").c_str()); })),
             "EPERM");
   EXPECT_TRUE(FileHasContent(sticky + "/roots", "root's"));
-  EXPECT_EQ(as_nobody(open_errno(sticky + "/own", O_CREAT | O_WRONLY)), "OK");
-  EXPECT_EQ(as_nobody(call_errno([&] { return unlink((sticky + "/own").c_str()); })), "OK");
+  EXPECT_EQ(AsNobody(open_errno(sticky + "/own", O_CREAT | O_WRONLY)), "OK");
+  EXPECT_EQ(AsNobody(call_errno([&] { return unlink((sticky + "/own").c_str()); })), "OK");
   EXPECT_EQ(Entries(sticky), std::vector<std::string>{"roots"});
 
   // A write by a user who may not keep them clears set-user-ID and set-group-ID, as on ext4.
   const std::string setid = Path("setid");
   ASSERT_EQ(ErrnoName(WriteFile(setid, "x")), "OK");
   ASSERT_EQ(Outcome(chmod(setid.c_str(), 06777)), "OK");
-  EXPECT_EQ(as_nobody([&] {
+  EXPECT_EQ(AsNobody([&] {
               int fd = open(setid.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
               if (fd < 0) return errno;
               const int err = write(fd, "y", 1) == 1 ? 0 : errno;
@@ -1119,6 +1121,67 @@ TEST_F(PosixTest, PermissionsAsNonRootUser) {
   ASSERT_TRUE(after);
   EXPECT_EQ(after->st_mode & 07777, 0777u);
   EXPECT_TRUE(FileHasContent(setid, "xy"));
+}
+
+// Who keeps set-user-ID, set-group-ID and a file capability through a write, a truncate and a
+// chown: the same as on ext4. The kernel knows the caller's privileges and flags each change
+// (FUSE_HANDLE_KILLPRIV_V2); the mount clears the bits.
+TEST_F(PosixTest, SetIdBitsAndCapabilitiesGoAsOnExt4) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root to act as uid " << kNobodyUid;
+  ASSERT_EQ(Outcome(chmod(mount_->mountpoint().c_str(), 0755)), "OK");
+  const std::string f = Path("setid");
+  ASSERT_EQ(ErrnoName(WriteFile(f, "x")), "OK");
+  auto mode = [&] {
+    auto st = Stat(f);
+    return st ? st->st_mode & 07777 : 0u;
+  };
+  auto append = [&](int extra_flags) {
+    return [&f, extra_flags] {
+      int fd = open(f.c_str(), O_WRONLY | O_CLOEXEC | extra_flags);
+      if (fd < 0) return errno;
+      void* block = nullptr;
+      if (posix_memalign(&block, 4096, 4096) != 0) return ENOMEM;
+      std::memset(block, 'z', 4096);
+      const bool direct = (extra_flags & O_DIRECT) != 0;
+      const ssize_t n = direct ? pwrite(fd, block, 4096, 0) : write(fd, block, 1);
+      const int err = n > 0 ? 0 : errno;
+      std::free(block);
+      close(fd);
+      return err;
+    };
+  };
+
+  // root may keep them (CAP_FSETID).
+  ASSERT_EQ(Outcome(chmod(f.c_str(), 06777)), "OK");
+  ASSERT_EQ(append(O_APPEND)(), 0);
+  EXPECT_EQ(mode(), 06777u);
+  // A write through O_DIRECT by nobody clears both.
+  EXPECT_EQ(AsNobody(append(O_DIRECT)), "OK");
+  EXPECT_EQ(mode(), 0777u);
+  // So does a truncate by nobody.
+  ASSERT_EQ(Outcome(chmod(f.c_str(), 06777)), "OK");
+  EXPECT_EQ(AsNobody([&] { return truncate(f.c_str(), 1) == 0 ? 0 : errno; }), "OK");
+  EXPECT_EQ(mode(), 0777u);
+  // Without group execute, set-group-ID marks mandatory locking and stays; set-user-ID goes.
+  ASSERT_EQ(Outcome(chmod(f.c_str(), 06767)), "OK");
+  EXPECT_EQ(AsNobody(append(O_APPEND)), "OK");
+  EXPECT_EQ(mode(), 02767u);
+  // A chown clears set-user-ID even for root, and set-group-ID where group may execute.
+  ASSERT_EQ(Outcome(chmod(f.c_str(), 06755)), "OK");
+  ASSERT_EQ(Outcome(chown(f.c_str(), 65534, static_cast<gid_t>(-1))), "OK");
+  EXPECT_EQ(mode(), 0755u);
+  ASSERT_EQ(Outcome(chown(f.c_str(), 0, static_cast<gid_t>(-1))), "OK");
+
+  // A file capability (VFS_CAP_REVISION_2: magic, then permitted and inheritable words) goes
+  // with any write, root's too.
+  const uint32_t cap[5] = {0x02000000u, 1u << 10, 0, 0, 0};  // CAP_NET_BIND_SERVICE
+  ASSERT_EQ(Outcome(setxattr(f.c_str(), "security.capability", cap, sizeof(cap), 0)), "OK");
+  char back[64];
+  ASSERT_EQ(getxattr(f.c_str(), "security.capability", back, sizeof(back)),
+            static_cast<ssize_t>(sizeof(cap)));
+  ASSERT_EQ(append(O_APPEND)(), 0);
+  EXPECT_EQ(getxattr(f.c_str(), "security.capability", back, sizeof(back)), -1);
+  EXPECT_EQ(errno, ENODATA);
 }
 
 // ---------------------------------------------------------------------------------------------
