@@ -128,6 +128,8 @@ Status File::DataSync() const {
   return Status::Ok();
 }
 
+void File::DropCleanPages() const { (void)::posix_fadvise(fd_, 0, 0, POSIX_FADV_DONTNEED); }
+
 Result<uint64_t> File::Size() const {
   struct stat st;
   if (::fstat(fd_, &st) != 0) return Err(ErrnoStatus("stat " + path_));

@@ -40,6 +40,9 @@ class File {
   // Writes the buffers (total bytes in all) back to back at offset.
   Status WriteVAt(uint64_t offset, const struct iovec* iov, int count, size_t total) const;
   Status DataSync() const;
+  // Drops the file's clean pages from the page cache (posix_fadvise DONTNEED); dirty ones stay.
+  // Advice only: nothing to report.
+  void DropCleanPages() const;
   Result<uint64_t> Size() const;
 
  private:

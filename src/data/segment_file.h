@@ -30,6 +30,9 @@ class SegmentFile {
   // Makes every write that returned durable.
   virtual Status DataSync() const = 0;
   virtual Result<uint64_t> Size() const = 0;
+  // Lets the host drop the pages it caches of what was written and synced (a local file's page
+  // cache); nothing elsewhere.
+  virtual void DropCleanPages() const {}
   // A local file's descriptor for zero-copy uploads, or -1 (not a local file).
   virtual int fd() const { return -1; }
 };
@@ -61,6 +64,7 @@ class LocalSegmentFile final : public SegmentFile {
     return file_.WriteVAt(offset, iov, count, total);
   }
   Status DataSync() const override { return file_.DataSync(); }
+  void DropCleanPages() const override { file_.DropCleanPages(); }
   Result<uint64_t> Size() const override { return file_.Size(); }
   int fd() const override { return file_.fd(); }
 

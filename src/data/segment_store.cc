@@ -163,6 +163,11 @@ Status SegmentStore::Seal(const std::shared_ptr<Segment>& seg, uint64_t id) {
   // Appends that reserved space write outside the lock; the seal covers their bytes too.
   while (seg->inflight.load(std::memory_order_acquire) > 0) std::this_thread::yield();
   CAIRN_RETURN_IF_ERROR(seg->file->DataSync());
+  // The kernel's FUSE page cache holds what was just written for the mount's readers; a second
+  // copy in the segment file's page cache only doubles the pages a large write allocates (and,
+  // in a memory cgroup at its limit, reclaims first: BENCHMARKS.md, "Checkpoint writes after a
+  // data set").
+  seg->file->DropCleanPages();
   CAIRN_RETURN_IF_ERROR(PutRecord(*seg, id, meta::SegmentState::kSealed, seg->size.load(), false));
   std::unique_lock lock(map_mu_);
   seg->state = meta::SegmentState::kSealed;

@@ -510,6 +510,78 @@ TEST_F(PosixTest, RenameFileOverExistingFile) {
   EXPECT_EQ(Entries(Path("")), std::vector<std::string>{"b"});
 }
 
+// The kernel keeps a directory's listing across opens (FOPEN_CACHE_DIR on a single node): every
+// change of the directory shows in the next listing, a large one and a directory listed while
+// another handle has it open too.
+TEST_F(PosixTest, AListingShowsEveryChangeMadeAfterTheLastOne) {
+  const std::string d = Path("listed");
+  ASSERT_EQ(Outcome(mkdir(d.c_str(), 0755)), "OK");
+  ASSERT_EQ(Outcome(mkdir(Path("elsewhere").c_str(), 0755)), "OK");
+  std::vector<std::string> expected;
+  auto check = [&](const std::string& step) {
+    std::vector<std::string> want = expected;
+    std::sort(want.begin(), want.end());
+    EXPECT_EQ(Entries(d), want) << "after " << step;
+    EXPECT_EQ(Entries(d), want) << "listed twice after " << step;
+  };
+  check("mkdir");
+  ASSERT_EQ(ErrnoName(WriteFile(d + "/a", "a")), "OK");
+  expected.push_back("a");
+  check("create");
+  ASSERT_EQ(Outcome(mkdir((d + "/sub").c_str(), 0755)), "OK");
+  expected.push_back("sub");
+  check("mkdir in it");
+  ASSERT_EQ(Outcome(symlink("a", (d + "/link").c_str())), "OK");
+  expected.push_back("link");
+  check("symlink");
+  ASSERT_EQ(Outcome(link((d + "/a").c_str(), (d + "/hard").c_str())), "OK");
+  expected.push_back("hard");
+  check("link");
+  ASSERT_EQ(Outcome(rename((d + "/a").c_str(), (d + "/b").c_str())), "OK");
+  expected.erase(std::find(expected.begin(), expected.end(), "a"));
+  expected.push_back("b");
+  check("rename within");
+  ASSERT_EQ(Outcome(rename((d + "/b").c_str(), Path("elsewhere/b").c_str())), "OK");
+  expected.erase(std::find(expected.begin(), expected.end(), "b"));
+  check("rename out");
+  ASSERT_EQ(ErrnoName(WriteFile(Path("elsewhere/c"), "c")), "OK");
+  ASSERT_EQ(Outcome(rename(Path("elsewhere/c").c_str(), (d + "/c").c_str())), "OK");
+  expected.push_back("c");
+  check("rename in");
+  ASSERT_EQ(Outcome(unlink((d + "/hard").c_str())), "OK");
+  expected.erase(std::find(expected.begin(), expected.end(), "hard"));
+  check("unlink");
+  ASSERT_EQ(Outcome(rmdir((d + "/sub").c_str())), "OK");
+  expected.erase(std::find(expected.begin(), expected.end(), "sub"));
+  check("rmdir");
+
+  // Many pages of entries, listed, changed at both ends, listed again.
+  for (int i = 0; i < 1500; ++i) {
+    const std::string name = "n" + std::string(40, 'x') + std::to_string(i);
+    UniqueFd fd(open((d + "/" + name).c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0644));
+    ASSERT_TRUE(fd.valid()) << name << ": " << ErrnoName(errno);
+    expected.push_back(name);
+  }
+  check("1,500 creates");
+  ASSERT_EQ(ErrnoName(WriteFile(d + "/0first", "")), "OK");
+  ASSERT_EQ(ErrnoName(WriteFile(d + "/zlast", "")), "OK");
+  expected.push_back("0first");
+  expected.push_back("zlast");
+  check("creates at both ends");
+
+  // A handle opened before a change keeps paging; one opened after it sees the change.
+  DIR* before = opendir(d.c_str());
+  ASSERT_NE(before, nullptr);
+  ASSERT_NE(readdir(before), nullptr);
+  ASSERT_EQ(Outcome(unlink((d + "/0first").c_str())), "OK");
+  expected.erase(std::find(expected.begin(), expected.end(), "0first"));
+  check("unlink while another handle lists");
+  size_t seen = 1;
+  while (readdir(before) != nullptr) ++seen;
+  closedir(before);
+  EXPECT_GE(seen, expected.size() + 2);  // ".", "..", and the entries it began with
+}
+
 TEST_F(PosixTest, RenameDirectoryOverEmptyDirectory) {
   ASSERT_EQ(Outcome(mkdir(Path("src").c_str(), 0755)), "OK");
   ASSERT_EQ(ErrnoName(WriteFile(Path("src/inner"), "x")), "OK");
