@@ -29,7 +29,7 @@ std::vector<MountEntry> MountsAt(const std::string& mountpoint);
 // `path` made absolute with every symlink resolved except in its last component, which is kept
 // as named: that works on a mount point whose daemon is gone, where realpath fails (ENOTCONN).
 Result<std::string> AbsolutePath(const std::string& path);
-// True when statfs(path) fails with ENOTCONN: a FUSE mount whose daemon died.
+// True when statfs(path) fails with ENOTCONN or ECONNABORTED: a FUSE mount whose daemon died.
 bool IsDeadMount(const std::string& path);
 // Detaches the mount at `mountpoint` lazily (umount2 MNT_DETACH as root, `fusermount3 -u -z`
 // otherwise): it goes from the namespace now, and from the kernel once nothing uses it.
