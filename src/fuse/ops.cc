@@ -87,29 +87,25 @@ wire::InitWants Ops::Wants() const {
   return w;
 }
 
-std::optional<uint32_t> KilledMode(uint32_t mode) {
-  uint32_t kill = S_ISUID;
-  if (mode & S_IXGRP) kill |= S_ISGID;  // without group execute, set-group-ID stays (as in Linux)
-  if ((mode & kill) == 0) return std::nullopt;
-  return mode & ~kill;
-}
-
-Status Ops::KillPrivileges(uint64_t ino) {
+Result<std::optional<uint32_t>> Ops::KillPrivileges(uint64_t ino) {
   auto st = fs_->GetAttr(ino);
-  if (!st) return st.error();
-  if (!S_ISREG(st->st_mode)) return Status::Ok();
-  if (auto mode = KilledMode(st->st_mode)) {
-    fs::SetAttrRequest r;
-    r.mode = *mode;
-    if (auto set = fs_->SetAttr(ino, r); !set) return set.error();
-  }
-  return DropCapability(ino);
+  if (!st) return Err(st.error());
+  if (!S_ISREG(st->st_mode)) return std::nullopt;
+  constexpr std::string_view kCapability = "security.capability";
+  if (fs_->GetXattr(ino, kCapability)) CAIRN_RETURN_IF_ERROR(fs_->RemoveXattr(ino, kCapability));
+  uint32_t kill = S_ISUID;
+  if (st->st_mode & S_IXGRP) kill |= S_ISGID;  // without group execute, set-group-ID stays
+  if ((st->st_mode & kill) == 0) return std::nullopt;
+  return static_cast<uint32_t>(st->st_mode & ~kill);
 }
 
-Status Ops::DropCapability(uint64_t ino) {
-  constexpr std::string_view kCapability = "security.capability";
-  if (!fs_->GetXattr(ino, kCapability)) return Status::Ok();
-  return fs_->RemoveXattr(ino, kCapability);
+Status Ops::KillPrivilegesNow(uint64_t ino) {
+  CAIRN_ASSIGN_OR_RETURN(auto mode, KillPrivileges(ino));
+  if (!mode) return Status::Ok();
+  fs::SetAttrRequest r;
+  r.mode = *mode;
+  auto set = fs_->SetAttr(ino, r);
+  return set ? Status::Ok() : set.error();
 }
 
 double Ops::AttrTimeout(uint64_t ino) const {
@@ -315,12 +311,9 @@ bool Ops::ServeOne(const wire::Request& req, Reply& reply) {
       if ((a.valid & FATTR_KILL_SUIDGID) && !r.mode) {
         // A chown, or a truncate by a caller who may not keep them: the set-ID bits go in the
         // same change, the capability just before it.
-        auto st = fs_->GetAttr(ino);
-        if (!st) return reply.Send(ToErrno(st.error().code()), 0), true;
-        if (S_ISREG(st->st_mode)) {
-          r.mode = KilledMode(st->st_mode);
-          if (Status c = DropCapability(ino); !c.ok()) return reply.Send(Errno(c), 0), true;
-        }
+        auto mode = KillPrivileges(ino);
+        if (!mode) return reply.Send(Errno(mode.error()), 0), true;
+        r.mode = *mode;
       }
       ReplyAttr(reply, ino, fs_->SetAttr(ino, r));
       return true;
@@ -398,7 +391,7 @@ bool Ops::ServeOne(const wire::Request& req, Reply& reply) {
       if (!st.ok()) return reply.Send(Errno(st), 0), true;
       if (a.open_flags & FUSE_OPEN_KILL_SUIDGID) {
         // An open that truncates, by a caller who may not keep the set-ID bits.
-        if (Status k = KillPrivileges(ino); !k.ok()) {
+        if (Status k = KillPrivilegesNow(ino); !k.ok()) {
           (void)fs_->Release(ino);
           return reply.Send(Errno(k), 0), true;
         }
@@ -443,7 +436,7 @@ bool Ops::ServeOne(const wire::Request& req, Reply& reply) {
       if (rest.size() < a.size) return Malformed(req, reply, "data shorter than its size");
       if (a.write_flags & FUSE_WRITE_KILL_SUIDGID) {
         // The writer may not keep set-user-ID and set-group-ID (the kernel checked CAP_FSETID).
-        if (Status k = KillPrivileges(ino); !k.ok()) return reply.Send(Errno(k), 0), true;
+        if (Status k = KillPrivilegesNow(ino); !k.ok()) return reply.Send(Errno(k), 0), true;
       }
       auto n = fs_->Write(ino, a.offset, rest.data(), a.size);
       if (!n) return reply.Send(ToErrno(n.error().code()), 0), true;

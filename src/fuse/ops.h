@@ -44,10 +44,12 @@ class Ops {
 
  private:
   bool ServeOne(const wire::Request& req, Reply& reply);
-  // Clears set-user-ID, set-group-ID (where group may execute) and security.capability of a
-  // regular file: a write, truncate or open the kernel flagged (FUSE_HANDLE_KILLPRIV_V2).
-  Status KillPrivileges(uint64_t ino);
-  Status DropCapability(uint64_t ino);
+  // A change the kernel flagged (FUSE_HANDLE_KILLPRIV_V2: a write, truncate, chown or open by a
+  // caller who may not keep them) of a regular file: drops its security.capability and returns
+  // its mode without set-user-ID and set-group-ID (the latter only where group may execute), or
+  // nullopt when the mode keeps. KillPrivilegesNow also sets that mode.
+  Result<std::optional<uint32_t>> KillPrivileges(uint64_t ino);
+  Status KillPrivilegesNow(uint64_t ino);
   double AttrTimeout(uint64_t ino) const;
   double EntryTimeout(uint64_t ino) const;
   // A fuse_entry_out for st (or a negative entry for a null st) at the front of the body.
@@ -61,10 +63,6 @@ class Ops {
   const FuseOptions options_;
   wire::Session session_;
 };
-
-// The mode without the set-ID bits a write by an unprivileged caller clears (set-group-ID only
-// with group execute), or nullopt when it has none of them.
-std::optional<uint32_t> KilledMode(uint32_t mode);
 
 // Fills a fuse_attr from a stat.
 void ToFuseAttr(const struct stat& st, fuse_attr* out);

@@ -46,7 +46,7 @@ Result<std::string> DataDirOfPath(const std::string& path) {
 Result<std::string> DataDirOfMount(const std::string& mountpoint) {
   char real[PATH_MAX];
   if (!::realpath(mountpoint.c_str(), real)) {
-    if (errno == ENOTCONN || errno == ECONNABORTED) {
+    if (DaemonGone(errno)) {
       return Err(Code::kIo, mountpoint +
                                 ": the Cairn daemon of this mount is gone (crashed?); "
                                 "'cairn unmount " +

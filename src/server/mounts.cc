@@ -91,13 +91,12 @@ Result<std::string> AbsolutePath(const std::string& path) {
   return out;
 }
 
+bool DaemonGone(int e) { return e == ENOTCONN || e == ECONNABORTED; }
+
 bool IsDeadMount(const std::string& path) {
   // statfs always reaches the daemon (stat may be answered from the kernel's attribute cache).
-  // ENOTCONN once the connection is gone; ECONNABORTED for a request the kernel caught in flight
-  // as it ended the connection. With FUSE-over-io_uring that ending can trail the daemon's exit
-  // (the ring, torn down after the process, holds the connection until then).
   struct statfs st;
-  return ::statfs(path.c_str(), &st) != 0 && (errno == ENOTCONN || errno == ECONNABORTED);
+  return ::statfs(path.c_str(), &st) != 0 && DaemonGone(errno);
 }
 
 int RunProgram(const std::vector<std::string>& argv) {

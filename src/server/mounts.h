@@ -29,7 +29,12 @@ std::vector<MountEntry> MountsAt(const std::string& mountpoint);
 // `path` made absolute with every symlink resolved except in its last component, which is kept
 // as named: that works on a mount point whose daemon is gone, where realpath fails (ENOTCONN).
 Result<std::string> AbsolutePath(const std::string& path);
-// True when statfs(path) fails with ENOTCONN or ECONNABORTED: a FUSE mount whose daemon died.
+// Whether a call on a FUSE mount that failed with errno e says its daemon is gone: ENOTCONN once
+// the connection ended; ECONNABORTED for a request the kernel caught in flight as it ended it
+// (with FUSE-over-io_uring that ending can trail the daemon's exit: the ring, torn down after
+// the process, holds the connection until then).
+bool DaemonGone(int e);
+// True when statfs(path) fails so (DaemonGone): a FUSE mount whose daemon died.
 bool IsDeadMount(const std::string& path);
 // Detaches the mount at `mountpoint` lazily (umount2 MNT_DETACH as root, `fusermount3 -u -z`
 // otherwise): it goes from the namespace now, and from the kernel once nothing uses it.
